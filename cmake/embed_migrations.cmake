@@ -1,0 +1,18 @@
+# Writes a C++ file holding every migration's version, name and SQL text.
+# Input: FILES (sorted list of migrations/NNNN_name.sql), OUTPUT (the .cpp to write).
+set(body "// Generated from migrations/*.sql by cmake/embed_migrations.cmake. Do not edit.\n")
+string(APPEND body "#include \"db/migrations.hpp\"\n\nnamespace archiver::db {\n\n")
+string(APPEND body "const std::vector<migration>& embedded_migrations() {\n")
+string(APPEND body "  static const std::vector<migration> all = {\n")
+foreach(file IN LISTS FILES)
+  get_filename_component(name ${file} NAME_WE)
+  if(NOT name MATCHES "^([0-9]+)_(.+)$")
+    message(FATAL_ERROR "migration file name must be NNNN_name.sql: ${file}")
+  endif()
+  math(EXPR version "${CMAKE_MATCH_1}")
+  set(label ${CMAKE_MATCH_2})
+  file(READ ${file} sql)
+  string(APPEND body "    {${version}, \"${label}\", R\"migration_sql(${sql})migration_sql\"},\n")
+endforeach()
+string(APPEND body "  };\n  return all;\n}\n\n}  // namespace archiver::db\n")
+file(WRITE ${OUTPUT} "${body}")
