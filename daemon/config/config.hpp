@@ -1,0 +1,135 @@
+// The daemon's configuration: one TOML file, environment overrides and secret files, turned
+// into one validated, immutable `config`. Every error names the key and what is wrong.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace archiver::config {
+
+// Thrown by load(): `key()` is the dotted key ("server.listen"), or "" for file-level errors.
+// what() is one line fit for an operator: "server.listen: expected host:port, got \"x\"".
+class config_error : public std::runtime_error {
+ public:
+  config_error(std::string key, const std::string& message);
+  const std::string& key() const noexcept { return key_; }
+
+ private:
+  std::string key_;
+};
+
+struct server_settings {
+  std::string listen = "127.0.0.1:8080";  // host:port, IPv6 as [::1]:8080
+  std::string webhook_path = "/webhooks/certn";
+  std::size_t max_body_bytes = 64 * 1024;
+  std::string admin_listen;  // empty: /healthz, /readyz, /metrics share `listen`
+  std::string tls_cert_file;  // both set or both empty
+  std::string tls_key_file;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_uri_bytes = 8 * 1024;
+  std::size_t max_connections = 1024;
+  std::size_t max_requests_per_connection = 1000;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{30'000};
+  std::chrono::milliseconds shutdown_timeout{20'000};
+};
+
+enum class signature_scheme { x_signature_hex, x_signature_base64, certn_signature };
+
+struct webhook_settings {
+  std::vector<std::string> secrets;  // secret; any one matching accepts the request
+  signature_scheme scheme = signature_scheme::x_signature_hex;
+  std::chrono::seconds timestamp_tolerance{300};  // certn-signature only
+  std::size_t max_challenge_bytes = 1024;
+};
+
+struct certn_settings {
+  std::string base_url = "https://api.sandbox.certn.co";
+  std::string api_key;  // secret
+  int requests_per_minute = 60;
+  std::vector<std::string> download_hosts = {"*.amazonaws.com", "*.certn.co"};
+};
+
+struct database_settings {
+  std::string url = "postgresql:///certn_archiver";  // secret (may hold a password)
+  std::size_t pool_size = 4;
+  std::chrono::seconds connect_timeout{5};
+};
+
+struct s3_settings {
+  std::string endpoint;
+  std::string bucket;
+  std::string region = "us-east-1";
+  std::string access_key_id;      // secret
+  std::string secret_access_key;  // secret
+  bool path_style = false;
+};
+
+struct storage_settings {
+  std::string backend = "filesystem";  // "filesystem" | "s3"
+  std::string path = "/var/lib/certn-archiver/archive";
+  std::string prefix;
+  s3_settings s3;
+};
+
+struct archive_settings {
+  std::vector<std::string> on_statuses = {"COMPLETE", "CANCELLED"};
+  bool generate_report = true;
+  std::string report_language = "en-CA";
+};
+
+struct workers_settings {
+  int concurrency = 4;
+  int max_attempts = 10;
+  int lease_seconds = 60;
+};
+
+enum class log_format { text, json };
+
+struct log_settings {
+  std::string level = "info";  // trace|debug|info|warn|error|critical|off
+  log_format format = log_format::text;
+};
+
+struct config {
+  server_settings server;
+  webhook_settings webhook;
+  certn_settings certn;
+  database_settings database;
+  storage_settings storage;
+  archive_settings archive;
+  workers_settings workers;
+  log_settings log;
+};
+
+// Environment variables as name -> value; tests pass their own, main passes from_environ().
+using environment = std::map<std::string, std::string>;
+environment from_environ();
+
+// Builds the configuration: defaults, then `file` (TOML) when given, then every
+// CERTN_ARCHIVER_<SECTION>_<KEY> variable of `env`, then secret files (`<key>_file`, in the file or
+// the environment; "${CREDENTIALS_DIRECTORY}" in such a path is expanded from `env`).
+// Unknown keys, in the file or as CERTN_ARCHIVER_* variables, are errors.
+// Throws config_error on any problem; never returns a config that failed validation.
+config load(const std::optional<std::filesystem::path>& file, const environment& env);
+
+// What `serve` needs beyond load(): at least one webhook secret. Throws config_error.
+void require_serve_settings(const config& cfg);
+
+// Parses "host:port" / "[v6]:port". Throws config_error naming `key` when malformed.
+struct host_port {
+  std::string host;
+  unsigned short port = 0;
+};
+host_port parse_host_port(const std::string& key, const std::string& value);
+
+const char* to_string(signature_scheme scheme);
+
+}  // namespace archiver::config
