@@ -1,0 +1,427 @@
+#include "http/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace archiver::http {
+namespace bhttp = beast::http;
+using std::chrono::steady_clock;
+
+namespace {
+
+auto with_error(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+void log_escaped_exception(std::string_view what, std::exception_ptr error) {
+  if (!error) {
+    return;
+  }
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: {}", what, e.what());
+  }
+}
+
+// Beast accepts a Transfer-Encoding whose last coding is not "chunked" and then reads no body,
+// and accepts repeated framing headers; a proxy in front of us may read those differently
+// (request smuggling), so anything but one plain framing header is refused.
+std::string framing_problem(const request& header, bool chunked) {
+  const auto content_lengths = std::distance(header.equal_range(bhttp::field::content_length).first,
+                                             header.equal_range(bhttp::field::content_length).second);
+  const auto transfer_encodings =
+      std::distance(header.equal_range(bhttp::field::transfer_encoding).first,
+                    header.equal_range(bhttp::field::transfer_encoding).second);
+  if (content_lengths > 1) {
+    return "more than one Content-Length header";
+  }
+  if (content_lengths == 1) {
+    const std::string_view value = header[bhttp::field::content_length];
+    if (value.empty() || !std::all_of(value.begin(), value.end(),
+                                      [](char c) { return c >= '0' && c <= '9'; })) {
+      return "Content-Length is not a plain number";
+    }
+  }
+  if (transfer_encodings > 1) {
+    return "more than one Transfer-Encoding header";
+  }
+  if (transfer_encodings == 1) {
+    if (content_lengths == 1) {
+      return "both Content-Length and Transfer-Encoding";
+    }
+    if (!chunked || !beast::iequals(header[bhttp::field::transfer_encoding], "chunked")) {
+      return "Transfer-Encoding other than chunked";
+    }
+  }
+  return {};
+}
+
+status status_for_read_error(const error_code& ec) {
+  if (ec == bhttp::error::header_limit) {
+    return status::request_header_fields_too_large;
+  }
+  if (ec == bhttp::error::body_limit) {
+    return status::payload_too_large;
+  }
+  return status::bad_request;
+}
+
+// A read that ended because the peer went away or a deadline passed: nothing to answer.
+bool is_disconnect(const error_code& ec) {
+  return ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+         ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+         ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated;
+}
+
+}  // namespace
+
+response text_response(status code, std::string body) {
+  response res{code, 11};
+  res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  res.body() = std::move(body);
+  return res;
+}
+
+void router::add(std::string path, handler on_request) {
+  routes_.emplace_back(std::move(path), std::move(on_request));
+}
+
+const std::pair<std::string, handler>* router::find(std::string_view target) const {
+  const std::string_view path = target_path(target);
+  for (const auto& route : routes_) {
+    if (route.first == path) {
+      return &route;
+    }
+  }
+  return nullptr;
+}
+
+std::string_view target_path(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+tls_credentials::tls_credentials(std::string cert_file, std::string key_file)
+    : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)), context_(load()) {}
+
+void tls_credentials::reload() { context_ = load(); }
+
+std::shared_ptr<ssl::context> tls_credentials::load() const {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                       ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+  error_code ec;
+  context->use_certificate_chain_file(cert_file_, ec);
+  if (ec) {
+    throw std::runtime_error("server.tls_cert_file: cannot load certificate chain from " +
+                             cert_file_ + ": " + ec.message());
+  }
+  context->use_private_key_file(key_file_, ssl::context::pem, ec);
+  if (ec) {
+    throw std::runtime_error("server.tls_key_file: cannot load private key from " + key_file_ +
+                             ": " + ec.message());
+  }
+  return context;
+}
+
+server_metrics::server_metrics(ops::registry& registry)
+    : requests(registry.counter("certn_archiver_http_requests_total",
+                                "HTTP requests answered, by listener, route and status code.",
+                                {"listener", "route", "status"})),
+      open_connections(registry.gauge("certn_archiver_http_open_connections",
+                                      "HTTP connections open now, by listener.", {"listener"})),
+      refused_connections(registry.counter(
+          "certn_archiver_http_refused_connections_total",
+          "Connections closed at once because a cap was reached, by listener and reason.",
+          {"listener", "reason"})) {}
+
+// One open connection as the drain sees it.
+struct server::connection {
+  std::function<void()> close;  // closes the socket, cancelling its pending I/O
+  bool idle = true;             // between requests: safe to close when draining
+};
+
+server::server(asio::io_context& io, std::string name, tcp::endpoint endpoint, router routes,
+               limits limits, server_metrics& metrics, std::shared_ptr<tls_credentials> tls)
+    : io_(io),
+      name_(std::move(name)),
+      acceptor_(io, endpoint),
+      routes_(std::move(routes)),
+      limits_(limits),
+      metrics_(metrics),
+      tls_(std::move(tls)) {}
+
+server::~server() {
+  error_code ec;
+  acceptor_.close(ec);
+}
+
+tcp::endpoint server::local_endpoint() const { return acceptor_.local_endpoint(); }
+
+void server::start() {
+  asio::co_spawn(io_, accept_loop(), [name = name_](std::exception_ptr error) {
+    log_escaped_exception(name + " accept loop", error);
+  });
+}
+
+awaitable<void> server::accept_loop() {
+  asio::steady_timer backoff(io_);
+  for (;;) {
+    error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(with_error(ec));
+    if (draining_ || !acceptor_.is_open() || ec == asio::error::operation_aborted) {
+      co_return;
+    }
+    if (ec) {
+      // EMFILE and friends: wait a little rather than spin.
+      spdlog::warn("{} listener: accept failed: {}", name_, ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(with_error(ec));
+      continue;
+    }
+    if (connections_.size() >= limits_.max_connections) {
+      metrics_.refused_connections.inc({name_, "max_connections"});
+      socket.close(ec);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto on_done = [name = name_](std::exception_ptr error) {
+      log_escaped_exception(name + " connection", error);
+    };
+    if (tls_) {
+      asio::co_spawn(io_, run_tls(std::move(socket), tls_->current()), on_done);
+    } else {
+      asio::co_spawn(io_, run_plain(std::move(socket)), on_done);
+    }
+  }
+}
+
+awaitable<void> server::run_plain(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  connection state;
+  state.close = [&stream] {
+    error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream.socket().close(ec);
+  };
+  const auto listed = connections_.insert(connections_.end(), &state);
+  metrics_.open_connections.add({name_}, 1);
+  std::exception_ptr failure;
+  try {
+    co_await serve_connection(stream, state);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  connections_.erase(listed);
+  metrics_.open_connections.add({name_}, -1);
+  error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.socket().close(ec);
+  if (failure) {
+    std::rethrow_exception(failure);
+  }
+}
+
+awaitable<void> server::run_tls(tcp::socket socket, std::shared_ptr<ssl::context> context) {
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *context);
+  connection state;
+  state.close = [&stream] {
+    error_code ec;
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest.socket().close(ec);
+  };
+  const auto listed = connections_.insert(connections_.end(), &state);
+  metrics_.open_connections.add({name_}, 1);
+  std::exception_ptr failure;
+  try {
+    error_code ec;
+    beast::get_lowest_layer(stream).expires_after(limits_.header_timeout);
+    co_await stream.async_handshake(ssl::stream_base::server, with_error(ec));
+    if (!ec) {
+      co_await serve_connection(stream, state);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+      co_await stream.async_shutdown(with_error(ec));  // stream_truncated here is benign
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  connections_.erase(listed);
+  metrics_.open_connections.add({name_}, -1);
+  error_code ec;
+  beast::get_lowest_layer(stream).socket().close(ec);
+  if (failure) {
+    std::rethrow_exception(failure);
+  }
+}
+
+template <class Stream>
+awaitable<void> server::serve_connection(Stream& stream, connection& state) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  beast::flat_buffer buffer;
+  error_code ec;
+
+  // Answers an unreadable request and ends the connection. The peer may still be sending, so
+  // read (and drop) a little before closing: closing with unread data sends a reset that can
+  // destroy the answer before the client reads it.
+  auto refuse = [&](unsigned version, status code, std::string message,
+                    std::string_view route) -> awaitable<void> {
+    response res = text_response(code, std::move(message) + "\n");
+    res.version(version == 10 ? 10 : 11);
+    res.keep_alive(false);
+    res.prepare_payload();
+    metrics_.requests.inc({name_, route, std::to_string(static_cast<unsigned>(code))});
+    lowest.expires_after(limits_.body_timeout);
+    co_await bhttp::async_write(stream, res, with_error(ec));
+    if (ec) {
+      co_return;
+    }
+    lowest.socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest.expires_after(std::chrono::milliseconds(500));
+    std::size_t drained = 0;
+    while (!ec && drained < 256 * 1024) {
+      buffer.clear();
+      drained += co_await stream.async_read_some(buffer.prepare(16 * 1024), with_error(ec));
+    }
+  };
+
+  for (std::size_t served = 0;; ++served) {
+    state.idle = true;
+    // The first request must arrive whole within the header timeout of the accept (a client that
+    // connects and says nothing is a slowloris too); later ones get the idle timeout to start.
+    auto header_deadline = steady_clock::now() + limits_.header_timeout;
+    if (buffer.size() == 0) {
+      if (draining_) {
+        co_return;
+      }
+      if (served == 0) {
+        lowest.expires_at(header_deadline);
+      } else {
+        lowest.expires_after(limits_.idle_timeout);
+      }
+      const std::size_t n = co_await stream.async_read_some(buffer.prepare(4096), with_error(ec));
+      if (ec) {
+        co_return;  // closed, idle too long, or closed by the drain
+      }
+      buffer.commit(n);
+      if (served > 0) {
+        header_deadline = steady_clock::now() + limits_.header_timeout;
+      }
+    }
+    state.idle = false;
+
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+    parser.body_limit(limits_.max_body_bytes);
+    lowest.expires_at(header_deadline);
+    co_await bhttp::async_read_header(stream, buffer, parser, with_error(ec));
+    if (ec) {
+      if (!is_disconnect(ec)) {
+        co_await refuse(11, status_for_read_error(ec), "bad request: " + ec.message(), "unmatched");
+      }
+      co_return;
+    }
+
+    const request& header = parser.get();
+    const auto* route = routes_.find(header.target());
+    const std::string route_label = route ? route->first : "unmatched";
+    if (header.target().size() > limits_.max_uri_bytes) {
+      co_await refuse(header.version(), status::uri_too_long, "request target too long",
+                      route_label);
+      co_return;
+    }
+    if (const std::string problem = framing_problem(header, parser.chunked()); !problem.empty()) {
+      co_await refuse(header.version(), status::bad_request, "bad request: " + problem,
+                      route_label);
+      co_return;
+    }
+    if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
+      bhttp::response<bhttp::empty_body> go_on{status::continue_, header.version()};
+      lowest.expires_after(limits_.body_timeout);
+      co_await bhttp::async_write(stream, go_on, with_error(ec));
+      if (ec) {
+        co_return;
+      }
+    }
+
+    lowest.expires_after(limits_.body_timeout);
+    co_await bhttp::async_read(stream, buffer, parser, with_error(ec));
+    if (ec) {
+      if (ec == bhttp::error::body_limit) {
+        co_await refuse(header.version(), status::payload_too_large,
+                        "request body larger than " + std::to_string(limits_.max_body_bytes) +
+                            " bytes",
+                        route_label);
+      } else if (!is_disconnect(ec)) {
+        co_await refuse(header.version(), status::bad_request, "bad request: " + ec.message(),
+                        route_label);
+      }
+      co_return;
+    }
+
+    // No deadline while the handler runs: it does no I/O on this connection.
+    lowest.expires_never();
+    request req = parser.release();
+    response res;
+    if (route == nullptr) {
+      res = text_response(status::not_found, "not found\n");
+    } else {
+      std::exception_ptr failure;
+      try {
+        res = co_await route->second(req);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (failure) {
+        log_escaped_exception(name_ + " " + route_label + " handler", failure);
+        res = text_response(status::internal_server_error, "internal error\n");
+      }
+    }
+    const bool keep_alive =
+        req.keep_alive() && !draining_ && served + 1 < limits_.max_requests_per_connection;
+    res.version(req.version());
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    metrics_.requests.inc({name_, route_label, std::to_string(res.result_int())});
+
+    lowest.expires_after(limits_.body_timeout);
+    co_await bhttp::async_write(stream, res, with_error(ec));
+    if (ec || !keep_alive) {
+      co_return;
+    }
+  }
+}
+
+awaitable<void> server::drain(std::chrono::milliseconds deadline) {
+  draining_ = true;
+  error_code ec;
+  acceptor_.close(ec);
+  for (connection* open : connections_) {
+    if (open->idle) {
+      open->close();
+    }
+  }
+  asio::steady_timer tick(io_);
+  const auto until = steady_clock::now() + deadline;
+  while (!connections_.empty() && steady_clock::now() < until) {
+    tick.expires_after(std::chrono::milliseconds(10));
+    co_await tick.async_wait(with_error(ec));
+  }
+  if (!connections_.empty()) {
+    spdlog::warn("{} listener: closing {} connection(s) still open after the drain deadline", name_,
+                 connections_.size());
+    const std::vector<connection*> left(connections_.begin(), connections_.end());
+    for (connection* open : left) {
+      open->close();
+    }
+  }
+  // Closed connections unwind on their next resumption; give them that turn.
+  for (int turns = 0; !connections_.empty() && turns < 100; ++turns) {
+    tick.expires_after(std::chrono::milliseconds(10));
+    co_await tick.async_wait(with_error(ec));
+  }
+}
+
+}  // namespace archiver::http
