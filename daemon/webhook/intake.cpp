@@ -1,0 +1,197 @@
+#include "webhook/intake.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "webhook/event.hpp"
+#include "webhook/signature.hpp"
+#include "webhook/store.hpp"
+
+namespace archiver::webhook {
+namespace bhttp = beast::http;
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] != '%') {
+      out += text[i];
+    } else {
+      if (i + 2 >= text.size()) {
+        return std::nullopt;
+      }
+      const int high = hex_value(text[i + 1]);
+      const int low = hex_value(text[i + 2]);
+      if (high < 0 || low < 0) {
+        return std::nullopt;
+      }
+      out += static_cast<char>(high * 16 + low);
+      i += 2;
+    }
+  }
+  return out;
+}
+
+// Label value for an event type: the documented ones by name, anything else as "other", so a
+// sender cannot grow the metric's series without bound.
+std::string_view type_label(std::string_view event_type) {
+  return is_known_event_type(event_type) ? event_type : "other";
+}
+
+http::response plain(http::status code, std::string body) {
+  http::response res = http::text_response(code, std::move(body));
+  res.set(bhttp::field::cache_control, "no-store");
+  return res;
+}
+
+}  // namespace
+
+std::optional<std::string> query_parameter(std::string_view target, std::string_view name) {
+  const auto question = target.find('?');
+  if (question == std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::string_view query = target.substr(question + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto equals = pair.find('=');
+    const auto key = percent_decode(pair.substr(0, equals));
+    if (key && *key == name) {
+      return percent_decode(equals == std::string_view::npos ? std::string_view{}
+                                                             : pair.substr(equals + 1));
+    }
+  }
+  return std::nullopt;
+}
+
+intake_metrics::intake_metrics(ops::registry& registry)
+    : events(registry.counter("certn_archiver_webhook_events_total",
+                              "Webhook POSTs by event type and outcome.", {"type", "outcome"})),
+      latency(registry.histogram("certn_archiver_webhook_intake_seconds",
+                                 "Time from a webhook POST's last byte to its answer.",
+                                 ops::latency_buckets(), {"outcome"})) {}
+
+intake::intake(config::webhook_settings settings, int max_attempts, db::pool& database,
+               intake_metrics& metrics)
+    : settings_(std::move(settings)),
+      max_attempts_(max_attempts),
+      database_(database),
+      metrics_(metrics) {}
+
+awaitable<http::response> intake::handle(const http::request& req) {
+  if (req.method() == bhttp::verb::get) {
+    co_return answer_challenge(req);
+  }
+  if (req.method() == bhttp::verb::post) {
+    co_return co_await receive_event(req);
+  }
+  http::response res = plain(http::status::method_not_allowed, "method not allowed\n");
+  res.set(bhttp::field::allow, "GET, POST");
+  co_return res;
+}
+
+http::response intake::answer_challenge(const http::request& req) const {
+  const std::optional<std::string> challenge = query_parameter(req.target(), "challenge");
+  if (!challenge || challenge->empty()) {
+    return plain(http::status::bad_request, "missing challenge query parameter\n");
+  }
+  if (challenge->size() > settings_.max_challenge_bytes) {
+    return plain(http::status::bad_request,
+                 "challenge longer than " + std::to_string(settings_.max_challenge_bytes) +
+                     " bytes\n");
+  }
+  // Certn checks that the body is exactly the value; nosniff keeps a browser from reading an
+  // attacker-chosen challenge as HTML.
+  http::response res{http::status::ok, 11};
+  res.set(bhttp::field::content_type, "text/plain");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.body() = *challenge;
+  return res;
+}
+
+awaitable<http::response> intake::receive_event(const http::request& req) {
+  const auto started = std::chrono::steady_clock::now();
+  auto finish = [&](std::string_view type, std::string_view outcome, http::status code,
+                    std::string body) {
+    metrics_.events.inc({type, outcome});
+    metrics_.latency.observe(
+        {outcome},
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return plain(code, std::move(body));
+  };
+
+  // The signature is checked over the raw bytes before anything parses them.
+  const std::string_view body = req.body();
+  const signature_check check = verify_signature(
+      settings_.scheme, req[signature_header(settings_.scheme)], body, settings_.secrets,
+      std::chrono::system_clock::now(), settings_.timestamp_tolerance);
+  if (check.verdict != signature_verdict::valid) {
+    spdlog::warn("webhook rejected: signature {} ({} header, scheme {})",
+                 to_string(check.verdict), signature_header(settings_.scheme),
+                 config::to_string(settings_.scheme));
+    co_return finish("unknown", "bad_signature", http::status::unauthorized,
+                     std::string("signature ") + to_string(check.verdict) + "\n");
+  }
+
+  parsed_event parsed = parse_event(body);
+  if (!parsed.value) {
+    spdlog::warn("webhook rejected: malformed body: {}", parsed.error);
+    co_return finish("unknown", "malformed", http::status::bad_request,
+                     "malformed event: " + parsed.error + "\n");
+  }
+  const event received = std::move(*parsed.value);
+  const std::optional<queue::job_spec> job = job_for(received, max_attempts_);
+  const std::string scheme = config::to_string(settings_.scheme);
+
+  store_outcome outcome{};
+  std::string failure;
+  try {
+    outcome = co_await database_.query<store_outcome>([&](pqxx::connection& conn) {
+      return store_event(conn, received, body, scheme, job);
+    });
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) {
+    while (!failure.empty() && failure.back() == '\n') {
+      failure.pop_back();  // libpqxx messages end with a newline
+    }
+    spdlog::error("webhook event {} ({}) not stored, answering 503: {}", received.id,
+                  received.event_type, failure);
+    http::response res = finish(type_label(received.event_type), "store_failed",
+                                http::status::service_unavailable, "event not stored; retry\n");
+    res.set(bhttp::field::retry_after, "5");
+    co_return res;
+  }
+  if (outcome == store_outcome::duplicate) {
+    spdlog::info("webhook event {} ({}) already stored", received.id, received.event_type);
+    co_return finish(type_label(received.event_type), "duplicate", http::status::ok,
+                     "duplicate\n");
+  }
+  spdlog::info("webhook event {} ({} {} {}) stored{}", received.id, received.event_type,
+               received.object_type, received.object_id, job ? ", job " + job->kind : "");
+  co_return finish(type_label(received.event_type), "accepted", http::status::ok, "accepted\n");
+}
+
+}  // namespace archiver::webhook

@@ -1,0 +1,46 @@
+// The webhook endpoint: Certn's GET challenge and the signed POST of an event, which is verified
+// over the raw bytes, parsed, and stored with its job in one transaction before any 2xx.
+// Runs on the io_context thread; database work goes to the db::pool.
+#pragma once
+
+#include <string>
+
+#include "config/config.hpp"
+#include "db/pool.hpp"
+#include "http/server.hpp"
+#include "ops/metrics.hpp"
+
+namespace archiver::webhook {
+
+struct intake_metrics {
+  explicit intake_metrics(ops::registry& registry);
+  ops::counter_family& events;      // {type, outcome}: accepted, duplicate, bad_signature,
+                                    //                  malformed, store_failed
+  ops::histogram_family& latency;   // {outcome}: seconds from request to answer
+};
+
+class intake {
+ public:
+  // `max_attempts`: what jobs enqueued for events are created with.
+  intake(config::webhook_settings settings, int max_attempts, db::pool& database,
+         intake_metrics& metrics);
+
+  // GET ?challenge=X -> 200 X; POST -> 200 accepted|duplicate, 400 malformed, 401 bad
+  // signature, 503 not stored; any other method -> 405.
+  awaitable<http::response> handle(const http::request& req);
+
+ private:
+  http::response answer_challenge(const http::request& req) const;
+  awaitable<http::response> receive_event(const http::request& req);
+
+  config::webhook_settings settings_;
+  int max_attempts_;
+  db::pool& database_;
+  intake_metrics& metrics_;
+};
+
+// The value of `name` in the query string of `target`, percent-decoded; nullopt when absent or
+// badly encoded. Pure.
+std::optional<std::string> query_parameter(std::string_view target, std::string_view name);
+
+}  // namespace archiver::webhook

@@ -1,0 +1,83 @@
+#include "webhook/store.hpp"
+
+#include <pqxx/pqxx>
+
+#include <string>
+
+namespace archiver::webhook {
+
+namespace {
+
+std::string json_string(std::string_view text) {
+  // Event fields were checked against [A-Za-z0-9._:-] by parse_event, so no escaping is needed;
+  // this guards against a future caller that skips that check.
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+      throw std::invalid_argument("job payload: unexpected character in event field");
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string to_hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (const char c : bytes) {
+    const auto byte = static_cast<unsigned char>(c);
+    out += digits[byte >> 4];
+    out += digits[byte & 0x0f];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<queue::job_spec> job_for(const event& received, int max_attempts) {
+  const std::string& type = received.event_type;
+  const std::string source = "\"source_event\":" + json_string(received.id);
+  if (type == "CASE_STATUS_CHANGED" || type == "CHECK_STATUS_CHANGED" ||
+      type == "CASE_INPUT_CLAIMS_AUTOMATICALLY_GENERATED") {
+    return queue::job_spec{
+        .kind = "sync_case",
+        .key = received.object_id,
+        .payload = "{\"case_id\":" + json_string(received.object_id) + "," + source + "}",
+        .max_attempts = max_attempts,
+    };
+  }
+  if (type == "CASE_REPORT_READY") {
+    return queue::job_spec{
+        .kind = "report_ready",
+        .key = received.object_id,
+        .payload = "{\"object_id\":" + json_string(received.object_id) +
+                   ",\"object_type\":" + json_string(received.object_type) + "," + source + "}",
+        .max_attempts = max_attempts,
+    };
+  }
+  return std::nullopt;
+}
+
+store_outcome store_event(pqxx::connection& conn, const event& received, std::string_view raw_body,
+                          std::string_view signature_scheme,
+                          const std::optional<queue::job_spec>& job) {
+  pqxx::work tx(conn);
+  const pqxx::result inserted = tx.exec_params(
+      "INSERT INTO webhook_events "
+      "(id, event_type, object_id, object_type, body, signature_scheme, processed_at) "
+      "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, CASE WHEN $7 THEN now() END) "
+      "ON CONFLICT (id) DO NOTHING RETURNING id",
+      received.id, received.event_type, received.object_id, received.object_type,
+      to_hex(raw_body), std::string(signature_scheme), !job.has_value());
+  if (inserted.empty()) {
+    return store_outcome::duplicate;  // nothing to commit
+  }
+  if (job) {
+    queue::enqueue(tx, *job);
+  }
+  tx.commit();
+  return store_outcome::stored;
+}
+
+}  // namespace archiver::webhook
