@@ -1,0 +1,256 @@
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <memory>
+#include <optional>
+
+#include "db/migrations.hpp"
+#include "db/pool.hpp"
+#include "http/server.hpp"
+#include "ops/metrics.hpp"
+#include "ops/notify.hpp"
+#include "service/service.hpp"
+#include "webhook/intake.hpp"
+
+namespace archiver::service {
+namespace bhttp = beast::http;
+
+namespace {
+
+std::string one_line(std::string text) {
+  while (!text.empty() && text.back() == '\n') {
+    text.pop_back();
+  }
+  for (char& c : text) {
+    if (c == '\n') {
+      c = ' ';
+    }
+  }
+  return text;
+}
+
+tcp::endpoint resolve_listen(asio::io_context& io, const std::string& key,
+                             const std::string& value) {
+  const config::host_port where = config::parse_host_port(key, value);
+  tcp::resolver resolver(io);
+  error_code ec;
+  const auto results = resolver.resolve(where.host, std::to_string(where.port),
+                                        tcp::resolver::passive | tcp::resolver::numeric_service,
+                                        ec);
+  if (ec || results.empty()) {
+    throw config::config_error(key, "cannot resolve \"" + where.host + "\": " + ec.message());
+  }
+  return results.begin()->endpoint();
+}
+
+http::limits limits_from(const config::server_settings& s) {
+  return http::limits{
+      .max_body_bytes = s.max_body_bytes,
+      .max_header_bytes = s.max_header_bytes,
+      .max_uri_bytes = s.max_uri_bytes,
+      .max_connections = s.max_connections,
+      .max_requests_per_connection = s.max_requests_per_connection,
+      .header_timeout = s.header_timeout,
+      .body_timeout = s.body_timeout,
+      .idle_timeout = s.idle_timeout,
+  };
+}
+
+// What /readyz and start-up ask of the database: reachable, and the schema current.
+struct readiness {
+  bool ready = false;
+  std::string reason;
+};
+
+awaitable<readiness> check_database(db::pool& database) {
+  try {
+    const db::schema_status schema = co_await database.query<db::schema_status>(
+        [](pqxx::connection& conn) { return db::check_schema(conn); });
+    if (!schema.current()) {
+      co_return readiness{false, "database schema is at version " +
+                                     std::to_string(schema.database_version) +
+                                     ", this build needs " +
+                                     std::to_string(schema.expected_version) +
+                                     ": run `certn-archiver migrate`"};
+    }
+    co_return readiness{true, "ready"};
+  } catch (const std::exception& e) {
+    co_return readiness{false, "database unreachable: " + one_line(e.what())};
+  }
+}
+
+void add_admin_routes(http::router& routes, ops::registry& registry, db::pool& database) {
+  routes.add("/healthz", [](const http::request&) -> awaitable<http::response> {
+    co_return http::text_response(http::status::ok, "ok\n");
+  });
+  routes.add("/readyz", [&database](const http::request&) -> awaitable<http::response> {
+    const readiness state = co_await check_database(database);
+    co_return http::text_response(state.ready ? http::status::ok : http::status::service_unavailable,
+                                  state.reason + "\n");
+  });
+  routes.add("/metrics", [&registry](const http::request&) -> awaitable<http::response> {
+    http::response res = http::text_response(http::status::ok, registry.expose());
+    res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    co_return res;
+  });
+}
+
+}  // namespace
+
+int serve(const config::config& cfg) {
+  config::require_serve_settings(cfg);
+  ops::notify_status("starting");
+
+  // Declaration order is destruction order in reverse: the pool joins its threads (finishing
+  // work that writes into coroutine frames) before the io_context destroys those frames.
+  asio::io_context io(1);
+  ops::registry registry;
+  db::pool database(cfg.database.url, cfg.database.pool_size,
+                    static_cast<int>(cfg.database.connect_timeout.count()));
+  registry.gauge_callback("certn_archiver_db_connections_in_use",
+                          "Database connections executing work right now.",
+                          [&database] { return static_cast<double>(database.in_use()); });
+  http::server_metrics server_metrics(registry);
+  webhook::intake_metrics intake_metrics(registry);
+  webhook::intake intake(cfg.webhook, cfg.workers.max_attempts, database, intake_metrics);
+
+  std::shared_ptr<http::tls_credentials> tls;
+  if (!cfg.server.tls_cert_file.empty()) {
+    tls = std::make_shared<http::tls_credentials>(cfg.server.tls_cert_file,
+                                                  cfg.server.tls_key_file);
+  }
+
+  http::router main_routes;
+  main_routes.add(cfg.server.webhook_path,
+                  [&intake](const http::request& req) { return intake.handle(req); });
+  http::router admin_routes;
+  const bool separate_admin = !cfg.server.admin_listen.empty();
+  add_admin_routes(separate_admin ? admin_routes : main_routes, registry, database);
+
+  std::vector<std::unique_ptr<http::server>> servers;
+  try {
+    servers.push_back(std::make_unique<http::server>(
+        io, "main", resolve_listen(io, "server.listen", cfg.server.listen), std::move(main_routes),
+        limits_from(cfg.server), server_metrics, tls));
+    if (separate_admin) {
+      http::limits admin_limits = limits_from(cfg.server);
+      admin_limits.max_connections = 64;
+      servers.push_back(std::make_unique<http::server>(
+          io, "admin", resolve_listen(io, "server.admin_listen", cfg.server.admin_listen),
+          std::move(admin_routes), admin_limits, server_metrics));
+    }
+  } catch (const boost::system::system_error& e) {
+    spdlog::error("cannot listen: {}", e.what());
+    return 1;
+  }
+
+  int exit_code = 0;
+  bool stopping = false;
+  asio::steady_timer watchdog(io);
+  asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  asio::signal_set reload_signal(io, SIGHUP);
+
+  auto log_failure = [](std::string what) {
+    return [what](std::exception_ptr error) {
+      if (!error) {
+        return;
+      }
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        spdlog::error("{}: {}", what, e.what());
+      }
+    };
+  };
+
+  auto shut_down = [&]() -> awaitable<void> {
+    stopping = true;
+    ops::notify_stopping();
+    ops::notify_status("draining");
+    spdlog::info("stopping: draining requests in flight (up to {} ms)",
+                 cfg.server.shutdown_timeout.count());
+    for (auto& listener : servers) {
+      co_await listener->drain(cfg.server.shutdown_timeout);
+    }
+    watchdog.cancel();
+    reload_signal.cancel();
+    stop_signals.cancel();
+    spdlog::info("stopped");
+    io.stop();
+  };
+
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        ops::notify_status("checking database");
+        const readiness state = co_await check_database(database);
+        if (!state.ready) {
+          spdlog::error("not starting: {}", state.reason);
+          exit_code = 1;
+          io.stop();
+          co_return;
+        }
+        for (auto& listener : servers) {
+          listener->start();
+        }
+        std::string where = servers.front()->local_endpoint().address().to_string() + ":" +
+                            std::to_string(servers.front()->local_endpoint().port());
+        if (separate_admin) {
+          where += ", admin on " + servers.back()->local_endpoint().address().to_string() + ":" +
+                   std::to_string(servers.back()->local_endpoint().port());
+        }
+        spdlog::info("certn-archiver {} serving webhooks at {}{} on {}", ARCHIVER_VERSION,
+                     tls ? "https://" : "http://", cfg.server.webhook_path, where);
+        ops::notify_ready();
+        ops::notify_status("serving on " + where);
+      },
+      log_failure("start-up"));
+
+  stop_signals.async_wait([&](const error_code& ec, int signal) {
+    if (ec || stopping) {
+      return;
+    }
+    spdlog::info("received {}", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    asio::co_spawn(io, shut_down(), log_failure("shutdown"));
+  });
+
+  std::function<void()> wait_for_reload = [&] {
+    reload_signal.async_wait([&](const error_code& ec, int) {
+      if (ec || stopping) {
+        return;
+      }
+      if (tls) {
+        try {
+          tls->reload();
+          spdlog::info("SIGHUP: TLS certificate and key re-read");
+        } catch (const std::exception& e) {
+          spdlog::error("SIGHUP: keeping the previous TLS certificate: {}", e.what());
+        }
+      } else {
+        spdlog::info("SIGHUP: nothing to reload (TLS not configured)");
+      }
+      wait_for_reload();
+    });
+  };
+  wait_for_reload();
+
+  std::function<void()> ping;
+  if (const auto interval = ops::watchdog_ping_interval()) {
+    // Pinged from the io thread, so a stuck event loop stops the pings and systemd restarts us.
+    ping = [&, interval = *interval] {
+      ops::notify_watchdog();
+      watchdog.expires_after(interval);
+      watchdog.async_wait([&](const error_code& ec) {
+        if (!ec && !stopping) {
+          ping();
+        }
+      });
+    };
+    ping();
+  }
+
+  io.run();
+  return exit_code;
+}
+
+}  // namespace archiver::service
