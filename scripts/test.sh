@@ -1,0 +1,76 @@
+#!/bin/bash
+# Runs every test of certn-archiver on a fresh Debian 12 machine, as root:
+# installs what it needs, builds twice (normal, and with AddressSanitizer + UBSan), starts a
+# throwaway PostgreSQL, runs ctest on both builds, prints the summaries, and stops what it started.
+# Exits non-zero when anything fails.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=${JOBS:-$(nproc)}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing packages"
+bash "$root/scripts/install-deps.sh" || exit 1
+
+work=$(mktemp -d /tmp/certn-archiver-test.XXXXXX)
+chmod 755 "$work"
+pg_dir="$work/pg"
+cleanup() {
+  bash "$root/scripts/pg.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+step "starting PostgreSQL"
+pg_port=$(free_port)
+dsn=$(bash "$root/scripts/pg.sh" start "$pg_dir" "$pg_port") || exit 1
+echo "PostgreSQL at $dsn"
+
+configure_and_build() {  # build-dir extra-cmake-args...
+  local dir=$1
+  shift
+  cmake -S "$root" -B "$dir" -G Ninja "$@" >"$work/cmake-$(basename "$dir").log" 2>&1 ||
+    { cat "$work/cmake-$(basename "$dir").log"; return 1; }
+  cmake --build "$dir" -j "$jobs"
+}
+
+step "building (RelWithDebInfo)"
+configure_and_build "$root/build/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo || exit 1
+step "building (AddressSanitizer + UndefinedBehaviorSanitizer)"
+configure_and_build "$root/build/asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DARCHIVER_SANITIZE=ON || exit 1
+
+export TEST_PG_DSN="$dsn" TEST_PG_DIR="$pg_dir"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+passed=0
+failed=0
+run_suite() {  # name build-dir
+  local name=$1 dir=$2 log="$work/ctest-$1.log"
+  step "ctest: $name"
+  ctest --test-dir "$dir" --output-on-failure --timeout 600 2>&1 | tee "$log"
+  local summary
+  summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
+  if [[ -z $summary ]]; then
+    echo "ctest ($name) printed no summary"
+    failed=$((failed + 1))
+    return
+  fi
+  local total bad
+  bad=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$summary")
+  total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$summary")
+  passed=$((passed + total - bad))
+  failed=$((failed + bad))
+  summaries+=("$name: $summary")
+}
+
+summaries=()
+run_suite release "$root/build/release"
+run_suite asan "$root/build/asan"
+
+step "summary"
+printf '%s\n' "${summaries[@]}"
+echo "tests: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

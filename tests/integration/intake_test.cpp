@@ -1,0 +1,273 @@
+// Webhook intake against a real PostgreSQL: challenge, signatures, durable storage with its job,
+// duplicates (also concurrent), malformed bodies, body cap, and Postgres going away and back.
+#include <doctest/doctest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <sstream>
+#include <vector>
+
+#include "support/harness.hpp"
+#include "webhook/signature.hpp"
+
+using namespace archiver;
+using namespace archiver::testing;
+
+namespace {
+
+const std::string path = "/webhooks/certn";
+
+std::size_t count_rows(const scratch_database& db, const std::string& table,
+                       const std::string& where = "true") {
+  return std::stoul(db.scalar("SELECT count(*) FROM " + table + " WHERE " + where));
+}
+
+}  // namespace
+
+TEST_CASE("the challenge is echoed as plain text with nosniff") {
+  scratch_database db;
+  listener_harness daemon(test_config(db.dsn()));
+
+  reply res = http_request(daemon.port(), "GET", path + "?challenge=abc-123_XYZ");
+  CHECK(res.status == 200);
+  CHECK(res.body == "abc-123_XYZ");
+  CHECK(res.headers["content-type"] == "text/plain");
+  CHECK(res.headers["x-content-type-options"] == "nosniff");
+
+  SUBCASE("percent-encoded values are decoded") {
+    CHECK(http_request(daemon.port(), "GET", path + "?x=1&challenge=a%2Fb%20c").body == "a/b c");
+  }
+  SUBCASE("a missing or empty challenge is a 400") {
+    CHECK(http_request(daemon.port(), "GET", path).status == 400);
+    CHECK(http_request(daemon.port(), "GET", path + "?challenge=").status == 400);
+    CHECK(http_request(daemon.port(), "GET", path + "?other=1").status == 400);
+  }
+  SUBCASE("an oversized challenge is a 400") {
+    const std::string big(daemon.cfg().webhook.max_challenge_bytes + 1, 'a');
+    CHECK(http_request(daemon.port(), "GET", path + "?challenge=" + big).status == 400);
+    const std::string fits(daemon.cfg().webhook.max_challenge_bytes, 'a');
+    CHECK(http_request(daemon.port(), "GET", path + "?challenge=" + fits).body == fits);
+  }
+}
+
+TEST_CASE("a signed event is stored with its job before the 200") {
+  scratch_database db;
+  listener_harness daemon(test_config(db.dsn()));
+  const std::string body = event_body("evt-1", "CASE_STATUS_CHANGED", "case-42");
+
+  reply res = post_signed(daemon.port(), path, body);
+  CHECK(res.status == 200);
+  CHECK(res.body == "accepted\n");
+  CHECK(db.scalar("SELECT convert_from(body, 'UTF8') FROM webhook_events WHERE id = 'evt-1'") ==
+        body);
+  CHECK(db.scalar("SELECT event_type || ' ' || object_id || ' ' || object_type || ' ' || "
+                  "signature_scheme FROM webhook_events") ==
+        "CASE_STATUS_CHANGED case-42 CASE x-signature-hex");
+  CHECK(db.scalar("SELECT kind || ' ' || key || ' ' || state FROM jobs") ==
+        "sync_case case-42 queued");
+  CHECK(db.scalar("SELECT payload->>'source_event' FROM jobs") == "evt-1");
+
+  SUBCASE("the same event again is a 200 that creates nothing") {
+    reply again = post_signed(daemon.port(), path, body);
+    CHECK(again.status == 200);
+    CHECK(again.body == "duplicate\n");
+    CHECK(count_rows(db, "webhook_events") == 1);
+    CHECK(count_rows(db, "jobs") == 1);
+  }
+  SUBCASE("another event for the same case while its job is pending adds no job") {
+    CHECK(post_signed(daemon.port(), path, event_body("evt-2", "CHECK_STATUS_CHANGED", "case-42"))
+              .status == 200);
+    CHECK(count_rows(db, "webhook_events") == 2);
+    CHECK(count_rows(db, "jobs") == 1);
+  }
+}
+
+TEST_CASE("the same event posted concurrently gives one row and two 200s") {
+  scratch_database db;
+  listener_harness daemon(test_config(db.dsn()));
+  for (int round = 0; round < 20; ++round) {
+    const std::string body = event_body("evt-race-" + std::to_string(round), "CASE_STATUS_CHANGED",
+                                        "case-" + std::to_string(round));
+    auto first = std::async(std::launch::async, [&] { return post_signed(daemon.port(), path, body); });
+    auto second = std::async(std::launch::async, [&] { return post_signed(daemon.port(), path, body); });
+    reply a = first.get();
+    reply b = second.get();
+    CHECK(a.status == 200);
+    CHECK(b.status == 200);
+    CHECK(((a.body == "accepted\n" && b.body == "duplicate\n") ||
+           (a.body == "duplicate\n" && b.body == "accepted\n")));
+  }
+  CHECK(count_rows(db, "webhook_events") == 20);
+  CHECK(count_rows(db, "jobs") == 20);
+}
+
+TEST_CASE("events that fail the signature check are refused and not stored") {
+  scratch_database db;
+  config::config cfg = test_config(db.dsn());
+  cfg.webhook.secrets = {"old-secret", "new-secret"};
+  listener_harness daemon(cfg);
+  const std::string body = event_body("evt-sig");
+
+  CHECK(post_signed(daemon.port(), path, body, "wrong-secret").status == 401);
+  CHECK(http_request(daemon.port(), "POST", path, body).status == 401);  // no header
+  CHECK(http_request(daemon.port(), "POST", path, body,
+                     {{"X-Signature", webhook::sign_hex("new-secret", body + " ")}})
+            .status == 401);  // signed over other bytes
+  CHECK(count_rows(db, "webhook_events") == 0);
+
+  SUBCASE("either of two configured secrets is accepted (rotation)") {
+    CHECK(post_signed(daemon.port(), path, body, "new-secret").status == 200);
+    CHECK(post_signed(daemon.port(), path, event_body("evt-sig-2"), "old-secret").status == 200);
+    CHECK(count_rows(db, "webhook_events") == 2);
+  }
+}
+
+TEST_CASE("certn-signature events are accepted within the timestamp tolerance") {
+  scratch_database db;
+  config::config cfg = test_config(db.dsn());
+  cfg.webhook.scheme = config::signature_scheme::certn_signature;
+  listener_harness daemon(cfg);
+  const std::string body = event_body("evt-certn");
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  CHECK(http_request(daemon.port(), "POST", path, body,
+                     {{"Certn-Signature", webhook::sign_certn("test-secret", body, now - 1000)}})
+            .status == 401);
+  CHECK(http_request(daemon.port(), "POST", path, body,
+                     {{"Certn-Signature", webhook::sign_certn("test-secret", body, now)}})
+            .status == 200);
+  CHECK(db.scalar("SELECT signature_scheme FROM webhook_events") == "certn-signature");
+}
+
+TEST_CASE("malformed events get a 400 naming what is wrong") {
+  scratch_database db;
+  listener_harness daemon(test_config(db.dsn()));
+
+  reply not_json = post_signed(daemon.port(), path, "{\"id\": ");
+  CHECK(not_json.status == 400);
+  CHECK(not_json.body.find("malformed event: body") != std::string::npos);
+
+  reply no_type = post_signed(daemon.port(), path, R"({"id":"e1","object_id":"c","object_type":"CASE"})");
+  CHECK(no_type.status == 400);
+  CHECK(no_type.body.find("event_type") != std::string::npos);
+
+  reply bad_object = post_signed(
+      daemon.port(), path,
+      R"({"id":"e1","event_type":"CASE_STATUS_CHANGED","object_id":"../etc","object_type":"CASE"})");
+  CHECK(bad_object.status == 400);
+  CHECK(bad_object.body.find("object_id") != std::string::npos);
+  CHECK(count_rows(db, "webhook_events") == 0);
+}
+
+TEST_CASE("unknown event types are stored and acknowledged without a job") {
+  scratch_database db;
+  listener_harness daemon(test_config(db.dsn()));
+  CHECK(post_signed(daemon.port(), path, event_body("evt-new", "CASE_SOMETHING_NEW")).status == 200);
+  CHECK(count_rows(db, "webhook_events", "processed_at IS NOT NULL") == 1);
+  CHECK(count_rows(db, "jobs") == 0);
+
+  SUBCASE("CASE_REPORT_READY asks for a report_ready job") {
+    CHECK(post_signed(daemon.port(), path, event_body("evt-rr", "CASE_REPORT_READY", "rf-9"))
+              .status == 200);
+    CHECK(db.scalar("SELECT kind || ' ' || key FROM jobs") == "report_ready rf-9");
+  }
+}
+
+TEST_CASE("bodies over max_body_bytes are refused with 413") {
+  scratch_database db;
+  config::config cfg = test_config(db.dsn());
+  cfg.server.max_body_bytes = 1024;
+  listener_harness daemon(cfg);
+
+  SUBCASE("from Content-Length, before the body is sent") {
+    const raw_result res = raw_exchange(
+        daemon.port(), "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+    CHECK(res.received.rfind("HTTP/1.1 413", 0) == 0);
+    CHECK(res.closed_by_server);
+  }
+  SUBCASE("as soon as a chunked body passes the cap") {
+    std::string request = "POST " + path + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 3; ++i) {
+      request += "200\r\n" + std::string(0x200, 'a') + "\r\n";
+    }
+    const raw_result res = raw_exchange(daemon.port(), request);  // 1536 bytes, no final chunk
+    CHECK(res.received.rfind("HTTP/1.1 413", 0) == 0);
+    CHECK(res.closed_by_server);
+  }
+  SUBCASE("a body at the cap is read (and then judged by its signature)") {
+    const std::string body(1024, ' ');
+    CHECK(post_signed(daemon.port(), path, body, "wrong").status == 401);
+  }
+}
+
+TEST_CASE("Postgres stopped mid-run gives 503, and intake recovers without a restart") {
+  scratch_database db;
+  listener_harness daemon(test_config(db.dsn()));
+  REQUIRE(post_signed(daemon.port(), path, event_body("evt-before")).status == 200);
+
+  pause_postgres();
+  reply during = post_signed(daemon.port(), path, event_body("evt-during"));
+  CHECK(during.status == 503);
+  CHECK(during.headers["retry-after"] == "5");
+
+  // The challenge needs no database and answers at once.
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(http_request(daemon.port(), "GET", path + "?challenge=still-here").body == "still-here");
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(500));
+  resume_postgres();
+
+  // The sender retries; the first retries may still meet the old, broken connections.
+  CHECK(eventually([&] {
+    return post_signed(daemon.port(), path, event_body("evt-during")).status == 200;
+  }));
+  CHECK(count_rows(db, "webhook_events") == 2);
+  CHECK(daemon.registry().expose().find(
+            "certn_archiver_webhook_events_total{type=\"CASE_STATUS_CHANGED\",outcome=\"store_failed\"}") !=
+        std::string::npos);
+}
+
+TEST_CASE("metrics count events by type and outcome, and the intake latency") {
+  scratch_database db;
+  listener_harness daemon(test_config(db.dsn()));
+  const std::string body = event_body("evt-m");
+  post_signed(daemon.port(), path, body);
+  post_signed(daemon.port(), path, body);
+  post_signed(daemon.port(), path, body, "wrong");
+  post_signed(daemon.port(), path, "[]");
+
+  const std::string text = http_request(daemon.port(), "GET", "/metrics").body;
+  CHECK(text.find("certn_archiver_webhook_events_total{type=\"CASE_STATUS_CHANGED\",outcome=\"accepted\"} 1") != std::string::npos);
+  CHECK(text.find("certn_archiver_webhook_events_total{type=\"CASE_STATUS_CHANGED\",outcome=\"duplicate\"} 1") != std::string::npos);
+  CHECK(text.find("certn_archiver_webhook_events_total{type=\"unknown\",outcome=\"bad_signature\"} 1") != std::string::npos);
+  CHECK(text.find("certn_archiver_webhook_events_total{type=\"unknown\",outcome=\"malformed\"} 1") != std::string::npos);
+  CHECK(text.find("certn_archiver_webhook_intake_seconds_count{outcome=\"accepted\"} 1") != std::string::npos);
+  CHECK(text.find("certn_archiver_http_requests_total{listener=\"main\",route=\"/webhooks/certn\",status=\"401\"} 1") != std::string::npos);
+}
+
+TEST_CASE("no secret or signature appears in the log") {
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  spdlog::default_logger()->sinks().push_back(sink);
+  spdlog::set_level(spdlog::level::trace);
+  {
+    scratch_database db;
+    listener_harness daemon(test_config(db.dsn()));
+    const std::string body = event_body("evt-log");
+    post_signed(daemon.port(), path, body);
+    post_signed(daemon.port(), path, body, "another-secret-value");
+    post_signed(daemon.port(), path, "not json");
+    pause_postgres();
+    post_signed(daemon.port(), path, event_body("evt-log-2"));
+    resume_postgres();
+  }
+  spdlog::default_logger()->sinks().pop_back();
+  const std::string log = captured.str();
+  CHECK(log.find("evt-log") != std::string::npos);  // the capture works
+  CHECK(log.find("test-secret") == std::string::npos);
+  CHECK(log.find("another-secret-value") == std::string::npos);
+  CHECK(log.find(webhook::sign_hex("test-secret", event_body("evt-log"))) == std::string::npos);
+  CHECK(log.find(webhook::sign_hex("another-secret-value", event_body("evt-log"))) ==
+        std::string::npos);
+}

@@ -1,0 +1,54 @@
+#!/bin/bash
+# serve under a fake service manager: READY=1 arrives on NOTIFY_SOCKET once the listener is bound
+# and the database checked; SIGTERM drains and exits 0 with STOPPING=1.
+binary=$1
+source "$(dirname "$0")/lib.sh"
+create_database
+export CERTN_ARCHIVER_DATABASE_URL=$db_dsn
+"$binary" migrate 2>"$scratch/migrate.log" || { cat "$scratch/migrate.log"; fail "migrate"; }
+
+socket="$scratch/notify.sock"
+python3 - "$socket" "$scratch/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(30)
+with open(sys.argv[2], "a", buffering=1) as log:
+    while True:
+        try:
+            data = s.recv(4096)
+        except socket.timeout:
+            break
+        for line in data.decode().splitlines():
+            log.write(line + "\n")
+        if b"STOPPING=1" in data:
+            break
+PY
+listener_pid=$!
+wait_for test -S "$socket" || fail "notify listener did not start"
+
+port=$(free_port)
+NOTIFY_SOCKET=$socket CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:$port \
+  CERTN_ARCHIVER_WEBHOOK_SECRETS=notify-test-secret "$binary" serve 2>"$scratch/serve.log" &
+daemon_pid=$!
+
+wait_for grep -q '^READY=1$' "$scratch/notify.log" || { cat "$scratch/serve.log"; fail "no READY=1"; }
+pass "READY=1 received"
+grep -q '^STATUS=serving on ' "$scratch/notify.log" || fail "no STATUS=serving line"
+body=$(curl -sf "http://127.0.0.1:$port/webhooks/certn?challenge=ready-check") || fail "challenge after READY"
+[[ $body == ready-check ]] || fail "challenge answered '$body'"
+curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || fail "/readyz not 200 while serving"
+pass "listener answers after READY=1"
+
+kill -TERM "$daemon_pid"
+deadline=$((SECONDS + 15))
+while kill -0 "$daemon_pid" 2>/dev/null; do
+  ((SECONDS < deadline)) || fail "serve did not exit within 15 s of SIGTERM"
+  sleep 0.05
+done
+wait "$daemon_pid"; rc=$?
+daemon_pid=""
+[[ $rc -eq 0 ]] || { cat "$scratch/serve.log"; fail "serve exited $rc after SIGTERM"; }
+wait "$listener_pid" || true
+grep -q '^STOPPING=1$' "$scratch/notify.log" || fail "no STOPPING=1"
+pass "SIGTERM: STOPPING=1 and exit 0"
