@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "encoding/encoding.hpp"
 #include "webhook/event.hpp"
 #include "webhook/signature.hpp"
 #include "webhook/store.hpp"
@@ -12,43 +13,6 @@ namespace archiver::webhook {
 namespace bhttp = beast::http;
 
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-std::optional<std::string> percent_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] != '%') {
-      out += text[i];
-    } else {
-      if (i + 2 >= text.size()) {
-        return std::nullopt;
-      }
-      const int high = hex_value(text[i + 1]);
-      const int low = hex_value(text[i + 2]);
-      if (high < 0 || low < 0) {
-        return std::nullopt;
-      }
-      out += static_cast<char>(high * 16 + low);
-      i += 2;
-    }
-  }
-  return out;
-}
 
 // Label value for an event type: the documented ones by name, anything else as "other", so a
 // sender cannot grow the metric's series without bound.
@@ -75,9 +39,9 @@ std::optional<std::string> query_parameter(std::string_view target, std::string_
     const std::string_view pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
     const auto equals = pair.find('=');
-    const auto key = percent_decode(pair.substr(0, equals));
+    const auto key = encoding::percent_decode(pair.substr(0, equals));
     if (key && *key == name) {
-      return percent_decode(equals == std::string_view::npos ? std::string_view{}
+      return encoding::percent_decode(equals == std::string_view::npos ? std::string_view{}
                                                              : pair.substr(equals + 1));
     }
   }

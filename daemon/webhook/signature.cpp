@@ -1,6 +1,8 @@
 // Webhook signature verification: HMAC-SHA256 through OpenSSL's EVP_MAC, constant-time compares.
 #include "webhook/signature.hpp"
 
+#include "encoding/encoding.hpp"
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -61,14 +63,8 @@ mac_bytes hmac_sha256(std::string_view key, std::initializer_list<std::string_vi
 }
 
 std::string to_hex(const mac_bytes& mac) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(mac.size() * 2);
-  for (unsigned char b : mac) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 0x0f]);
-  }
-  return out;
+  return encoding::to_hex(
+      std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
 
 constexpr char base64_alphabet[] =
@@ -99,19 +95,6 @@ std::string to_base64(const mac_bytes& mac) {
   return out;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // Exactly 64 hex digits, either case. The presented signature is not secret, so decoding it
 // with branches is fine; only the comparison with our MAC must be constant-time.
 std::optional<mac_bytes> decode_hex(std::string_view text) {
@@ -120,8 +103,8 @@ std::optional<mac_bytes> decode_hex(std::string_view text) {
   }
   mac_bytes out{};
   for (std::size_t i = 0; i < mac_size; ++i) {
-    const int hi = hex_value(text[2 * i]);
-    const int lo = hex_value(text[2 * i + 1]);
+    const int hi = encoding::hex_digit_value(text[2 * i]);
+    const int lo = encoding::hex_digit_value(text[2 * i + 1]);
     if (hi < 0 || lo < 0) {
       return std::nullopt;
     }

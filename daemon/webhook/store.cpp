@@ -1,5 +1,7 @@
 #include "webhook/store.hpp"
 
+#include "encoding/encoding.hpp"
+
 #include <pqxx/pqxx>
 
 #include <string>
@@ -19,18 +21,6 @@ std::string json_string(std::string_view text) {
     out += c;
   }
   return out + "\"";
-}
-
-std::string to_hex(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (const char c : bytes) {
-    const auto byte = static_cast<unsigned char>(c);
-    out += digits[byte >> 4];
-    out += digits[byte & 0x0f];
-  }
-  return out;
 }
 
 }  // namespace
@@ -69,7 +59,7 @@ store_outcome store_event(pqxx::connection& conn, const event& received, std::st
       "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, CASE WHEN $7 THEN now() END) "
       "ON CONFLICT (id) DO NOTHING RETURNING id",
       received.id, received.event_type, received.object_id, received.object_type,
-      to_hex(raw_body), std::string(signature_scheme), !job.has_value());
+      encoding::to_hex(raw_body), std::string(signature_scheme), !job.has_value());
   if (inserted.empty()) {
     return store_outcome::duplicate;  // nothing to commit
   }
