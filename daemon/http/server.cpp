@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include "ops/logging.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,17 +14,6 @@ using std::chrono::steady_clock;
 namespace {
 
 auto with_error(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
-
-void log_escaped_exception(std::string_view what, std::exception_ptr error) {
-  if (!error) {
-    return;
-  }
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    spdlog::error("{}: {}", what, e.what());
-  }
-}
 
 // Beast accepts a Transfer-Encoding whose last coding is not "chunked" and then reads no body,
 // and accepts repeated framing headers; a proxy in front of us may read those differently
@@ -162,7 +153,7 @@ tcp::endpoint server::local_endpoint() const { return acceptor_.local_endpoint()
 
 void server::start() {
   asio::co_spawn(io_, accept_loop(), [name = name_](std::exception_ptr error) {
-    log_escaped_exception(name + " accept loop", error);
+    ops::log_exception(name + " accept loop", error);
   });
 }
 
@@ -188,7 +179,7 @@ awaitable<void> server::accept_loop() {
     }
     socket.set_option(tcp::no_delay(true), ec);
     auto on_done = [name = name_](std::exception_ptr error) {
-      log_escaped_exception(name + " connection", error);
+      ops::log_exception(name + " connection", error);
     };
     if (tls_) {
       asio::co_spawn(io_, run_tls(std::move(socket), tls_->current()), on_done);
@@ -375,7 +366,7 @@ awaitable<void> server::serve_connection(Stream& stream, connection& state) {
         failure = std::current_exception();
       }
       if (failure) {
-        log_escaped_exception(name_ + " " + route_label + " handler", failure);
+        ops::log_exception(name_ + " " + route_label + " handler", failure);
         res = text_response(status::internal_server_error, "internal error\n");
       }
     }

@@ -233,4 +233,15 @@ std::string format_log_line(config::log_format format, const std::string& level,
   return line;
 }
 
+void log_exception(std::string_view what, std::exception_ptr error) {
+  if (!error) {
+    return;
+  }
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: {}", what, e.what());
+  }
+}
+
 }  // namespace archiver::ops

@@ -1,6 +1,7 @@
 // Process-wide logging set-up (spdlog) to stderr, as text or one JSON object per line.
 #pragma once
 
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -25,5 +26,9 @@ void setup_logging(config::log_format format, const std::string& level);
 // For tests. Throws std::invalid_argument for an invalid `level` (same set as above, not "off").
 std::string format_log_line(config::log_format format, const std::string& level,
                             std::string_view message);
+
+// Logs the exception in `error` (if any) as "<what>: <message>" at error level. The completion
+// handler of every co_spawn goes through here, so no coroutine fails silently.
+void log_exception(std::string_view what, std::exception_ptr error);
 
 }  // namespace archiver::ops

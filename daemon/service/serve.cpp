@@ -7,6 +7,7 @@
 #include "db/migrations.hpp"
 #include "db/pool.hpp"
 #include "http/server.hpp"
+#include "ops/logging.hpp"
 #include "ops/metrics.hpp"
 #include "ops/notify.hpp"
 #include "service/service.hpp"
@@ -151,16 +152,7 @@ int serve(const config::config& cfg) {
   asio::signal_set reload_signal(io, SIGHUP);
 
   auto log_failure = [](std::string what) {
-    return [what](std::exception_ptr error) {
-      if (!error) {
-        return;
-      }
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        spdlog::error("{}: {}", what, e.what());
-      }
-    };
+    return [what](std::exception_ptr error) { ops::log_exception(what, error); };
   };
 
   auto shut_down = [&]() -> awaitable<void> {
