@@ -44,6 +44,7 @@ configure_and_build "$root/build/asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DARCHI
 export TEST_PG_DSN="$dsn" TEST_PG_DIR="$pg_dir"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
 
 passed=0
 failed=0
