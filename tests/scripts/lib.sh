@@ -32,3 +32,26 @@ wait_for() {
     sleep 0.05
   done
 }
+
+# start_notify_listener SOCKET LOG: a stand-in for the service manager; every message received on
+# the datagram SOCKET is appended to LOG, until STOPPING=1 or 30 s of silence.
+start_notify_listener() {
+  python3 - "$1" "$2" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(30)
+with open(sys.argv[2], "a", buffering=1) as log:
+    while True:
+        try:
+            data = s.recv(4096)
+        except socket.timeout:
+            break
+        for line in data.decode().splitlines():
+            log.write(line + "\n")
+        if b"STOPPING=1" in data:
+            break
+PY
+  notify_listener_pid=$!
+  wait_for test -S "$1" || fail "notify listener did not start"
+}

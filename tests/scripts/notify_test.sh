@@ -8,24 +8,7 @@ export CERTN_ARCHIVER_DATABASE_URL=$db_dsn
 "$binary" migrate 2>"$scratch/migrate.log" || { cat "$scratch/migrate.log"; fail "migrate"; }
 
 socket="$scratch/notify.sock"
-python3 - "$socket" "$scratch/notify.log" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(30)
-with open(sys.argv[2], "a", buffering=1) as log:
-    while True:
-        try:
-            data = s.recv(4096)
-        except socket.timeout:
-            break
-        for line in data.decode().splitlines():
-            log.write(line + "\n")
-        if b"STOPPING=1" in data:
-            break
-PY
-listener_pid=$!
-wait_for test -S "$socket" || fail "notify listener did not start"
+start_notify_listener "$socket" "$scratch/notify.log"
 
 port=$(free_port)
 NOTIFY_SOCKET=$socket CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:$port \
@@ -49,6 +32,6 @@ done
 wait "$daemon_pid"; rc=$?
 daemon_pid=""
 [[ $rc -eq 0 ]] || { cat "$scratch/serve.log"; fail "serve exited $rc after SIGTERM"; }
-wait "$listener_pid" || true
+wait "$notify_listener_pid" || true
 grep -q '^STOPPING=1$' "$scratch/notify.log" || fail "no STOPPING=1"
 pass "SIGTERM: STOPPING=1 and exit 0"
