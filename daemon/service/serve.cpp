@@ -185,14 +185,17 @@ int serve(const config::config& cfg) {
         for (auto& listener : servers) {
           listener->start();
         }
-        std::string where = servers.front()->local_endpoint().address().to_string() + ":" +
-                            std::to_string(servers.front()->local_endpoint().port());
+        const auto endpoint_text = [](const tcp::endpoint& e) {
+          return e.address().to_string() + ":" + std::to_string(e.port());
+        };
+        std::string where = endpoint_text(servers.front()->local_endpoint());
+        spdlog::info("certn-archiver {} serving webhooks at {}://{}{}", ARCHIVER_VERSION,
+                     tls ? "https" : "http", where, cfg.server.webhook_path);
         if (separate_admin) {
-          where += ", admin on " + servers.back()->local_endpoint().address().to_string() + ":" +
-                   std::to_string(servers.back()->local_endpoint().port());
+          const std::string admin = endpoint_text(servers.back()->local_endpoint());
+          spdlog::info("health and metrics at http://{}/healthz, /readyz, /metrics", admin);
+          where += ", admin on " + admin;
         }
-        spdlog::info("certn-archiver {} serving webhooks at {}{} on {}", ARCHIVER_VERSION,
-                     tls ? "https://" : "http://", cfg.server.webhook_path, where);
         ops::notify_ready();
         ops::notify_status("serving on " + where);
       },
