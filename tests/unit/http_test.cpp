@@ -1,0 +1,192 @@
+// URL parsing and destination policy of the outgoing client: pure functions, no I/O.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "http/address_policy.hpp"
+#include "http/url.hpp"
+
+using namespace archiver::http;
+namespace ip = archiver::asio::ip;
+
+namespace {
+
+std::string parse_error(const std::string& text) {
+  std::string error;
+  const auto parsed = parse_url(text, &error);
+  CHECK_MESSAGE(!parsed, "parsed unexpectedly: " << text);
+  return error;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("parses absolute http and https URLs") {
+  struct row {
+    std::string text, scheme, host;
+    unsigned short port;
+    std::string target;
+  };
+  const std::vector<row> rows = {
+      {"https://example.com", "https", "example.com", 443, "/"},
+      {"http://example.com", "http", "example.com", 80, "/"},
+      {"HTTPS://Example.COM/a/b?c=d", "https", "example.com", 443, "/a/b?c=d"},
+      {"https://example.com:8443/x", "https", "example.com", 8443, "/x"},
+      {"https://example.com?q=1", "https", "example.com", 443, "/?q=1"},
+      {"https://example.com/p#frag", "https", "example.com", 443, "/p"},
+      {"https://example.com#frag", "https", "example.com", 443, "/"},
+      {"http://127.0.0.1:8080/", "http", "127.0.0.1", 8080, "/"},
+      {"https://[::1]/", "https", "::1", 443, "/"},
+      {"https://[2001:DB8::1]:9443/v", "https", "2001:db8::1", 9443, "/v"},
+      {"https://b-1.s3_x.amazonaws.com/k", "https", "b-1.s3_x.amazonaws.com", 443, "/k"},
+      {"https://example.com:65535/", "https", "example.com", 65535, "/"},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.text);
+    std::string error;
+    const auto parsed = parse_url(r.text, &error);
+    REQUIRE_MESSAGE(parsed, error);
+    CHECK(parsed->scheme == r.scheme);
+    CHECK(parsed->host == r.host);
+    CHECK(parsed->port == r.port);
+    CHECK(parsed->target == r.target);
+  }
+}
+
+TEST_CASE("refuses userinfo and names it") {
+  CHECK(contains(parse_error("https://user@example.com/"), "userinfo"));
+  CHECK(contains(parse_error("https://user:pw@example.com/"), "userinfo"));
+  CHECK(contains(parse_error("https://evil.com@127.0.0.1/"), "userinfo"));
+}
+
+TEST_CASE("refuses bad ports") {
+  CHECK(contains(parse_error("https://example.com:0/"), "out of range"));
+  CHECK(contains(parse_error("https://example.com:65536/"), "out of range"));
+  CHECK(contains(parse_error("https://example.com:99999/"), "out of range"));
+  CHECK(contains(parse_error("https://example.com:/"), "not a number"));
+  CHECK(contains(parse_error("https://example.com:12a/"), "not a number"));
+  CHECK(contains(parse_error("https://example.com:-1/"), "not a number"));
+  CHECK(contains(parse_error("https://example.com:1234567/"), "not a number"));
+}
+
+TEST_CASE("refuses missing or unsupported schemes") {
+  CHECK(contains(parse_error("example.com/path"), "no scheme"));
+  CHECK(contains(parse_error("//example.com/path"), "no scheme"));
+  CHECK(contains(parse_error("ftp://example.com/"), "unsupported URL scheme 'ftp'"));
+  CHECK(contains(parse_error("file:///etc/passwd"), "unsupported URL scheme 'file'"));
+}
+
+TEST_CASE("refuses spaces, control characters and malformed hosts") {
+  CHECK(contains(parse_error("https://example.com/a b"), "space or control"));
+  CHECK(contains(parse_error("https://exa mple.com/"), "space or control"));
+  CHECK(contains(parse_error("https://example.com/\r\nX: y"), "space or control"));
+  CHECK(contains(parse_error(std::string("https://example.com/\0", 21)), "space or control"));
+  CHECK(contains(parse_error("https:///path"), "no host"));
+  CHECK(contains(parse_error("https://:443/"), "no host"));
+  CHECK(contains(parse_error("https://[::1/"), "closing ']'"));
+  CHECK(contains(parse_error("https://[nonsense]/"), "not a valid IPv6"));
+  CHECK(contains(parse_error("https://[::1]x/"), "after the IPv6"));
+  CHECK(contains(parse_error("https://exa%6dple.com/"), "not allowed in a host name"));
+  CHECK(parse_url("", nullptr) == std::nullopt);
+}
+
+TEST_CASE("Host header brackets IPv6 and carries non-default ports") {
+  CHECK(host_header(*parse_url("https://example.com/", nullptr)) == "example.com");
+  CHECK(host_header(*parse_url("http://example.com:8080/", nullptr)) == "example.com:8080");
+  CHECK(host_header(*parse_url("https://[::1]/", nullptr)) == "[::1]");
+  CHECK(host_header(*parse_url("https://[::1]:8443/", nullptr)) == "[::1]:8443");
+}
+
+TEST_CASE("host_matches: exact names and leading-label wildcards, case-insensitive") {
+  const std::vector<std::string> patterns = {"*.amazonaws.com", "api.certn.co"};
+  struct row {
+    std::string host;
+    bool expected;
+  };
+  const std::vector<row> rows = {
+      {"bucket.s3.amazonaws.com", true},
+      {"s3.amazonaws.com", true},
+      {"BUCKET.S3.AmazonAWS.com", true},
+      {"bucket.s3.amazonaws.com.", true},
+      {"amazonaws.com", false},
+      {"evilamazonaws.com", false},
+      {".amazonaws.com", false},
+      {"amazonaws.com.evil.net", false},
+      {"api.certn.co", true},
+      {"API.Certn.Co", true},
+      {"x.api.certn.co", false},
+      {"api.certn.co.uk", false},
+      {"certn.co", false},
+      {"", false},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.host);
+    CHECK(host_matches(r.host, patterns) == r.expected);
+  }
+  CHECK_FALSE(host_matches("example.com", std::vector<std::string>{}));
+}
+
+TEST_CASE("classify covers every special IPv4 and IPv6 range") {
+  struct row {
+    std::string address;
+    address_kind expected;
+  };
+  const std::vector<row> rows = {
+      {"8.8.8.8", address_kind::public_address},
+      {"1.1.1.1", address_kind::public_address},
+      {"127.0.0.1", address_kind::loopback},
+      {"127.255.255.254", address_kind::loopback},
+      {"10.0.0.1", address_kind::private_network},
+      {"10.255.255.255", address_kind::private_network},
+      {"172.16.0.1", address_kind::private_network},
+      {"172.31.255.255", address_kind::private_network},
+      {"172.15.255.255", address_kind::public_address},
+      {"172.32.0.0", address_kind::public_address},
+      {"192.168.1.1", address_kind::private_network},
+      {"192.169.0.1", address_kind::public_address},
+      {"100.64.0.1", address_kind::private_network},
+      {"100.127.255.255", address_kind::private_network},
+      {"100.128.0.0", address_kind::public_address},
+      {"100.63.255.255", address_kind::public_address},
+      {"169.254.169.254", address_kind::link_local},
+      {"0.0.0.0", address_kind::unspecified},
+      {"0.1.2.3", address_kind::unspecified},
+      {"224.0.0.1", address_kind::multicast},
+      {"239.255.255.255", address_kind::multicast},
+      {"240.0.0.1", address_kind::other_special},
+      {"255.255.255.255", address_kind::other_special},
+      {"192.0.2.1", address_kind::other_special},
+      {"::1", address_kind::loopback},
+      {"::", address_kind::unspecified},
+      {"fe80::1", address_kind::link_local},
+      {"febf::1", address_kind::link_local},
+      {"fc00::1", address_kind::private_network},
+      {"fd12:3456::1", address_kind::private_network},
+      {"ff02::1", address_kind::multicast},
+      {"2001:db8::1", address_kind::other_special},
+      {"64:ff9b::a00:1", address_kind::other_special},
+      {"2606:4700:4700::1111", address_kind::public_address},
+      {"::ffff:127.0.0.1", address_kind::loopback},
+      {"::ffff:10.1.2.3", address_kind::private_network},
+      {"::ffff:169.254.169.254", address_kind::link_local},
+      {"::ffff:0.0.0.0", address_kind::unspecified},
+      {"::ffff:224.0.0.1", address_kind::multicast},
+      {"::ffff:8.8.8.8", address_kind::public_address},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.address);
+    CHECK(classify(ip::make_address(r.address)) == r.expected);
+  }
+}
+
+TEST_CASE("a default destination policy is strict") {
+  const destination_policy policy;
+  CHECK_FALSE(policy.allow_plain_http);
+  CHECK_FALSE(policy.allow_special_addresses);
+  CHECK(policy.allowed_hosts.empty());
+  CHECK(std::string(describe(address_kind::link_local)) == "link-local");
+}
