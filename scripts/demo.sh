@@ -8,22 +8,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "installing packages and building"
-bash "$root/scripts/install-deps.sh"
-cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$root/build/release" -j "$(nproc)" --target certn-archiver
-binary="$root/build/release/certn-archiver"
+source "$root/scripts/common.sh"
 
-work=$(mktemp -d /tmp/certn-archiver-demo.XXXXXX)
-chmod 755 "$work"
-serve_pid=""
-cleanup() {
-  [[ -n $serve_pid ]] && kill -TERM "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
-  bash "$root/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+step "installing packages and building"
+build_release
+make_workdir demo
 
 step "starting a throwaway PostgreSQL"
 dsn=$(bash "$root/scripts/pg.sh" start "$work/pg" "$(free_port)")

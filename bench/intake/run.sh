@@ -12,21 +12,9 @@ duration=${DURATION:-10}
 wrk_connections=${WRK_CONNECTIONS:-32}
 secret=bench-secret
 
-bash "$root/scripts/install-deps.sh" >/dev/null
-cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$root/build/release" --target certn-archiver >/dev/null
-binary="$root/build/release/certn-archiver"
-
-work=$(mktemp -d /tmp/certn-archiver-bench.XXXXXX)
-chmod 755 "$work"
-serve_pid=""
-cleanup() {
-  [[ -n $serve_pid ]] && kill -TERM "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
-  bash "$root/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source "$root/scripts/common.sh"
+build_release >/dev/null
+make_workdir bench
 
 dsn=$(PG_DURABLE=1 bash "$root/scripts/pg.sh" start "$work/pg" "$(free_port)")
 port=$(free_port)

@@ -55,3 +55,21 @@ PY
   notify_listener_pid=$!
   wait_for test -S "$1" || fail "notify listener did not start"
 }
+
+# expect_daemon_exit_0: waits up to 15 s for $daemon_pid to end, and fails unless it exited 0.
+expect_daemon_exit_0() {
+  local deadline=$((SECONDS + 15)) rc=0
+  while kill -0 "$daemon_pid" 2>/dev/null; do
+    ((SECONDS < deadline)) || fail "serve still running 15 s after SIGTERM"
+    sleep 0.05
+  done
+  wait "$daemon_pid" || rc=$?
+  daemon_pid=""
+  [[ $rc -eq 0 ]] || fail "serve exited $rc after SIGTERM"
+}
+
+# expect_exit_after_sigterm: SIGTERM to $daemon_pid, then expect_daemon_exit_0.
+expect_exit_after_sigterm() {
+  kill -TERM "$daemon_pid"
+  expect_daemon_exit_0
+}

@@ -23,15 +23,7 @@ body=$(curl -sf "http://127.0.0.1:$port/webhooks/certn?challenge=ready-check") |
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || fail "/readyz not 200 while serving"
 pass "listener answers after READY=1"
 
-kill -TERM "$daemon_pid"
-deadline=$((SECONDS + 15))
-while kill -0 "$daemon_pid" 2>/dev/null; do
-  ((SECONDS < deadline)) || fail "serve did not exit within 15 s of SIGTERM"
-  sleep 0.05
-done
-wait "$daemon_pid"; rc=$?
-daemon_pid=""
-[[ $rc -eq 0 ]] || { cat "$scratch/serve.log"; fail "serve exited $rc after SIGTERM"; }
+expect_exit_after_sigterm
 wait "$notify_listener_pid" || true
 grep -q '^STOPPING=1$' "$scratch/notify.log" || fail "no STOPPING=1"
 pass "SIGTERM: STOPPING=1 and exit 0"

@@ -95,14 +95,7 @@ print(answer.decode(errors="replace"))
 PY
 head -1 "$scratch/drain.out" | grep -q '200' || { cat "$scratch/drain.out" "$scratch/serve.log"; fail "request in flight at SIGTERM: $(head -1 "$scratch/drain.out")"; }
 grep -qi 'connection: close' "$scratch/drain.out" || fail "the drained answer does not close the connection"
-deadline=$((SECONDS + 15))
-while kill -0 "$daemon_pid" 2>/dev/null; do
-  ((SECONDS < deadline)) || fail "serve still running 15 s after SIGTERM"
-  sleep 0.05
-done
-wait "$daemon_pid"; rc=$?
-daemon_pid=""
-[[ $rc -eq 0 ]] || fail "serve exited $rc"
+expect_daemon_exit_0  # the client above sent the SIGTERM
 [[ $(psql -w -At "$db_dsn" -c "SELECT count(*) FROM webhook_events WHERE id = 'evt-drain'") == 1 ]] ||
   fail "the drained event is not stored"
 pass "SIGTERM: the request in flight finished (200, stored), then exit 0"
