@@ -1,7 +1,9 @@
-// Signature schemes and event parsing: pure functions, no I/O.
+// Unit tests for daemon/webhook: signature verification (all three schemes) and event parsing.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "webhook/event.hpp"
@@ -9,215 +11,823 @@
 #include "webhook/store.hpp"
 
 using namespace archiver::webhook;
-using archiver::config::signature_scheme;
-using clock_type = std::chrono::system_clock;
+using namespace std::chrono_literals;
 
 namespace {
 
+// ---------------------------------------------------------------------------------------------
+// Signature helpers
+
+constexpr std::int64_t now_unix = 1'700'000'000;
+const auto fixed_now = std::chrono::system_clock::time_point{std::chrono::seconds{now_unix}};
+constexpr std::chrono::seconds tolerance = 300s;
+
 const std::string body =
-    R"({"id":"4f7c9a2e-1d3b-4e5f-8a6b-7c8d9e0f1a2b","event_type":"CASE_STATUS_CHANGED","object_id":"c-1","object_type":"CASE"})";
-const std::vector<std::string> one_secret = {"s3cret"};
-const auto now = clock_type::time_point(std::chrono::seconds(1'790'000'000));
-constexpr std::chrono::seconds tolerance{300};
+    R"({"id":"evt_1","event_type":"CASE_STATUS_CHANGED","object_id":"c1","object_type":"CASE"})";
+const std::vector<std::string> current_secret = {"whsec_current"};
+const std::vector<std::string> rotated_secrets = {"whsec_old", "whsec_current"};
 
-signature_verdict check(signature_scheme scheme, const std::string& header,
-                        const std::vector<std::string>& secrets = one_secret,
-                        const std::string& signed_body = body) {
-  return verify_signature(scheme, header, signed_body, secrets, now, tolerance).verdict;
+signature_check verify(signature_scheme scheme, std::string_view header,
+                       std::string_view signed_body = body,
+                       const std::vector<std::string>& secrets = current_secret,
+                       std::chrono::system_clock::time_point now = fixed_now) {
+  return verify_signature(scheme, header, signed_body, secrets, now, tolerance);
 }
 
-std::string upper(std::string text) {
-  for (char& c : text) {
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+signature_verdict verdict(signature_scheme scheme, std::string_view header,
+                          std::string_view signed_body = body,
+                          const std::vector<std::string>& secrets = current_secret) {
+  return verify(scheme, header, signed_body, secrets).verdict;
+}
+
+// The two X-Signature schemes, which behave alike apart from the encoding.
+struct x_scheme {
+  const char* name;
+  signature_scheme scheme;
+  std::string (*sign)(std::string_view, std::string_view);
+};
+const std::vector<x_scheme> x_schemes = {
+    {"hex", signature_scheme::x_signature_hex, &sign_hex},
+    {"base64", signature_scheme::x_signature_base64, &sign_base64},
+};
+
+std::string upper(std::string s) {
+  for (char& c : s) {
+    if (c >= 'a' && c <= 'z') {
+      c = static_cast<char>(c - 'a' + 'A');
+    }
   }
-  return text;
+  return s;
 }
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+std::string certn_header(std::string_view secret, std::int64_t t,
+                         std::string_view signed_body = body) {
+  return sign_certn(secret, signed_body, t);
+}
+
+// The v1 value of a header made by sign_certn.
+std::string v1_of(const std::string& header) { return header.substr(header.find("v1=") + 3); }
+
+}  // namespace
+
+// =============================================================================================
+// Known-answer vectors
+
+TEST_CASE("sign_hex and sign_base64 reproduce the RFC 4231 HMAC-SHA256 vectors") {
+  SUBCASE("test case 1: key 0x0b x 20, \"Hi There\"") {
+    CHECK(sign_hex(std::string(20, '\x0b'), "Hi There") ==
+          "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  }
+  SUBCASE("test case 2: key \"Jefe\"") {
+    CHECK(sign_hex("Jefe", "what do ya want for nothing?") ==
+          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    CHECK(sign_base64("Jefe", "what do ya want for nothing?") ==
+          "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=");
+  }
+  SUBCASE("empty key and empty message") {
+    CHECK(sign_hex("", "") == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+    CHECK(sign_base64("", "") == "thNnmggU2ex3L5XXeMNfxf8Wl8STcVZTxscSFEKSxa0=");
+  }
+}
+
+TEST_CASE("verify_signature accepts the RFC 4231 test case 2 MAC in every X-Signature encoding") {
+  const std::vector<std::string> jefe = {"Jefe"};
+  const std::string data = "what do ya want for nothing?";
+  const auto check = [&](signature_scheme scheme, const std::string& header) {
+    return verify_signature(scheme, header, data, jefe, fixed_now, tolerance).verdict;
+  };
+  const std::string hex = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+  CHECK(check(signature_scheme::x_signature_hex, hex) == signature_verdict::valid);
+  CHECK(check(signature_scheme::x_signature_hex, upper(hex)) == signature_verdict::valid);
+  CHECK(check(signature_scheme::x_signature_hex, "sha256=" + hex) == signature_verdict::valid);
+  CHECK(check(signature_scheme::x_signature_base64,
+              "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=") == signature_verdict::valid);
+  CHECK(check(signature_scheme::x_signature_base64,
+              "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM") == signature_verdict::valid);
+}
+
+TEST_CASE("sign_certn signs \"<t>.<body>\" and returns the whole header value") {
+  // openssl: printf '1700000000.{"id":"e1"}' | openssl dgst -sha256 -hmac whsec_test
+  CHECK(sign_certn("whsec_test", R"({"id":"e1"})", 1'700'000'000) ==
+        "t=1700000000,v1=6a85cb117c993612a34c72b4cfb5a16baed25a80d26e298ce0e6671320fd07c8");
+  CHECK(sign_certn("whsec_test", R"({"id":"e1"})", 1'700'000'000) ==
+        "t=1700000000,v1=" + sign_hex("whsec_test", R"(1700000000.{"id":"e1"})"));
+}
+
+TEST_CASE("names of headers and verdicts") {
+  CHECK(signature_header(signature_scheme::x_signature_hex) == "X-Signature");
+  CHECK(signature_header(signature_scheme::x_signature_base64) == "X-Signature");
+  CHECK(signature_header(signature_scheme::certn_signature) == "Certn-Signature");
+  CHECK(std::string(to_string(signature_verdict::valid)) == "valid");
+  CHECK(std::string(to_string(signature_verdict::missing)) == "missing");
+  CHECK(std::string(to_string(signature_verdict::malformed)) == "malformed");
+  CHECK(std::string(to_string(signature_verdict::mismatch)) == "mismatch");
+  CHECK(std::string(to_string(signature_verdict::timestamp_too_old)) == "timestamp_too_old");
+  CHECK(std::string(to_string(signature_verdict::timestamp_in_future)) == "timestamp_in_future");
+}
+
+// =============================================================================================
+// X-Signature: hex and base64
+
+TEST_CASE("X-Signature: accepts the MAC of the body made with the configured secret") {
+  for (const auto& s : x_schemes) {
+    CAPTURE(s.name);
+    const auto result = verify(s.scheme, s.sign("whsec_current", body));
+    CHECK(result.verdict == signature_verdict::valid);
+    CHECK(result.secret_index == 0);
+  }
+}
+
+TEST_CASE("X-Signature: rejects a different MAC as mismatch") {
+  for (const auto& s : x_schemes) {
+    CAPTURE(s.name);
+    CHECK(verdict(s.scheme, s.sign("whsec_current", "some other body")) ==
+          signature_verdict::mismatch);
+  }
+}
+
+TEST_CASE("X-Signature: rejects a MAC made with a wrong or removed secret") {
+  for (const auto& s : x_schemes) {
+    CAPTURE(s.name);
+    CHECK(verdict(s.scheme, s.sign("whsec_wrong", body)) == signature_verdict::mismatch);
+    CHECK(verdict(s.scheme, s.sign("whsec_current ", body)) == signature_verdict::mismatch);
+  }
+}
+
+TEST_CASE("X-Signature: with two secrets configured, either one is accepted and reported") {
+  for (const auto& s : x_schemes) {
+    CAPTURE(s.name);
+    const auto second = verify(s.scheme, s.sign("whsec_current", body), body, rotated_secrets);
+    CHECK(second.verdict == signature_verdict::valid);
+    CHECK(second.secret_index == 1);
+    const auto first = verify(s.scheme, s.sign("whsec_old", body), body, rotated_secrets);
+    CHECK(first.verdict == signature_verdict::valid);
+    CHECK(first.secret_index == 0);
+    CHECK(verdict(s.scheme, s.sign("whsec_other", body), body, rotated_secrets) ==
+          signature_verdict::mismatch);
+  }
+}
+
+TEST_CASE("X-Signature: with no secrets configured nothing is valid") {
+  const std::vector<std::string> none;
+  for (const auto& s : x_schemes) {
+    CAPTURE(s.name);
+    CHECK(verdict(s.scheme, s.sign("whsec_current", body), body, none) ==
+          signature_verdict::mismatch);
+  }
+}
+
+TEST_CASE("X-Signature: a body changed by one byte no longer matches") {
+  for (const auto& s : x_schemes) {
+    CAPTURE(s.name);
+    const std::string header = s.sign("whsec_current", body);
+    std::string replaced = body;
+    replaced[10] = static_cast<char>(replaced[10] ^ 0x01);
+    CHECK(verdict(s.scheme, header, replaced) == signature_verdict::mismatch);
+    CHECK(verdict(s.scheme, header, body + " ") == signature_verdict::mismatch);
+    CHECK(verdict(s.scheme, header, body.substr(0, body.size() - 1)) ==
+          signature_verdict::mismatch);
+  }
+}
+
+TEST_CASE("X-Signature: an absent or empty header is missing") {
+  for (const auto& s : x_schemes) {
+    CAPTURE(s.name);
+    CHECK(verdict(s.scheme, "") == signature_verdict::missing);
+    CHECK(verdict(s.scheme, "  \t ") == signature_verdict::missing);
+  }
+}
+
+TEST_CASE("X-Signature: an optional sha256= prefix is accepted in any case") {
+  for (const auto& s : x_schemes) {
+    CAPTURE(s.name);
+    const std::string mac = s.sign("whsec_current", body);
+    CHECK(verdict(s.scheme, "sha256=" + mac) == signature_verdict::valid);
+    CHECK(verdict(s.scheme, "SHA256=" + mac) == signature_verdict::valid);
+    CHECK(verdict(s.scheme, "Sha256=" + mac) == signature_verdict::valid);
+    CHECK(verdict(s.scheme, "sha256=") == signature_verdict::malformed);
+    CHECK(verdict(s.scheme, "sha1=" + mac) == signature_verdict::malformed);
+    CHECK(verdict(s.scheme, "sha256=sha256=" + mac) == signature_verdict::malformed);
+    CHECK(verdict(s.scheme, "sha256 =" + mac) == signature_verdict::malformed);
+  }
+}
+
+TEST_CASE("X-Signature: whitespace around the header value is ignored") {
+  for (const auto& s : x_schemes) {
+    CAPTURE(s.name);
+    CHECK(verdict(s.scheme, "  " + s.sign("whsec_current", body) + "\t") ==
+          signature_verdict::valid);
+  }
+}
+
+TEST_CASE("X-Signature hex: a truncated signature is malformed") {
+  const std::string mac = sign_hex("whsec_current", body);
+  const auto scheme = signature_scheme::x_signature_hex;
+  SUBCASE("shortened by one character") {
+    CHECK(verdict(scheme, mac.substr(0, mac.size() - 1)) == signature_verdict::malformed);
+  }
+  SUBCASE("shortened by one byte (two characters)") {
+    CHECK(verdict(scheme, mac.substr(0, mac.size() - 2)) == signature_verdict::malformed);
+  }
+  SUBCASE("shortened by half") {
+    CHECK(verdict(scheme, mac.substr(0, mac.size() / 2)) == signature_verdict::malformed);
+  }
+  SUBCASE("one character too many") {
+    CHECK(verdict(scheme, mac + "0") == signature_verdict::malformed);
+  }
+}
+
+TEST_CASE("X-Signature hex: upper-case hex is accepted") {
+  const std::string mac = sign_hex("whsec_current", body);
+  REQUIRE(upper(mac) != mac);
+  CHECK(verdict(signature_scheme::x_signature_hex, upper(mac)) == signature_verdict::valid);
+}
+
+TEST_CASE("X-Signature hex: characters other than hex digits are malformed") {
+  const std::string mac = sign_hex("whsec_current", body);
+  const auto scheme = signature_scheme::x_signature_hex;
+  std::string bad = mac;
+  SUBCASE("a g") { bad[5] = 'g'; }
+  SUBCASE("a space inside") { bad[5] = ' '; }
+  SUBCASE("a NUL byte") { bad[5] = '\0'; }
+  SUBCASE("a non-ASCII byte") { bad[5] = '\xc3'; }
+  SUBCASE("the base64 form") { bad = sign_base64("whsec_current", body); }
+  SUBCASE("a certn-signature header") { bad = sign_certn("whsec_current", body, now_unix); }
+  CHECK(verdict(scheme, bad) == signature_verdict::malformed);
+}
+
+TEST_CASE("X-Signature base64: padding is optional, other truncations are malformed") {
+  const std::string mac = sign_base64("whsec_current", body);
+  const auto scheme = signature_scheme::x_signature_base64;
+  REQUIRE(mac.size() == 44);
+  REQUIRE(mac.back() == '=');
+  SUBCASE("without its padding (shortened by one) it is still the same MAC") {
+    CHECK(verdict(scheme, mac.substr(0, 43)) == signature_verdict::valid);
+  }
+  SUBCASE("the unpadded form shortened by one (the padded form by two)") {
+    CHECK(verdict(scheme, mac.substr(0, 42)) == signature_verdict::malformed);
+  }
+  SUBCASE("shortened by half") {
+    CHECK(verdict(scheme, mac.substr(0, mac.size() / 2)) == signature_verdict::malformed);
+  }
+  SUBCASE("padding doubled") { CHECK(verdict(scheme, mac + "=") == signature_verdict::malformed); }
+  SUBCASE("one character too many") {
+    CHECK(verdict(scheme, mac.substr(0, 43) + "A") == signature_verdict::malformed);
+  }
+}
+
+TEST_CASE("X-Signature base64: upper-casing the signature breaks it") {
+  const std::string mac = sign_base64("whsec_current", body);
+  REQUIRE(upper(mac) != mac);
+  const auto result = verdict(signature_scheme::x_signature_base64, upper(mac));
+  CHECK((result == signature_verdict::mismatch || result == signature_verdict::malformed));
+}
+
+TEST_CASE("X-Signature base64: characters outside the standard alphabet are malformed") {
+  const std::string mac = sign_base64("whsec_current", body);
+  const auto scheme = signature_scheme::x_signature_base64;
+  std::string bad = mac;
+  SUBCASE("URL-safe '-'") { bad[3] = '-'; }
+  SUBCASE("URL-safe '_'") { bad[3] = '_'; }
+  SUBCASE("padding in the middle") { bad[3] = '='; }
+  SUBCASE("a space inside") { bad[3] = ' '; }
+  SUBCASE("a non-ASCII byte") { bad[3] = '\xff'; }
+  SUBCASE("the hex form") { bad = sign_hex("whsec_current", body); }
+  CHECK(verdict(scheme, bad) == signature_verdict::malformed);
+}
+
+TEST_CASE("X-Signature base64: a non-canonical last character is malformed") {
+  // 32 bytes leave two unused bits in the 43rd character; they must be zero.
+  const std::string mac = sign_base64("", "");
+  REQUIRE(mac == "thNnmggU2ex3L5XXeMNfxf8Wl8STcVZTxscSFEKSxa0=");
+  const std::vector<std::string> empty_secret = {""};
+  const auto check = [&](const std::string& header) {
+    return verify_signature(signature_scheme::x_signature_base64, header, "", empty_secret,
+                            fixed_now, tolerance)
+        .verdict;
+  };
+  CHECK(check(mac) == signature_verdict::valid);
+  CHECK(check("thNnmggU2ex3L5XXeMNfxf8Wl8STcVZTxscSFEKSxa1=") == signature_verdict::malformed);
+  CHECK(check("thNnmggU2ex3L5XXeMNfxf8Wl8STcVZTxscSFEKSxa3") == signature_verdict::malformed);
+}
+
+// =============================================================================================
+// Certn-Signature: t=<unix>,v1=<hex>
+
+TEST_CASE("Certn-Signature: accepts a header made by sign_certn at the current time") {
+  const auto result =
+      verify(signature_scheme::certn_signature, certn_header("whsec_current", now_unix));
+  CHECK(result.verdict == signature_verdict::valid);
+  CHECK(result.secret_index == 0);
+}
+
+TEST_CASE("Certn-Signature: rejects a different MAC or a wrong secret as mismatch") {
+  const auto scheme = signature_scheme::certn_signature;
+  SUBCASE("MAC of another body") {
+    CHECK(verdict(scheme, certn_header("whsec_current", now_unix, "other")) ==
+          signature_verdict::mismatch);
+  }
+  SUBCASE("MAC over the body without the timestamp") {
+    CHECK(verdict(scheme, "t=" + std::to_string(now_unix) + ",v1=" +
+                              sign_hex("whsec_current", body)) == signature_verdict::mismatch);
+  }
+  SUBCASE("MAC for another timestamp") {
+    const std::string other = certn_header("whsec_current", now_unix - 1);
+    CHECK(verdict(scheme, "t=" + std::to_string(now_unix) + ",v1=" + v1_of(other)) ==
+          signature_verdict::mismatch);
+  }
+  SUBCASE("wrong secret") {
+    CHECK(verdict(scheme, certn_header("whsec_wrong", now_unix)) == signature_verdict::mismatch);
+  }
+  SUBCASE("no secrets configured") {
+    CHECK(verdict(scheme, certn_header("whsec_current", now_unix), body, {}) ==
+          signature_verdict::mismatch);
+  }
+}
+
+TEST_CASE("Certn-Signature: with two secrets configured the second one matches") {
+  const auto result = verify(signature_scheme::certn_signature,
+                             certn_header("whsec_current", now_unix), body, rotated_secrets);
+  CHECK(result.verdict == signature_verdict::valid);
+  CHECK(result.secret_index == 1);
+}
+
+TEST_CASE("Certn-Signature: a body changed by one byte no longer matches") {
+  std::string changed = body;
+  changed.back() = ']';
+  CHECK(verdict(signature_scheme::certn_signature, certn_header("whsec_current", now_unix),
+                changed) == signature_verdict::mismatch);
+}
+
+TEST_CASE("Certn-Signature: an absent or empty header is missing") {
+  CHECK(verdict(signature_scheme::certn_signature, "") == signature_verdict::missing);
+  CHECK(verdict(signature_scheme::certn_signature, " ") == signature_verdict::missing);
+}
+
+TEST_CASE("Certn-Signature: a truncated v1 is malformed") {
+  const std::string header = certn_header("whsec_current", now_unix);
+  SUBCASE("shortened by one") {
+    CHECK(verdict(signature_scheme::certn_signature, header.substr(0, header.size() - 1)) ==
+          signature_verdict::malformed);
+  }
+  SUBCASE("v1 shortened by half") {
+    const std::string v1 = v1_of(header);
+    CHECK(verdict(signature_scheme::certn_signature,
+                  "t=" + std::to_string(now_unix) + ",v1=" + v1.substr(0, v1.size() / 2)) ==
+          signature_verdict::malformed);
+  }
+}
+
+TEST_CASE("Certn-Signature: upper-case hex in v1 is accepted") {
+  const std::string header = certn_header("whsec_current", now_unix);
+  CHECK(verdict(signature_scheme::certn_signature,
+                "t=" + std::to_string(now_unix) + ",v1=" + upper(v1_of(header))) ==
+        signature_verdict::valid);
+}
+
+TEST_CASE("Certn-Signature: a sha256= prefix belongs to X-Signature only") {
+  const std::string header = certn_header("whsec_current", now_unix);
+  const std::string t = "t=" + std::to_string(now_unix);
+  CHECK(verdict(signature_scheme::certn_signature, t + ",v1=sha256=" + v1_of(header)) ==
+        signature_verdict::malformed);
+  CHECK(verdict(signature_scheme::certn_signature, "sha256=" + header) ==
+        signature_verdict::malformed);
+}
+
+TEST_CASE("Certn-Signature: spaces around items, item order and unknown items are tolerated") {
+  const std::string v1 = v1_of(certn_header("whsec_current", now_unix));
+  const std::string t = std::to_string(now_unix);
+  std::string header;
+  SUBCASE("spaces after commas") { header = "t=" + t + ", v1=" + v1; }
+  SUBCASE("spaces around items") { header = "  t=" + t + " ,\tv1=" + v1 + "  "; }
+  SUBCASE("v1 before t") { header = "v1=" + v1 + ",t=" + t; }
+  SUBCASE("a v0 item is ignored") { header = "t=" + t + ",v0=not-hex-at-all,v1=" + v1; }
+  SUBCASE("an unknown item is ignored") { header = "t=" + t + ",v1=" + v1 + ",scheme=x"; }
+  CAPTURE(header);
+  CHECK(verdict(signature_scheme::certn_signature, header) == signature_verdict::valid);
+}
+
+TEST_CASE("Certn-Signature: several v1 items, any one of which may match") {
+  const std::string good = v1_of(certn_header("whsec_current", now_unix));
+  const std::string other = v1_of(certn_header("whsec_other", now_unix));
+  const std::string t = "t=" + std::to_string(now_unix);
+  SUBCASE("the matching one last") {
+    CHECK(verdict(signature_scheme::certn_signature, t + ",v1=" + other + ",v1=" + good) ==
+          signature_verdict::valid);
+  }
+  SUBCASE("the matching one first") {
+    CHECK(verdict(signature_scheme::certn_signature, t + ",v1=" + good + ",v1=" + other) ==
+          signature_verdict::valid);
+  }
+  SUBCASE("none matches") {
+    CHECK(verdict(signature_scheme::certn_signature, t + ",v1=" + other + ",v1=" + other) ==
+          signature_verdict::mismatch);
+  }
+  SUBCASE("two secrets and two v1, the second secret matches the second v1") {
+    const auto result = verify(signature_scheme::certn_signature,
+                               t + ",v1=" + other + ",v1=" + good, body, rotated_secrets);
+    CHECK(result.verdict == signature_verdict::valid);
+    CHECK(result.secret_index == 1);
+  }
+}
+
+TEST_CASE("Certn-Signature: the MAC covers t exactly as sent") {
+  // Leading zeros are kept in the signed string, not re-formatted.
+  const std::string t = "0" + std::to_string(now_unix);
+  const std::string v1 = sign_hex("whsec_current", t + "." + body);
+  CHECK(verdict(signature_scheme::certn_signature, "t=" + t + ",v1=" + v1) ==
+        signature_verdict::valid);
+  CHECK(verdict(signature_scheme::certn_signature, "t=" + std::to_string(now_unix) + ",v1=" + v1) ==
+        signature_verdict::mismatch);
+}
+
+TEST_CASE("Certn-Signature: timestamps outside the tolerance are rejected") {
+  const auto scheme = signature_scheme::certn_signature;
+  SUBCASE("301 s old with a tolerance of 300 s") {
+    CHECK(verdict(scheme, certn_header("whsec_current", now_unix - 301)) ==
+          signature_verdict::timestamp_too_old);
+  }
+  SUBCASE("301 s in the future") {
+    CHECK(verdict(scheme, certn_header("whsec_current", now_unix + 301)) ==
+          signature_verdict::timestamp_in_future);
+  }
+  SUBCASE("exactly 300 s old is accepted") {
+    CHECK(verdict(scheme, certn_header("whsec_current", now_unix - 300)) ==
+          signature_verdict::valid);
+  }
+  SUBCASE("exactly 300 s in the future is accepted") {
+    CHECK(verdict(scheme, certn_header("whsec_current", now_unix + 300)) ==
+          signature_verdict::valid);
+  }
+  SUBCASE("t = 0 is far too old") {
+    CHECK(verdict(scheme, certn_header("whsec_current", 0)) ==
+          signature_verdict::timestamp_too_old);
+  }
+  SUBCASE("t = INT64_MAX is far in the future, without overflow") {
+    CHECK(verdict(scheme, certn_header("whsec_current", INT64_MAX)) ==
+          signature_verdict::timestamp_in_future);
+  }
+  SUBCASE("a well-formed header whose MAC matches nothing within tolerance is a mismatch") {
+    CHECK(verdict(scheme, certn_header("whsec_wrong", now_unix - 300)) ==
+          signature_verdict::mismatch);
+  }
+  SUBCASE("fractions of a second in now do not widen the window") {
+    const auto later = fixed_now + 999ms;
+    CHECK(verify(scheme, certn_header("whsec_current", now_unix - 300), body, current_secret, later)
+              .verdict == signature_verdict::valid);
+    CHECK(verify(scheme, certn_header("whsec_current", now_unix - 301), body, current_secret, later)
+              .verdict == signature_verdict::timestamp_too_old);
+  }
+}
+
+TEST_CASE("Certn-Signature: malformed headers") {
+  const std::string v1 = v1_of(certn_header("whsec_current", now_unix));
+  const std::string t = std::to_string(now_unix);
+  std::string header;
+  SUBCASE("no t") { header = "v1=" + v1; }
+  SUBCASE("t empty") { header = "t=,v1=" + v1; }
+  SUBCASE("t non-numeric") { header = "t=abc,v1=" + v1; }
+  SUBCASE("t with trailing letters") { header = "t=" + t + "s,v1=" + v1; }
+  SUBCASE("t negative") { header = "t=-" + t + ",v1=" + v1; }
+  SUBCASE("t with a plus sign") { header = "t=+" + t + ",v1=" + v1; }
+  SUBCASE("t fractional") { header = "t=" + t + ".5,v1=" + v1; }
+  SUBCASE("t with a space inside") { header = "t= " + t + ",v1=" + v1; }
+  SUBCASE("t overflows int64") { header = "t=99999999999999999999,v1=" + v1; }
+  SUBCASE("t one past INT64_MAX") { header = "t=9223372036854775808,v1=" + v1; }
+  SUBCASE("t twice") { header = "t=" + t + ",t=" + t + ",v1=" + v1; }
+  SUBCASE("no v1") { header = "t=" + t; }
+  SUBCASE("only v0") { header = "t=" + t + ",v0=" + v1; }
+  SUBCASE("v1 empty") { header = "t=" + t + ",v1="; }
+  SUBCASE("v1 not hex") { header = "t=" + t + ",v1=" + std::string(64, 'z'); }
+  SUBCASE("v1 base64") {
+    header = "t=" + t + ",v1=" + sign_base64("whsec_current", t + "." + body);
+  }
+  SUBCASE("an empty item") { header = "t=" + t + ",,v1=" + v1; }
+  SUBCASE("a trailing comma") { header = "t=" + t + ",v1=" + v1 + ","; }
+  SUBCASE("an item without =") { header = "t=" + t + ",v1=" + v1 + ",junk"; }
+  SUBCASE("semicolons instead of commas") { header = "t=" + t + ";v1=" + v1; }
+  SUBCASE("garbage") { header = "garbage"; }
+  SUBCASE("an X-Signature value") { header = sign_hex("whsec_current", body); }
+  CAPTURE(header);
+  CHECK(verdict(signature_scheme::certn_signature, header) == signature_verdict::malformed);
+}
+
+// =============================================================================================
+// Event parsing
+
+namespace {
+
+// A body as (key, raw JSON value) pairs, so that tests can swap in any JSON value.
+using json_fields = std::vector<std::pair<std::string, std::string>>;
+
+json_fields valid_fields() {
+  return {{"id", R"("0f5c3b1e-7d2a-4c55-9a61-2b7f4e8d9c10")"},
+          {"event_type", R"("CASE_STATUS_CHANGED")"},
+          {"object_id", R"("9b2e6d4a-1c3f-4e8b-a7d5-3f6c2b1a0e98")"},
+          {"object_type", R"("CASE")"}};
+}
+
+json_fields with(json_fields fields, const std::string& key, const std::string& raw) {
+  for (auto& [k, v] : fields) {
+    if (k == key) {
+      v = raw;
+      return fields;
+    }
+  }
+  fields.emplace_back(key, raw);
+  return fields;
+}
+
+json_fields without(json_fields fields, const std::string& key) {
+  std::erase_if(fields, [&](const auto& kv) { return kv.first == key; });
+  return fields;
+}
+
+std::string to_body(const json_fields& fields) {
+  std::string out = "{";
+  for (const auto& [k, v] : fields) {
+    if (out.size() > 1) {
+      out += ",";
+    }
+    out += "\"" + k + "\":" + v;
+  }
+  return out + "}";
+}
+
+std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+std::string error_of(const std::string& text) {
+  const parsed_event parsed = parse_event(text);
+  CHECK_FALSE(parsed.value.has_value());
+  // One line, short, never the raw input.
+  CHECK(parsed.error.find('\n') == std::string::npos);
+  CHECK(parsed.error.size() < 200);
+  return parsed.error;
 }
 
 }  // namespace
 
-TEST_CASE("HMAC-SHA256 matches RFC 4231 test case 2") {
-  CHECK(sign_hex("Jefe", "what do ya want for nothing?") ==
-        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-  CHECK(sign_base64("Jefe", "what do ya want for nothing?") ==
-        "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=");
-}
-
-TEST_CASE("each header scheme names its header") {
-  CHECK(signature_header(signature_scheme::x_signature_hex) == "X-Signature");
-  CHECK(signature_header(signature_scheme::x_signature_base64) == "X-Signature");
-  CHECK(signature_header(signature_scheme::certn_signature) == "Certn-Signature");
-}
-
-TEST_CASE("x-signature-hex accepts the right MAC and rejects everything else") {
-  const auto scheme = signature_scheme::x_signature_hex;
-  const std::string good = sign_hex("s3cret", body);
-  CHECK(check(scheme, good) == signature_verdict::valid);
-  CHECK(check(scheme, "sha256=" + good) == signature_verdict::valid);
-  CHECK(check(scheme, "SHA256=" + good) == signature_verdict::valid);
-  CHECK(check(scheme, upper(good)) == signature_verdict::valid);  // hex is case-insensitive
-  CHECK(check(scheme, "") == signature_verdict::missing);
-  CHECK(check(scheme, sign_hex("other", body)) == signature_verdict::mismatch);
-  CHECK(check(scheme, good, {"wrong"}) == signature_verdict::mismatch);
-  CHECK(check(scheme, good, {}) == signature_verdict::mismatch);
-  CHECK(check(scheme, good, one_secret, body + " ") == signature_verdict::mismatch);
-  CHECK(check(scheme, good.substr(0, good.size() - 1)) == signature_verdict::malformed);
-  CHECK(check(scheme, good.substr(0, good.size() / 2)) == signature_verdict::malformed);
-  CHECK(check(scheme, good + "00") == signature_verdict::malformed);
-  CHECK(check(scheme, "zz" + good.substr(2)) == signature_verdict::malformed);
-  CHECK(check(scheme, sign_base64("s3cret", body)) == signature_verdict::malformed);
-
-  SUBCASE("with two secrets, either matches, and the match is reported") {
-    const std::vector<std::string> two = {"old", "s3cret"};
-    const signature_check result =
-        verify_signature(scheme, good, body, two, now, tolerance);
-    CHECK(result.verdict == signature_verdict::valid);
-    CHECK(result.secret_index == 1);
-    CHECK(verify_signature(scheme, sign_hex("old", body), body, two, now, tolerance).secret_index ==
-          0);
-    CHECK(check(scheme, sign_hex("removed", body), two) == signature_verdict::mismatch);
-  }
-}
-
-TEST_CASE("x-signature-base64 accepts the right MAC and rejects everything else") {
-  const auto scheme = signature_scheme::x_signature_base64;
-  const std::string good = sign_base64("s3cret", body);
-  REQUIRE(good.size() == 44);
-  REQUIRE(good.back() == '=');
-  CHECK(check(scheme, good) == signature_verdict::valid);
-  CHECK(check(scheme, "sha256=" + good) == signature_verdict::valid);
-  CHECK(check(scheme, good.substr(0, 43)) == signature_verdict::valid);  // padding optional
-  CHECK(check(scheme, "") == signature_verdict::missing);
-  CHECK(check(scheme, sign_base64("other", body)) == signature_verdict::mismatch);
-  CHECK(check(scheme, good, {"wrong"}) == signature_verdict::mismatch);
-  CHECK(check(scheme, good.substr(0, 40)) == signature_verdict::malformed);
-  CHECK(check(scheme, good.substr(0, 22)) == signature_verdict::malformed);
-  CHECK(check(scheme, sign_hex("s3cret", body)) == signature_verdict::malformed);
-  // Base64 is case-sensitive: upper-casing changes the bytes.
-  const signature_verdict upper_case = check(scheme, upper(good));
-  CHECK((upper_case == signature_verdict::mismatch || upper_case == signature_verdict::malformed));
-
-  const std::vector<std::string> two = {"old", "s3cret"};
-  CHECK(verify_signature(scheme, good, body, two, now, tolerance).secret_index == 1);
-}
-
-TEST_CASE("certn-signature checks the MAC over t.body and the timestamp window") {
-  const auto scheme = signature_scheme::certn_signature;
-  const std::int64_t t = unix_now();
-  const std::string good = sign_certn("s3cret", body, t);
-  CHECK(good == "t=" + std::to_string(t) + ",v1=" + sign_hex("s3cret", std::to_string(t) + "." + body));
-  CHECK(check(scheme, good) == signature_verdict::valid);
-  CHECK(check(scheme, "t=" + std::to_string(t) + ", v1=" + upper(sign_hex("s3cret", std::to_string(t) + "." + body))) ==
-        signature_verdict::valid);
-  CHECK(check(scheme, "") == signature_verdict::missing);
-  CHECK(check(scheme, good, {"wrong"}) == signature_verdict::mismatch);
-  CHECK(check(scheme, good, one_secret, body + "x") == signature_verdict::mismatch);
-
-  SUBCASE("timestamps") {
-    CHECK(check(scheme, sign_certn("s3cret", body, t - 301)) == signature_verdict::timestamp_too_old);
-    CHECK(check(scheme, sign_certn("s3cret", body, t + 301)) ==
-          signature_verdict::timestamp_in_future);
-    CHECK(check(scheme, sign_certn("s3cret", body, t - 300)) == signature_verdict::valid);
-    CHECK(check(scheme, sign_certn("s3cret", body, t + 300)) == signature_verdict::valid);
-    // A MAC over another timestamp does not verify under this one.
-    const std::string mac_for_other_t = sign_hex("s3cret", std::to_string(t - 1) + "." + body);
-    CHECK(check(scheme, "t=" + std::to_string(t) + ",v1=" + mac_for_other_t) ==
-          signature_verdict::mismatch);
-  }
-  SUBCASE("malformed headers") {
-    const std::string mac = sign_hex("s3cret", std::to_string(t) + "." + body);
-    for (const std::string& header :
-         {std::string("v1=") + mac, "t=abc,v1=" + mac, "t=,v1=" + mac,
-          "t=99999999999999999999999,v1=" + mac, "t=" + std::to_string(t),
-          "t=" + std::to_string(t) + ",v1=" + mac.substr(0, 10), std::string("garbage"),
-          "t=-5,v1=" + mac}) {
-      CAPTURE(header);
-      CHECK(check(scheme, header) == signature_verdict::malformed);
-    }
-  }
-  SUBCASE("several v1 values: one matching is enough") {
-    const std::string mac = sign_hex("s3cret", std::to_string(t) + "." + body);
-    const std::string other = sign_hex("old", std::to_string(t) + "." + body);
-    CHECK(check(scheme, "t=" + std::to_string(t) + ",v1=" + other + ",v1=" + mac) ==
-          signature_verdict::valid);
-    CHECK(check(scheme, "t=" + std::to_string(t) + ",v0=ignored,v1=" + mac) ==
-          signature_verdict::valid);
-  }
-}
-
-TEST_CASE("a valid event body is parsed into its four fields") {
-  const parsed_event parsed = parse_event(body);
-  REQUIRE(parsed.value);
-  CHECK(parsed.value->id == "4f7c9a2e-1d3b-4e5f-8a6b-7c8d9e0f1a2b");
-  CHECK(parsed.value->event_type == "CASE_STATUS_CHANGED");
-  CHECK(parsed.value->object_id == "c-1");
-  CHECK(parsed.value->object_type == "CASE");
+TEST_CASE("parse_event reads the four documented fields of a valid body") {
+  const parsed_event parsed = parse_event(to_body(valid_fields()));
+  REQUIRE(parsed.value.has_value());
   CHECK(parsed.error.empty());
+  CHECK(parsed.value->id == "0f5c3b1e-7d2a-4c55-9a61-2b7f4e8d9c10");
+  CHECK(parsed.value->event_type == "CASE_STATUS_CHANGED");
+  CHECK(parsed.value->object_id == "9b2e6d4a-1c3f-4e8b-a7d5-3f6c2b1a0e98");
+  CHECK(parsed.value->object_type == "CASE");
+}
 
-  SUBCASE("event_id when id is absent; id wins when both are present") {
-    auto fallback = parse_event(
-        R"({"event_id":"e-2","event_type":"CASE_REPORT_READY","object_id":"rf-1","object_type":"CASE_REPORT_FILE"})");
-    REQUIRE(fallback.value);
-    CHECK(fallback.value->id == "e-2");
-    auto both = parse_event(
-        R"({"id":"e-1","event_id":"e-2","event_type":"X","object_id":"o","object_type":"CASE"})");
-    REQUIRE(both.value);
-    CHECK(both.value->id == "e-1");
+TEST_CASE("parse_event accepts whitespace around the object and inside it") {
+  const parsed_event parsed = parse_event(
+      " \n\t{ \"id\" : \"e1\" ,\n \"event_type\":\"CASE_REPORT_READY\", \"object_id\": \"c1\","
+      " \"object_type\": \"CASE_REPORT_FILE\" }\r\n ");
+  REQUIRE(parsed.value.has_value());
+  CHECK(parsed.value->id == "e1");
+  CHECK(parsed.value->object_type == "CASE_REPORT_FILE");
+}
+
+TEST_CASE("parse_event takes the event id from event_id when id is absent") {
+  const parsed_event parsed =
+      parse_event(to_body(with(without(valid_fields(), "id"), "event_id", R"("evt_fallback")")));
+  REQUIRE(parsed.value.has_value());
+  CHECK(parsed.value->id == "evt_fallback");
+}
+
+TEST_CASE("parse_event prefers id over event_id") {
+  const parsed_event parsed = parse_event(to_body(with(valid_fields(), "event_id", R"("evt_2")")));
+  REQUIRE(parsed.value.has_value());
+  CHECK(parsed.value->id == "0f5c3b1e-7d2a-4c55-9a61-2b7f4e8d9c10");
+}
+
+TEST_CASE("parse_event does not fall back to event_id when id has the wrong type") {
+  const auto fields = with(valid_fields(), "event_id", R"("evt_2")");
+  SUBCASE("number") {
+    CHECK(error_of(to_body(with(fields, "id", "42"))) == "id: expected a string");
   }
-  SUBCASE("unknown fields, nested or not, are ignored") {
-    auto extra = parse_event(
-        R"({"id":"e","event_type":"CASE_STATUS_CHANGED","object_id":"o","object_type":"CASE","created":"2026-01-01T00:00:00Z","case_status":"COMPLETE","meta":{"a":[1,2,{"b":null}]}})");
-    CHECK(extra.value);
+  SUBCASE("null") {
+    CHECK(error_of(to_body(with(fields, "id", "null"))) == "id: expected a string");
   }
-  SUBCASE("unknown event types parse; is_known_event_type tells them apart") {
-    auto unknown = parse_event(R"({"id":"e","event_type":"SOMETHING_NEW","object_id":"o","object_type":"CASE"})");
-    REQUIRE(unknown.value);
-    CHECK_FALSE(is_known_event_type(unknown.value->event_type));
-    for (const char* type : {"CASE_STATUS_CHANGED", "CHECK_STATUS_CHANGED", "CASE_REPORT_READY",
-                             "CASE_INPUT_CLAIMS_AUTOMATICALLY_GENERATED"}) {
-      CHECK(is_known_event_type(type));
+  SUBCASE("empty string") { CHECK(error_of(to_body(with(fields, "id", R"("")"))) == "id: empty"); }
+  SUBCASE("bad characters") {
+    CHECK(error_of(to_body(with(fields, "id", R"("a/b")"))) ==
+          "id: contains characters other than [A-Za-z0-9._:-]");
+  }
+}
+
+TEST_CASE("parse_event checks event_id by the id rules when it is used") {
+  const auto fields = without(valid_fields(), "id");
+  CHECK(error_of(to_body(with(fields, "event_id", "7"))) == "event_id: expected a string");
+  CHECK(error_of(to_body(with(fields, "event_id", R"("")"))) == "event_id: empty");
+  CHECK(error_of(to_body(with(fields, "event_id", quoted(std::string(129, 'e'))))) ==
+        "event_id: longer than 128 characters");
+}
+
+TEST_CASE("parse_event names each missing required field") {
+  SUBCASE("id and event_id") {
+    CHECK(error_of(to_body(without(valid_fields(), "id"))) ==
+          "id: missing (neither id nor event_id)");
+  }
+  SUBCASE("event_type") {
+    CHECK(error_of(to_body(without(valid_fields(), "event_type"))) == "event_type: missing");
+  }
+  SUBCASE("object_id") {
+    CHECK(error_of(to_body(without(valid_fields(), "object_id"))) == "object_id: missing");
+  }
+  SUBCASE("object_type") {
+    CHECK(error_of(to_body(without(valid_fields(), "object_type"))) == "object_type: missing");
+  }
+  SUBCASE("everything: the empty object") {
+    CHECK(error_of("{}") == "id: missing (neither id nor event_id)");
+  }
+}
+
+TEST_CASE("parse_event rejects fields of the wrong JSON type") {
+  for (const char* field : {"id", "event_type", "object_id", "object_type"}) {
+    for (const char* raw :
+         {"1", "1.5", "-3", "true", "false", "null", "[]", R"(["x"])", "{}", R"({"id":"x"})"}) {
+      CAPTURE(field);
+      CAPTURE(raw);
+      CHECK(error_of(to_body(with(valid_fields(), field, raw))) ==
+            std::string(field) + ": expected a string");
     }
   }
 }
 
-TEST_CASE("malformed event bodies are refused with a message naming the problem") {
-  struct bad_case {
-    std::string body;
-    std::string expected;  // a substring of the error
-  };
-  const std::string long_id(129, 'a');
-  const std::vector<bad_case> cases = {
-      {"", "body: empty"},
-      {"not json", "body: not valid JSON"},
-      {R"({"id":"e")", "body: not valid JSON"},
-      {R"({"id":"e","event_type":"X","object_id":"o","object_type":"CASE"} trailing)", "body: not valid JSON"},
-      {R"([1,2])", "body: expected a JSON object"},
-      {R"("text")", "body: expected a JSON object"},
-      {R"({"event_type":"X","object_id":"o","object_type":"CASE"})", "id: missing"},
-      {R"({"id":5,"event_id":"e","event_type":"X","object_id":"o","object_type":"CASE"})", "id: expected a string"},
-      {R"({"id":"","event_type":"X","object_id":"o","object_type":"CASE"})", "id: empty"},
-      {R"({"id":")" + long_id + R"(","event_type":"X","object_id":"o","object_type":"CASE"})", "id: longer than 128"},
-      {R"({"id":"a b","event_type":"X","object_id":"o","object_type":"CASE"})", "id: contains characters"},
-      {R"({"id":"e","object_id":"o","object_type":"CASE"})", "event_type: missing"},
-      {R"({"id":"e","event_type":null,"object_id":"o","object_type":"CASE"})", "event_type: expected a string"},
-      {R"({"id":"e","event_type":"A/B","object_id":"o","object_type":"CASE"})", "event_type: contains characters"},
-      {R"({"id":"e","event_type":"X","object_type":"CASE"})", "object_id: missing"},
-      {R"({"id":"e","event_type":"X","object_id":"../../etc","object_type":"CASE"})", "object_id: contains characters"},
-      {R"({"id":"e","event_type":"X","object_id":"caf\u00e9","object_type":"CASE"})", "object_id: contains characters"},
-      {R"({"id":"e","event_type":"X","object_id":"a\nb","object_type":"CASE"})", "object_id: contains characters"},
-      {R"({"id":"e","event_type":"X","object_id":"o"})", "object_type: missing"},
-      {R"({"id":"e","event_type":"X","object_id":"o","object_type":["CASE"]})", "object_type: expected a string"},
-  };
-  for (const bad_case& c : cases) {
-    CAPTURE(c.body);
-    const parsed_event parsed = parse_event(c.body);
-    CHECK_FALSE(parsed.value);
-    CHECK(parsed.error.find(c.expected) != std::string::npos);
-    CHECK(parsed.error.find('\n') == std::string::npos);
+TEST_CASE("parse_event rejects empty strings") {
+  for (const char* field : {"id", "event_type", "object_id", "object_type"}) {
+    CAPTURE(field);
+    CHECK(error_of(to_body(with(valid_fields(), field, R"("")"))) ==
+          std::string(field) + ": empty");
   }
+}
+
+TEST_CASE("parse_event enforces the length limits") {
+  SUBCASE("ids: 128 accepted, 129 rejected") {
+    for (const char* field : {"id", "object_id"}) {
+      CAPTURE(field);
+      const auto at_limit =
+          parse_event(to_body(with(valid_fields(), field, quoted(std::string(128, 'a')))));
+      CHECK(at_limit.value.has_value());
+      CHECK(error_of(to_body(with(valid_fields(), field, quoted(std::string(129, 'a'))))) ==
+            std::string(field) + ": longer than 128 characters");
+    }
+  }
+  SUBCASE("types: 64 accepted, 65 rejected") {
+    for (const char* field : {"event_type", "object_type"}) {
+      CAPTURE(field);
+      const auto at_limit =
+          parse_event(to_body(with(valid_fields(), field, quoted(std::string(64, 'A')))));
+      CHECK(at_limit.value.has_value());
+      CHECK(error_of(to_body(with(valid_fields(), field, quoted(std::string(65, 'A'))))) ==
+            std::string(field) + ": longer than 64 characters");
+    }
+  }
+  SUBCASE("a huge value is rejected without echoing it") {
+    const std::string huge = "MARKER" + std::string(1 << 20, 'x');
+    const std::string error = error_of(to_body(with(valid_fields(), "object_id", quoted(huge))));
+    CHECK(error == "object_id: longer than 128 characters");
+    CHECK(error.find("MARKER") == std::string::npos);
+  }
+}
+
+TEST_CASE("parse_event accepts every allowed character") {
+  const std::string id_chars = "AZaz09._:-";
+  const std::string type_chars = "AZaz09_.-";
+  const auto parsed = parse_event(to_body(
+      with(with(with(with(valid_fields(), "id", quoted(id_chars)), "object_id", quoted(id_chars)),
+                "event_type", quoted(type_chars)),
+           "object_type", quoted(type_chars))));
+  REQUIRE(parsed.value.has_value());
+  CHECK(parsed.value->id == id_chars);
+  CHECK(parsed.value->object_id == id_chars);
+  CHECK(parsed.value->event_type == type_chars);
+  CHECK(parsed.value->object_type == type_chars);
+}
+
+TEST_CASE("parse_event rejects characters that do not belong in ids and types") {
+  // JSON string contents (escapes allowed); each is checked after JSON unescaping.
+  const std::vector<std::pair<const char*, std::string>> bad = {
+      {"slash", "a/b"},
+      {"escaped slash", R"(a\/b)"},
+      {"dot-dot path", "../etc"},
+      {"backslash", R"(a\\b)"},
+      {"space", "a b"},
+      {"tab escape", R"(a\tb)"},
+      {"newline escape", R"(a\nb)"},
+      {"control character escape", R"(a\u0001b)"},
+      {"NUL escape", R"(a\u0000b)"},
+      {"DEL", "a\177b"},
+      {"non-ASCII UTF-8", "caf\xc3\xa9"},
+      {"non-ASCII escape", R"(caf\u00e9)"},
+      {"quote", R"(a\"b)"},
+      {"percent", "a%2Fb"},
+      {"plus", "a+b"},
+  };
+  for (const char* field : {"id", "object_id"}) {
+    for (const auto& [name, content] : bad) {
+      CAPTURE(field);
+      CAPTURE(name);
+      CHECK(error_of(to_body(with(valid_fields(), field, quoted(content)))) ==
+            std::string(field) + ": contains characters other than [A-Za-z0-9._:-]");
+    }
+  }
+  for (const char* field : {"event_type", "object_type"}) {
+    for (const auto& [name, content] : bad) {
+      CAPTURE(field);
+      CAPTURE(name);
+      CHECK(error_of(to_body(with(valid_fields(), field, quoted(content)))) ==
+            std::string(field) + ": contains characters other than [A-Za-z0-9_.-]");
+    }
+    // A colon is allowed in ids but not in types.
+    CAPTURE(field);
+    CHECK(error_of(to_body(with(valid_fields(), field, R"("CASE:X")"))) ==
+          std::string(field) + ": contains characters other than [A-Za-z0-9_.-]");
+  }
+}
+
+TEST_CASE("parse_event requires the body to be a JSON object") {
+  for (const char* text : {"[]", R"([{"id":"e1"}])", R"("a string")", "42", "true", "null"}) {
+    CAPTURE(text);
+    CHECK(error_of(text) == "body: expected a JSON object");
+  }
+}
+
+TEST_CASE("parse_event rejects anything after the object") {
+  const std::string good = to_body(valid_fields());
+  for (const std::string& suffix : {std::string(" x"), std::string("{}"), std::string(","),
+                                    std::string("}"), std::string(" null"), good}) {
+    CAPTURE(suffix);
+    const std::string error = error_of(good + suffix);
+    CHECK(error.starts_with("body: not valid JSON ("));
+    CHECK(error.ends_with(")"));
+  }
+}
+
+TEST_CASE("parse_event rejects invalid JSON") {
+  const std::vector<std::string> texts = {
+      R"({"id":)",
+      R"({"id":"e1")",
+      R"({id:"e1"})",
+      R"({'id':'e1'})",
+      R"({"id":"e1",})",
+      R"({"id":"e1" "event_type":"X"})",
+      "{\"id\":\"e\x01\"}",                  // raw control character in a string
+      "{\"id\":\"caf\xc3\"}",                // invalid UTF-8
+      std::string("{\"id\":\"e1\"}\0", 12),  // a NUL after the object
+      "   ",
+      "\xef\xbb\xbf{}",  // a byte-order mark
+  };
+  for (const std::string& text : texts) {
+    CAPTURE(text);
+    const std::string error = error_of(text);
+    CHECK(error.starts_with("body: not valid JSON ("));
+    CHECK(error.find("id:") == std::string::npos);
+  }
+}
+
+TEST_CASE("parse_event says when the body is empty") { CHECK(error_of("") == "body: empty"); }
+
+TEST_CASE("parse_event keeps unknown event types; is_known_event_type tells them apart") {
+  const parsed_event parsed =
+      parse_event(to_body(with(valid_fields(), "event_type", R"("CASE_ARCHIVED_V2")")));
+  REQUIRE(parsed.value.has_value());
+  CHECK(parsed.value->event_type == "CASE_ARCHIVED_V2");
+  CHECK_FALSE(is_known_event_type(parsed.value->event_type));
+
+  CHECK(is_known_event_type("CASE_STATUS_CHANGED"));
+  CHECK(is_known_event_type("CHECK_STATUS_CHANGED"));
+  CHECK(is_known_event_type("CASE_REPORT_READY"));
+  CHECK(is_known_event_type("CASE_INPUT_CLAIMS_AUTOMATICALLY_GENERATED"));
+  CHECK_FALSE(is_known_event_type("case_status_changed"));
+  CHECK_FALSE(is_known_event_type("CASE_STATUS_CHANGED "));
+  CHECK_FALSE(is_known_event_type(""));
+}
+
+TEST_CASE("parse_event ignores unknown fields, including the live ones") {
+  auto fields = valid_fields();
+  fields.emplace_back("created", R"("2026-11-28T10:00:00Z")");
+  fields.emplace_back("case_status", R"("COMPLETE")");
+  fields.emplace_back("event_id", R"("ignored-because-id-is-present")");
+  fields.emplace_back("nested", R"({"a":{"b":[1,2,{"c":null}]},"id":42,"object_id":"x/y"})");
+  fields.emplace_back("list", R"([1,"two",3.5,true,null])");
+  fields.emplace_back("weird key/with spaces", R"("a/b c\u0001")");
+  fields.insert(fields.begin(), {"first", "-12345.678e-9"});
+  const parsed_event parsed = parse_event(to_body(fields));
+  REQUIRE(parsed.value.has_value());
+  CHECK(parsed.value->id == "0f5c3b1e-7d2a-4c55-9a61-2b7f4e8d9c10");
+  CHECK(parsed.value->object_id == "9b2e6d4a-1c3f-4e8b-a7d5-3f6c2b1a0e98");
+}
+
+TEST_CASE("parse_event refuses a body with a number outside 64 bits, even in an unknown field") {
+  // simdjson 3.0.1's DOM parser reports NUMBER_ERROR for integers beyond uint64 and for doubles
+  // beyond the double range, although they are valid JSON. Documented here so that a change of
+  // behaviour (or of library) is noticed.
+  for (const char* raw : {"12345678901234567890123", "1e400"}) {
+    CAPTURE(raw);
+    const std::string error = error_of(to_body(with(valid_fields(), "extra", raw)));
+    CHECK(error.starts_with("body: not valid JSON ("));
+  }
+  CHECK(parse_event(to_body(with(valid_fields(), "extra", "18446744073709551615"))).value);
 }
 
 TEST_CASE("events map to the job they ask for") {
