@@ -1,0 +1,454 @@
+// The certn module's pure parts: Certn JSON answers, the error envelope, failure classes and
+// Retry-After. No I/O.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "certn/errors.hpp"
+#include "certn/model.hpp"
+
+using namespace archiver::certn;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::string_view case_body = R"({
+  "id": "3f2c1e9a-1b2c-4d5e-8f90-123456789abc",
+  "overall_status": "COMPLETE",
+  "overall_score": "CLEARED",
+  "email_address": "applicant@example.com",
+  "created": "2026-11-01T10:00:00Z",
+  "modified": "2026-11-02T11:30:00Z",
+  "tags": ["x"], "invite_link": null, "extra": {"nested": [1, 2, 3]},
+  "checks": [
+    {"id": "chk-1", "type": "CRIMINAL_RECORD_CHECK", "status": "COMPLETE", "result": "CLEAR",
+     "created": "2026-11-01T10:00:01Z", "modified": "2026-11-02T11:30:00Z", "vendor": "x"},
+    {"id": "chk-2", "type": "IDENTITY_VERIFICATION", "status": "IN_PROGRESS"}
+  ]
+})";
+
+}  // namespace
+
+TEST_CASE("parses a case with its checks and keeps the exact body") {
+  const auto parsed_case = parse_case(case_body);
+  REQUIRE_MESSAGE(parsed_case.value, parsed_case.error);
+  const case_record& record = *parsed_case.value;
+  CHECK(record.id == "3f2c1e9a-1b2c-4d5e-8f90-123456789abc");
+  CHECK(record.overall_status == "COMPLETE");
+  CHECK(record.overall_score == "CLEARED");
+  CHECK(record.email_address == "applicant@example.com");
+  CHECK(record.created == "2026-11-01T10:00:00Z");
+  CHECK(record.modified == "2026-11-02T11:30:00Z");
+  CHECK(record.raw_json == case_body);
+  REQUIRE(record.checks.size() == 2);
+  CHECK(record.checks[0].id == "chk-1");
+  CHECK(record.checks[0].type == "CRIMINAL_RECORD_CHECK");
+  CHECK(record.checks[0].status == "COMPLETE");
+  CHECK(record.checks[0].result == "CLEAR");
+  CHECK(record.checks[0].created == "2026-11-01T10:00:01Z");
+  CHECK(record.checks[1].result == std::nullopt);
+  CHECK(record.checks[1].created.empty());
+  CHECK(record.checks[1].modified.empty());
+}
+
+TEST_CASE("accepts a numeric, null or missing overall score") {
+  auto numeric = parse_case(R"({"id":"c1","overall_status":"COMPLETE","overall_score":87.5})");
+  REQUIRE_MESSAGE(numeric.value, numeric.error);
+  CHECK(numeric.value->overall_score == "87.5");
+  auto null_score = parse_case(R"({"id":"c1","overall_status":"COMPLETE","overall_score":null})");
+  REQUIRE_MESSAGE(null_score.value, null_score.error);
+  CHECK(null_score.value->overall_score == std::nullopt);
+  auto missing = parse_case(R"({"id":"c1","overall_status":"COMPLETE"})");
+  REQUIRE_MESSAGE(missing.value, missing.error);
+  CHECK(missing.value->overall_score == std::nullopt);
+  CHECK(missing.value->checks.empty());
+  auto wrong = parse_case(R"({"id":"c1","overall_status":"COMPLETE","overall_score":[1]})");
+  CHECK_FALSE(wrong.value);
+  CHECK(wrong.error == "overall_score: expected a string, number or null");
+}
+
+TEST_CASE("accepts unknown case and check statuses") {
+  const auto parsed_case = parse_case(
+      R"({"id":"c1","overall_status":"BRAND_NEW_STATUS","checks":[{"id":"k","status":"ODD"}]})");
+  REQUIRE_MESSAGE(parsed_case.value, parsed_case.error);
+  CHECK(parsed_case.value->overall_status == "BRAND_NEW_STATUS");
+  CHECK(parsed_case.value->checks[0].status == "ODD");
+  CHECK_FALSE(is_known_case_status("BRAND_NEW_STATUS"));
+  CHECK_FALSE(is_check_closed("ODD"));
+}
+
+TEST_CASE("rejects bad case bodies with a one-line error naming the field") {
+  struct row {
+    std::string_view body;
+    std::string_view error;
+  };
+  const std::vector<row> rows = {
+      {"", "body: empty"},
+      {R"([1,2])", "body: expected a JSON object"},
+      {R"("text")", "body: expected a JSON object"},
+      {R"({"overall_status":"COMPLETE"})", "id: missing"},
+      {R"({"id":7,"overall_status":"COMPLETE"})", "id: expected a string"},
+      {R"({"id":"","overall_status":"COMPLETE"})", "id: empty"},
+      {R"({"id":"a/b","overall_status":"COMPLETE"})",
+       "id: contains characters other than [A-Za-z0-9._:-]"},
+      {R"({"id":"c1"})", "overall_status: missing"},
+      {R"({"id":"c1","overall_status":null})", "overall_status: expected a string"},
+      {R"({"id":"c1","overall_status":"X","email_address":5})",
+       "email_address: expected a string or null"},
+      {R"({"id":"c1","overall_status":"X","checks":{}})", "checks: expected an array"},
+      {R"({"id":"c1","overall_status":"X","checks":[1]})", "checks[0]: expected an object"},
+      {R"({"id":"c1","overall_status":"X","checks":[{"id":"k"}]})", "checks[0].status: missing"},
+      {R"({"id":"c1","overall_status":"X","checks":[{"id":"k","status":"S"},{"id":"k 2","status":"S"}]})",
+       "checks[1].id: contains characters other than [A-Za-z0-9._:-]"},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.body);
+    const auto result = parse_case(r.body);
+    CHECK_FALSE(result.value);
+    CHECK(result.error == r.error);
+  }
+}
+
+TEST_CASE("rejects an id longer than 128 characters and accepts exactly 128") {
+  const std::string ok(128, 'a');
+  const std::string long_id(129, 'a');
+  CHECK(parse_case(R"({"id":")" + ok + R"(","overall_status":"X"})").value);
+  const auto result = parse_case(R"({"id":")" + long_id + R"(","overall_status":"X"})");
+  CHECK_FALSE(result.value);
+  CHECK(result.error == "id: longer than 128 characters");
+}
+
+TEST_CASE("rejects bodies that are not JSON or have trailing garbage") {
+  for (const std::string_view body :
+       {std::string_view("not json"), std::string_view(R"({"id":"c1","overall_status":"X"} x)"),
+        std::string_view(R"({"id":"c1","overall_status":"X")"),
+        std::string_view(R"({"id":"c1","overall_status":"X",)")}) {
+    CAPTURE(body);
+    const auto result = parse_case(body);
+    CHECK_FALSE(result.value);
+    CHECK(result.error.rfind("body: not valid JSON", 0) == 0);
+    CHECK(result.error.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("parses a list page with several cases and minified raw entries") {
+  constexpr std::string_view body = R"({
+    "count": 23, "next": "https://api.sandbox.certn.co/api/public/cases/?page=2", "previous": null,
+    "unknown": true,
+    "results": [
+      {"id": "c1", "overall_status": "COMPLETE", "checks": [{"id": "k1", "status": "COMPLETE"}]},
+      {"id": "c2", "overall_status": "IN_PROGRESS", "overall_score": 3},
+      {"id": "c3", "overall_status": "SOMETHING_NEW", "checks": []}
+    ]})";
+  const auto page = parse_case_page(body);
+  REQUIRE_MESSAGE(page.value, page.error);
+  CHECK(page.value->count == 23);
+  CHECK(page.value->next == "https://api.sandbox.certn.co/api/public/cases/?page=2");
+  CHECK(page.value->previous == std::nullopt);
+  REQUIRE(page.value->results.size() == 3);
+  CHECK(page.value->results[0].id == "c1");
+  CHECK(page.value->results[0].checks.size() == 1);
+  CHECK(page.value->results[0].raw_json ==
+        R"({"id":"c1","overall_status":"COMPLETE","checks":[{"id":"k1","status":"COMPLETE"}]})");
+  CHECK(page.value->results[1].overall_score == "3");
+  CHECK(page.value->results[2].overall_status == "SOMETHING_NEW");
+}
+
+TEST_CASE("accepts a page with null next and previous and no results") {
+  const auto page = parse_case_page(R"({"count":0,"next":null,"previous":null,"results":[]})");
+  REQUIRE_MESSAGE(page.value, page.error);
+  CHECK(page.value->next == std::nullopt);
+  CHECK(page.value->previous == std::nullopt);
+  CHECK(page.value->results.empty());
+}
+
+TEST_CASE("names the failing entry of a list page") {
+  struct row {
+    std::string_view body;
+    std::string_view error;
+  };
+  const std::vector<row> rows = {
+      {R"({"results":[]})", "count: missing"},
+      {R"({"count":"1","results":[]})", "count: expected a non-negative integer"},
+      {R"({"count":1})", "results: missing"},
+      {R"({"count":1,"results":{}})", "results: expected an array"},
+      {R"({"count":1,"next":3,"results":[]})", "next: expected a string or null"},
+      {R"({"count":1,"results":[{"id":"a","overall_status":"X"},{"id":"b","overall_status":"X"},{"id":"c","overall_status":"X"},{"id":"d","overall_status":"X","checks":[{"id":"k!","status":"S"}]}]})",
+       "results[3].checks[0].id: contains characters other than [A-Za-z0-9._:-]"},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.body);
+    const auto result = parse_case_page(r.body);
+    CHECK_FALSE(result.value);
+    CHECK(result.error == r.error);
+  }
+}
+
+TEST_CASE("takes the report file URL from the first non-null alternative") {
+  struct row {
+    std::string_view body;
+    std::optional<std::string> url;
+  };
+  const std::vector<row> rows = {
+      {R"({"id":"r1","status":"COMPLETE","pdf_url":"https://s3/a.pdf","url":"https://s3/b"})",
+       "https://s3/a.pdf"},
+      {R"({"id":"r1","status":"COMPLETE","pdf_url":null,"url":"https://s3/b"})", "https://s3/b"},
+      {R"({"id":"r1","status":"COMPLETE","file_url":"https://s3/c"})", "https://s3/c"},
+      {R"({"id":"r1","status":"COMPLETE","download_url":"https://s3/d"})", "https://s3/d"},
+      {R"({"id":"r1","status":"IN_PROGRESS","pdf_url":null})", std::nullopt},
+      {R"({"id":"r1","status":"IN_PROGRESS"})", std::nullopt},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.body);
+    const auto result = parse_report_file(r.body);
+    REQUIRE_MESSAGE(result.value, result.error);
+    CHECK(result.value->id == "r1");
+    CHECK(result.value->url == r.url);
+  }
+}
+
+TEST_CASE("parses a realistic report file and rejects a bad one") {
+  const auto result = parse_report_file(
+      R"({"id":"5b1d-77","status":"COMPLETE","pdf_url":"https://x/y.pdf?X-Amz-Signature=ab","created":"2026-11-02T12:00:00Z","language":"en-CA"})");
+  REQUIRE_MESSAGE(result.value, result.error);
+  CHECK(result.value->status == "COMPLETE");
+  CHECK(result.value->created == "2026-11-02T12:00:00Z");
+  CHECK(parse_report_file(R"({"id":"r1"})").error == "status: missing");
+  CHECK(parse_report_file(R"({"id":"r/1","status":"X"})").error ==
+        "id: contains characters other than [A-Za-z0-9._:-]");
+}
+
+TEST_CASE("takes the generated report file id from case_report_file_id, report_file_id or id") {
+  CHECK(parse_generate_report(R"({"case_report_file_id":"a1","report_file_id":"b","id":"c"})")
+            .value == "a1");
+  CHECK(parse_generate_report(R"({"report_file_id":"b2","id":"c"})").value == "b2");
+  CHECK(parse_generate_report(R"({"id":"c3","other":1})").value == "c3");
+  const auto missing = parse_generate_report(R"({"other":1})");
+  CHECK_FALSE(missing.value);
+  CHECK(missing.error ==
+        "case_report_file_id: missing (none of case_report_file_id, report_file_id, id)");
+  CHECK(parse_generate_report(R"({"case_report_file_id":5})").error ==
+        "case_report_file_id: expected a string");
+}
+
+TEST_CASE("parses supplementary files with the case id from id or case_id") {
+  constexpr std::string_view body = R"({
+    "id": "case-1", "unknown": 1,
+    "checks": [
+      {"id": "k1", "type": "EDUCATION", "status": "COMPLETE", "files": [
+        {"id": "f1", "name": "diploma.pdf", "content_type": "application/pdf", "size": 12345,
+         "url": "https://s3/f1?sig", "created": "2026-11-01T00:00:00Z"},
+        {"id": "f2", "name": "scan.png", "content_type": "image/png", "url": "https://s3/f2"}
+      ]},
+      {"id": "k2", "type": "EMPLOYMENT", "status": "IN_PROGRESS", "files": []}
+    ]})";
+  const auto result = parse_supplementary_files(body);
+  REQUIRE_MESSAGE(result.value, result.error);
+  CHECK(result.value->case_id == "case-1");
+  REQUIRE(result.value->checks.size() == 2);
+  REQUIRE(result.value->checks[0].files.size() == 2);
+  const supplementary_file& first = result.value->checks[0].files[0];
+  CHECK(first.id == "f1");
+  CHECK(first.name == "diploma.pdf");
+  CHECK(first.content_type == "application/pdf");
+  CHECK(first.size == 12345);
+  CHECK(first.url == "https://s3/f1?sig");
+  CHECK(first.created == "2026-11-01T00:00:00Z");
+  CHECK(result.value->checks[0].files[1].size == std::nullopt);
+  CHECK(result.value->checks[1].status == "IN_PROGRESS");
+
+  const auto by_case_id = parse_supplementary_files(R"({"case_id":"case-2","checks":[]})");
+  REQUIRE_MESSAGE(by_case_id.value, by_case_id.error);
+  CHECK(by_case_id.value->case_id == "case-2");
+
+  CHECK(parse_supplementary_files(
+            R"({"id":"c","checks":[{"id":"k","status":"S","files":[{"id":"f","size":-1}]}]})")
+            .error == "checks[0].files[0].size: expected a non-negative integer or null");
+  CHECK(parse_supplementary_files(
+            R"({"id":"c","checks":[{"id":"k","status":"S","files":[{"id":"../f"}]}]})")
+            .error == "checks[0].files[0].id: contains characters other than [A-Za-z0-9._:-]");
+  CHECK(parse_supplementary_files(R"({"checks":[]})").error == "id: missing (none of id, case_id)");
+}
+
+TEST_CASE("parses supplementary information keeping each value as minified JSON") {
+  constexpr std::string_view body = R"({
+    "id": "case-1",
+    "checks": [
+      {"id": "k1", "type": "CRIMINAL_RECORD_CHECK", "status": "COMPLETE",
+       "supplementary_information": {"court": "Ontario", "records": [ {"year": 2001} ]}},
+      {"id": "k2", "type": "X", "status": "NEW_STATUS"}
+    ]})";
+  const auto result = parse_supplementary_information(body);
+  REQUIRE_MESSAGE(result.value, result.error);
+  CHECK(result.value->case_id == "case-1");
+  REQUIRE(result.value->checks.size() == 2);
+  CHECK(result.value->checks[0].information_json ==
+        R"({"court":"Ontario","records":[{"year":2001}]})");
+  CHECK(result.value->checks[1].information_json == "null");
+  CHECK(result.value->checks[1].status == "NEW_STATUS");
+  CHECK(parse_supplementary_information(R"({"id":"c","checks":[{"id":"k"}]})").error ==
+        "checks[0].status: missing");
+}
+
+TEST_CASE("knows which check statuses are closed and which case statuses exist") {
+  CHECK(is_check_closed("COMPLETE"));
+  CHECK(is_check_closed("CANCELLED"));
+  CHECK(is_check_closed("SUPERSEDED"));
+  CHECK_FALSE(is_check_closed("IN_PROGRESS"));
+  CHECK_FALSE(is_check_closed("complete"));
+  for (const std::string_view status : {"DRAFT",
+                                        "CASE_ORDERED",
+                                        "INVITE_UNDELIVERABLE",
+                                        "APPLICANT_EXPIRED",
+                                        "APPLICANT_INVITED",
+                                        "APPLICANT_OPENED",
+                                        "APPLICANT_STARTED",
+                                        "APPLICANT_SUBMITTED",
+                                        "IN_DISPUTE",
+                                        "IN_PROGRESS",
+                                        "APPLICANT_ACTION_REQUIRED",
+                                        "CLIENT_ACTION_REQUIRED",
+                                        "CANCELLED",
+                                        "COMPLETE",
+                                        "APPLICANT_DECLINED",
+                                        "AWAITING_APPLICANT_SUBMISSION",
+                                        "PENDING_FULFILLMENT",
+                                        "SUBMITTED_TO_SOURCE",
+                                        "MANUAL_REVIEW_SOURCE",
+                                        "PENDING_QUALITY_REVIEW",
+                                        "IN_QUALITY_REVIEW",
+                                        "SUPERSEDED"}) {
+    CAPTURE(status);
+    CHECK(is_known_case_status(status));
+  }
+  CHECK_FALSE(is_known_case_status(""));
+}
+
+TEST_CASE("parses an error envelope with one item") {
+  const api_error error = parse_error_envelope(
+      404,
+      R"({"type":"client_error","errors":[{"code":"not_found","detail":"Not found.","attr":null}]})",
+      "");
+  CHECK(error.http_status == 404);
+  CHECK(error.type == "client_error");
+  REQUIRE(error.errors.size() == 1);
+  CHECK(error.errors[0].attr == std::nullopt);
+  CHECK(error.retry_after == std::nullopt);
+  CHECK(error.summary() == "404 client_error: not_found: Not found.");
+}
+
+TEST_CASE("parses an error envelope with several items and counts the rest") {
+  const api_error error = parse_error_envelope(400,
+                                               R"({"type":"validation_error","errors":[
+          {"code":"required","detail":"This field is required.","attr":"email_address"},
+          {"code":"invalid","detail":"Bad.","attr":"package"},
+          {"code":"invalid","detail":"Bad too.","attr":null}]})",
+                                               "");
+  REQUIRE(error.errors.size() == 3);
+  CHECK(error.errors[0].attr == "email_address");
+  CHECK(error.errors[2].attr == std::nullopt);
+  CHECK(error.summary() == "400 validation_error: required: This field is required. (+2 more)");
+}
+
+TEST_CASE("keeps the Retry-After of a 429 answer") {
+  const api_error error = parse_error_envelope(
+      429, R"({"type":"client_error","errors":[{"code":"throttled","detail":"Slow down."}]})",
+      "30");
+  CHECK(error.retry_after == 30s);
+  CHECK(error.summary() == "429 client_error: throttled: Slow down.");
+}
+
+TEST_CASE("turns a non-JSON or unexpected error body into a generic error") {
+  struct row {
+    int status;
+    std::string_view body;
+    std::string_view type;
+  };
+  const std::vector<row> rows = {
+      {502, "<html><body>Bad Gateway</body></html>", "server_error"},
+      {400, "", "validation_error"},
+      {404, R"({"detail":"Not found."})", "client_error"},
+      {500, R"({"type":"server_error","errors":"oops"})", "server_error"},
+      {403, "[1,2,3]", "client_error"},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.body);
+    const api_error error = parse_error_envelope(r.status, r.body, "");
+    CHECK(error.type == r.type);
+    REQUIRE(error.errors.size() == 1);
+    CHECK(error.errors[0].detail == "unexpected response body");
+  }
+  CHECK(parse_error_envelope(502, "<html>", "").summary() ==
+        "502 server_error: unexpected response body");
+}
+
+TEST_CASE("cuts long error details and strips control characters") {
+  const std::string detail(1000, 'x');
+  const api_error error = parse_error_envelope(
+      400, R"({"type":"validation_error","errors":[{"code":"a\nb","detail":")" + detail + R"("}]})",
+      "");
+  REQUIRE(error.errors.size() == 1);
+  CHECK(error.errors[0].code == "ab");
+  CHECK(error.errors[0].detail.size() == 200);
+  CHECK(error.summary().find('\n') == std::string::npos);
+}
+
+TEST_CASE("classifies every listed HTTP status") {
+  struct row {
+    int status;
+    failure_class expected;
+  };
+  const std::vector<row> rows = {
+      {400, failure_class::permanent},      {401, failure_class::authentication},
+      {403, failure_class::authentication}, {404, failure_class::permanent},
+      {408, failure_class::retryable},      {409, failure_class::permanent},
+      {422, failure_class::permanent},      {425, failure_class::retryable},
+      {429, failure_class::rate_limited},   {500, failure_class::retryable},
+      {501, failure_class::retryable},      {502, failure_class::retryable},
+      {503, failure_class::retryable},      {504, failure_class::retryable},
+      {599, failure_class::retryable},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.status);
+    CHECK(classify(r.status) == r.expected);
+  }
+  CHECK(std::string(to_string(failure_class::retryable)) == "retryable");
+  CHECK(std::string(to_string(failure_class::permanent)) == "permanent");
+  CHECK(std::string(to_string(failure_class::authentication)) == "authentication");
+  CHECK(std::string(to_string(failure_class::rate_limited)) == "rate_limited");
+}
+
+TEST_CASE("parses Retry-After as seconds or an HTTP date, capped at a day") {
+  // 2015-10-21T07:28:00Z
+  const auto now = std::chrono::sys_days{std::chrono::year{2015} / 10 / 21} + 7h + 28min;
+  struct row {
+    std::string_view header;
+    std::optional<std::chrono::seconds> expected;
+  };
+  const std::vector<row> rows = {
+      {"0", 0s},
+      {"120", 120s},
+      {" 5 ", 5s},
+      {"86400", 86400s},
+      {"86401", 86400s},
+      {"99999999999999999999999999", 86400s},
+      {"Wed, 21 Oct 2015 07:29:30 GMT", 90s},
+      {"Wed, 21 Oct 2015 07:28:00 GMT", 0s},
+      {"Tue, 20 Oct 2015 07:28:00 GMT", 0s},
+      {"Fri, 30 Oct 2015 07:28:00 GMT", 86400s},
+      {"", std::nullopt},
+      {"-5", std::nullopt},
+      {"1.5", std::nullopt},
+      {"soon", std::nullopt},
+      {"Wed, 21 Oct 2015 07:29:30 UTC", std::nullopt},
+      {"Wed, 32 Oct 2015 07:29:30 GMT", std::nullopt},
+      {"Wed, 21 Foo 2015 07:29:30 GMT", std::nullopt},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.header);
+    CHECK(parse_retry_after(r.header, now) == r.expected);
+  }
+}
