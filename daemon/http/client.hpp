@@ -1,18 +1,28 @@
-// The outgoing HTTP/1.1 client: one request per connection (Connection: close), strict destination
-// policy (SSRF guard), TLS with peer and host-name verification, deadlines on every step, response
+// The outgoing HTTP/1.1 client: keep-alive connections pooled per destination with a cap, strict
+// destination policy (SSRF guard), TLS with peer and host-name verification, deadlines on every
+// step (name resolution included), an optional HTTP forward proxy reached with CONNECT, response
 // bodies streamed into a caller's sink. Runs on the caller's io_context; a client may run many
 // fetches at once, all on that io_context's thread. Expected failures are values.
+//
+// Through a proxy, the destination name is still resolved here and refused when any address is
+// not allowed, but the proxy resolves it again for itself: a DNS answer changing between the two
+// (rebinding) is not caught here; the proxy, as the operator's egress control, must refuse
+// internal destinations itself. Without working local DNS, proxied fetches fail as failure::dns
+// unless policy.allow_special_addresses is set (then no local resolution is done).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "http/address_policy.hpp"
+#include "http/proxy.hpp"
 #include "net/asio.hpp"
 
 namespace archiver::http {
@@ -75,21 +85,48 @@ struct fetch_result {
   std::uint64_t body_bytes = 0;  // bytes handed to the sink
 };
 
+struct client_settings {
+  bool keep_alive = true;  // pool connections; false: one request per connection (Connection: close)
+  std::size_t max_connections_per_host = 8;  // open at once, in use or idle; more fetches wait
+  std::size_t max_idle_per_host = 4;
+  std::chrono::milliseconds idle_timeout{30000};  // an idle connection is closed after this
+  proxy_settings proxy;  // see proxy.hpp; all empty = direct connections
+};
+
+struct client_stats {
+  std::uint64_t connections_opened = 0;  // established (TCP, tunnel and TLS done)
+  std::uint64_t connections_reused = 0;  // idle connections taken for another request
+};
+
+class connection_pool;
+
 class client {
  public:
   // `tls` (not owned, must outlive the client) verifies servers; nullptr refuses https URLs.
-  client(asio::io_context& io, destination_policy policy, ssl::context* tls);
+  // Throws std::invalid_argument for an unusable proxy URL or a zero connection cap.
+  client(asio::io_context& io, destination_policy policy, ssl::context* tls,
+         client_settings settings = {});
+  ~client();
 
   // One request. 3xx responses are returned, not followed. error == none means a complete
-  // response (any status) whose body went to `sink`. `url`, `options` and `sink` must stay valid
-  // until the returned awaitable completes.
+  // response (any status) whose body went to `sink`. Waits for a connection slot under the
+  // connect timeout. A pooled connection that fails before any response byte arrived (closed by
+  // the server while idle) is retried once on a new connection, so a request may reach a server
+  // twice in that case. Failed fetches never return their connection to the pool. `url`,
+  // `options` and `sink` must stay valid until the returned awaitable completes.
   awaitable<fetch_result> fetch(std::string_view url, const request_options& options,
                                 body_sink& sink);
+
+  client_stats stats() const;
 
  private:
   asio::io_context& io_;
   destination_policy policy_;
   ssl::context* tls_;
+  client_settings settings_;
+  std::optional<proxy_endpoint> https_proxy_;
+  std::optional<proxy_endpoint> http_proxy_;
+  std::shared_ptr<connection_pool> pool_;
 };
 
 }  // namespace archiver::http

@@ -79,6 +79,35 @@ void router::add(std::string path, handler on_request) {
   routes_.emplace_back(std::move(path), std::move(on_request));
 }
 
+void router::add_prefix(std::string prefix, handler on_request) {
+  prefixes_.emplace_back(std::move(prefix), std::move(on_request));
+}
+
+void router::add_prefix_streaming(std::string prefix, streaming_handler on_request) {
+  streaming_prefixes_.emplace_back(std::move(prefix), std::move(on_request));
+}
+
+std::optional<router::match_result> router::match(std::string_view target) const {
+  const std::string_view path = target_path(target);
+  for (const auto& route : routes_) {
+    if (route.first == path) {
+      return match_result{route.first, &route.second, nullptr};
+    }
+  }
+  std::optional<match_result> longest;
+  for (const auto& route : prefixes_) {
+    if (path.starts_with(route.first) && (!longest || route.first.size() > longest->label.size())) {
+      longest = match_result{route.first, &route.second, nullptr};
+    }
+  }
+  for (const auto& route : streaming_prefixes_) {
+    if (path.starts_with(route.first) && (!longest || route.first.size() > longest->label.size())) {
+      longest = match_result{route.first, nullptr, &route.second};
+    }
+  }
+  return longest;
+}
+
 const std::pair<std::string, handler>* router::find(std::string_view target) const {
   const std::string_view path = target_path(target);
   for (const auto& route : routes_) {
@@ -86,12 +115,100 @@ const std::pair<std::string, handler>* router::find(std::string_view target) con
       return &route;
     }
   }
-  return nullptr;
+  const std::pair<std::string, handler>* longest = nullptr;
+  for (const auto& route : prefixes_) {
+    if (path.starts_with(route.first) &&
+        (longest == nullptr || route.first.size() > longest->first.size())) {
+      longest = &route;
+    }
+  }
+  return longest;
 }
 
 std::string_view target_path(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
+
+awaitable<bool> response_stream::send_header(response_header head) {
+  if (header_sent_) {
+    throw std::logic_error("response_stream: header sent twice");
+  }
+  const auto length = head.find(bhttp::field::content_length);
+  if (length == head.end()) {
+    throw std::logic_error("response_stream: the header must carry Content-Length");
+  }
+  content_length_ = std::stoull(std::string(length->value()));
+  header_sent_ = true;
+  status_ = head.result_int();
+  if (failed_ || aborted_) {
+    co_return false;
+  }
+  keep_alive_ = keep_alive_ && !(draining_ != nullptr && *draining_);
+  bhttp::response<bhttp::empty_body> message{std::move(head)};
+  message.version(version_);
+  message.keep_alive(keep_alive_);
+  // (Awaited outside the condition: GCC 12 miscompiles co_await inside an if condition.)
+  const error_code ec = co_await write_header(message);
+  failed_ = static_cast<bool>(ec);
+  co_return !failed_;
+}
+
+awaitable<bool> response_stream::write(std::string_view chunk) {
+  if (!header_sent_) {
+    throw std::logic_error("response_stream: body written before the header");
+  }
+  if (chunk.size() > content_length_ - bytes_sent_) {
+    throw std::logic_error("response_stream: body longer than its Content-Length");
+  }
+  if (failed_ || aborted_) {
+    co_return false;
+  }
+  if (head_only_) {
+    co_return true;
+  }
+  const error_code ec = co_await write_bytes(asio::buffer(chunk.data(), chunk.size()));
+  if (ec) {
+    failed_ = true;
+    co_return false;
+  }
+  bytes_sent_ += chunk.size();
+  co_return true;
+}
+
+namespace {
+
+// response_stream over one connection's stream (plain or TLS), each write under `write_timeout`.
+template <class Stream>
+class connection_response_stream final : public response_stream {
+ public:
+  connection_response_stream(Stream& stream, std::chrono::milliseconds write_timeout,
+                             unsigned version, bool head_only, bool keep_alive,
+                             const bool* draining)
+      : response_stream(version, head_only, keep_alive, draining),
+        stream_(stream),
+        write_timeout_(write_timeout) {}
+
+ private:
+  awaitable<error_code> write_header(bhttp::response<bhttp::empty_body>& head) override {
+    bhttp::response_serializer<bhttp::empty_body> serializer{head};
+    error_code ec;
+    beast::get_lowest_layer(stream_).expires_after(write_timeout_);
+    co_await bhttp::async_write_header(stream_, serializer, with_error(ec));
+    co_return ec;
+  }
+
+  awaitable<error_code> write_bytes(asio::const_buffer bytes) override {
+    error_code ec;
+    beast::get_lowest_layer(stream_).expires_after(write_timeout_);
+    co_await asio::async_write(stream_, bytes, with_error(ec));
+    co_return ec;
+  }
+
+  Stream& stream_;
+  std::chrono::milliseconds write_timeout_;
+};
+
+}  // namespace
 
 tls_credentials::tls_credentials(std::string cert_file, std::string key_file)
     : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)), context_(load()) {}
@@ -316,8 +433,8 @@ awaitable<void> server::serve_connection(Stream& stream, connection& state) {
     }
 
     const request& header = parser.get();
-    const auto* route = routes_.find(header.target());
-    const std::string route_label = route ? route->first : "unmatched";
+    const auto route = routes_.match(header.target());
+    const std::string route_label = route ? std::string(route->label) : "unmatched";
     if (header.target().size() > limits_.max_uri_bytes) {
       co_await refuse(header.version(), status::uri_too_long, "request target too long",
                       route_label);
@@ -352,16 +469,26 @@ awaitable<void> server::serve_connection(Stream& stream, connection& state) {
       co_return;
     }
 
-    // No deadline while the handler runs: it does no I/O on this connection.
+    // No deadline while the handler runs: it does no I/O on this connection (a streaming
+    // handler's writes set their own).
     lowest.expires_never();
     request req = parser.release();
+    if (route && route->on_stream != nullptr) {
+      const bool go_on = co_await serve_streamed(
+          stream, req, *route->on_stream,
+          req.keep_alive() && served + 1 < limits_.max_requests_per_connection, route_label);
+      if (!go_on) {
+        co_return;
+      }
+      continue;
+    }
     response res;
-    if (route == nullptr) {
+    if (!route) {
       res = text_response(status::not_found, "not found\n");
     } else {
       std::exception_ptr failure;
       try {
-        res = co_await route->second(req);
+        res = co_await (*route->on_request)(req);
       } catch (...) {
         failure = std::current_exception();
       }
@@ -383,6 +510,45 @@ awaitable<void> server::serve_connection(Stream& stream, connection& state) {
       co_return;
     }
   }
+}
+
+// Runs a streaming handler and reports whether the connection can carry another request: only
+// after a complete response that promised keep-alive. `keep_alive` is what the request and the
+// per-connection cap allow; a drain begun meanwhile still closes.
+template <class Stream>
+awaitable<bool> server::serve_streamed(Stream& stream, const request& req,
+                                       const streaming_handler& on_stream, bool keep_alive,
+                                       const std::string& route_label) {
+  connection_response_stream<Stream> out(stream, limits_.body_timeout, req.version(),
+                                         req.method() == bhttp::verb::head, keep_alive, &draining_);
+  std::exception_ptr failure;
+  try {
+    co_await on_stream(req, out);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    ops::log_exception(name_ + " " + route_label + " handler", failure);
+  } else if (!out.header_sent_) {
+    spdlog::error("{} listener: {} handler sent no response", name_, route_label);
+  }
+  if (!out.header_sent_) {
+    // Nothing went out yet, so a plain 500 can still be the answer.
+    keep_alive = keep_alive && !draining_;
+    response res = text_response(status::internal_server_error, "internal error\n");
+    res.version(req.version());
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    metrics_.requests.inc({name_, route_label, "500"});
+    error_code ec;
+    beast::get_lowest_layer(stream).expires_after(limits_.body_timeout);
+    co_await bhttp::async_write(stream, res, with_error(ec));
+    co_return !ec && keep_alive;
+  }
+  metrics_.requests.inc({name_, route_label, std::to_string(out.status_)});
+  const bool complete = out.head_only_ || out.bytes_sent_ == out.content_length_;
+  // A handler that threw is not trusted with the connection, even after a whole body.
+  co_return complete && out.keep_alive_ && !out.failed_ && !out.aborted_ && !failure;
 }
 
 awaitable<void> server::drain(std::chrono::milliseconds deadline) {

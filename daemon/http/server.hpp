@@ -5,9 +5,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +21,7 @@ namespace archiver::http {
 
 using request = beast::http::request<beast::http::string_body>;
 using response = beast::http::response<beast::http::string_body>;
+using response_header = beast::http::response_header<>;
 using status = beast::http::status;
 
 // A plain-text response with the given status and body (Content-Type text/plain).
@@ -38,15 +41,78 @@ struct limits {
 // A request handler. Exceptions escaping it become a 500 (logged, not sent).
 using handler = std::function<awaitable<response>(const request&)>;
 
-// Exact-path routing (the query string is ignored). Method checks are the handler's job.
+// The sending side of a streamed response, for bodies too large to hold whole. The server owns it
+// and it is valid while the streaming handler runs. Memory is bounded by the chunks the handler
+// passes to write(): nothing is buffered beyond the one being sent.
+class response_stream {
+ public:
+  virtual ~response_stream() = default;
+
+  // Sends the status line and headers, once, before any write(). `head` must carry Content-Length
+  // (std::logic_error otherwise); the server sets the version and Connection. False when the peer
+  // went away or the write deadline passed: the handler should then just return.
+  awaitable<bool> send_header(response_header head);
+  // Sends the next part of the body and returns once the socket took it (backpressure), each
+  // write under the listener's body_timeout. Passing Content-Length is a std::logic_error. For a
+  // HEAD request nothing is sent. False as for send_header.
+  awaitable<bool> write(std::string_view chunk);
+  // Ends the response where it is and closes the connection: a body shorter than the promised
+  // Content-Length tells the peer it was truncated.
+  void abort() { aborted_ = true; }
+  bool head_only() const { return head_only_; }
+
+ protected:
+  // `draining` (may be null) is read when the header goes out: once set, the connection closes.
+  response_stream(unsigned version, bool head_only, bool keep_alive, const bool* draining)
+      : version_(version), head_only_(head_only), keep_alive_(keep_alive), draining_(draining) {}
+  virtual awaitable<error_code> write_header(
+      beast::http::response<beast::http::empty_body>& head) = 0;
+  virtual awaitable<error_code> write_bytes(asio::const_buffer bytes) = 0;
+
+ private:
+  friend class server;
+  unsigned version_;
+  bool head_only_;
+  bool keep_alive_;
+  const bool* draining_;
+  bool header_sent_ = false;
+  bool failed_ = false;
+  bool aborted_ = false;
+  unsigned status_ = 0;
+  std::uint64_t content_length_ = 0;
+  std::uint64_t bytes_sent_ = 0;
+};
+
+// A handler that streams its response. Exceptions escaping it become a 500 when no header was
+// sent yet, and close the connection otherwise; so do a short body and abort().
+using streaming_handler = std::function<awaitable<void>(const request&, response_stream&)>;
+
+// Routing on the path (the query string is ignored): an exact route wins, then the longest
+// prefix route. Method checks are the handler's job.
 class router {
  public:
   void add(std::string path, handler on_request);
-  // The route matching `target`'s path, or nullptr.
+  // Every path starting with `prefix`; the route (and its metrics label) is the prefix itself,
+  // so the label set stays bounded however many paths it serves.
+  void add_prefix(std::string prefix, handler on_request);
+  // As add_prefix, for a handler that streams its response.
+  void add_prefix_streaming(std::string prefix, streaming_handler on_request);
+
+  // The plain (non-streaming) route matching `target`'s path, or nullptr.
   const std::pair<std::string, handler>* find(std::string_view target) const;
+
+  // The route matching `target`'s path, of either kind. `label` is the route's path or prefix.
+  struct match_result {
+    std::string_view label;
+    const handler* on_request = nullptr;  // exactly one of the two is set
+    const streaming_handler* on_stream = nullptr;
+  };
+  std::optional<match_result> match(std::string_view target) const;
 
  private:
   std::vector<std::pair<std::string, handler>> routes_;
+  std::vector<std::pair<std::string, handler>> prefixes_;
+  std::vector<std::pair<std::string, streaming_handler>> streaming_prefixes_;
 };
 
 // The path part of a request target ("/a?b" -> "/a").
@@ -99,6 +165,10 @@ class server {
   awaitable<void> run_plain(tcp::socket socket);
   awaitable<void> run_tls(tcp::socket socket, std::shared_ptr<ssl::context> context);
   awaitable<response> dispatch(const request& req, std::string& route_label);
+  template <class Stream>
+  awaitable<bool> serve_streamed(Stream& stream, const request& req,
+                                 const streaming_handler& on_stream, bool keep_alive,
+                                 const std::string& route_label);
 
   asio::io_context& io_;
   std::string name_;

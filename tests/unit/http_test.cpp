@@ -1,10 +1,12 @@
-// URL parsing and destination policy of the outgoing client: pure functions, no I/O.
+// URL parsing, destination policy and proxy configuration of the outgoing client: pure functions,
+// no I/O.
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
 
 #include "http/address_policy.hpp"
+#include "http/proxy.hpp"
 #include "http/url.hpp"
 
 using namespace archiver::http;
@@ -189,4 +191,88 @@ TEST_CASE("a default destination policy is strict") {
   CHECK_FALSE(policy.allow_special_addresses);
   CHECK(policy.allowed_hosts.empty());
   CHECK(std::string(describe(address_kind::link_local)) == "link-local");
+}
+
+TEST_CASE("proxy_from_environment reads both spellings, lower case first") {
+  const auto settings = proxy_from_environment({{"HTTPS_PROXY", "http://upper:3128"},
+                                                {"https_proxy", "http://lower:3128"},
+                                                {"HTTP_PROXY", "http://plain:8080"},
+                                                {"NO_PROXY", "localhost,.internal"},
+                                                {"PATH", "/usr/bin"}});
+  CHECK(settings.https_proxy == "http://lower:3128");
+  CHECK(settings.http_proxy == "http://plain:8080");
+  CHECK(settings.no_proxy == "localhost,.internal");
+
+  const auto empty_lower = proxy_from_environment({{"https_proxy", ""}, {"HTTPS_PROXY", "http://u:1"}});
+  CHECK(empty_lower.https_proxy == "http://u:1");
+  const auto none = proxy_from_environment({});
+  CHECK(none.https_proxy.empty());
+  CHECK(none.http_proxy.empty());
+  CHECK(none.no_proxy.empty());
+}
+
+TEST_CASE("NO_PROXY matches names, domain suffixes, IP literals, ports and *") {
+  struct row {
+    std::string host;
+    unsigned short port;
+    std::string no_proxy;
+    bool bypass;
+  };
+  const std::vector<row> rows = {
+      {"example.com", 443, "", false},
+      {"example.com", 443, "*", true},
+      {"example.com", 443, "example.com", true},
+      {"a.example.com", 443, "example.com", true},
+      {"a.example.com", 443, ".example.com", true},
+      {"example.com", 443, ".example.com", true},
+      {"a.example.com", 443, "*.example.com", true},
+      {"badexample.com", 443, "example.com", false},
+      {"badexample.com", 443, ".example.com", false},
+      {"example.com.", 443, "EXAMPLE.com", true},
+      {"example.com", 443, " other.org , example.com ", true},
+      {"example.com", 443, "example.com:8443", false},
+      {"example.com", 8443, "example.com:8443", true},
+      {"10.1.2.3", 80, "10.1.2.3", true},
+      {"10.1.2.3", 80, "10.1.2.4", false},
+      {"10.1.2.3", 80, "10.1.2.3:81", false},
+      {"::1", 443, "::1", true},
+      {"::1", 443, "0:0::1", true},
+      {"::1", 443, "[::1]:443", true},
+      {"::1", 443, "[::1]:80", false},
+      {"10.1.2.3", 80, "2.3", false},  // an address never suffix-matches
+      {"example.com", 443, "com:x,:443,[", false},
+  };
+  for (const row& r : rows) {
+    CHECK_MESSAGE(bypasses_proxy(r.host, r.port, r.no_proxy) == r.bypass,
+                  r.host << ":" << r.port << " against '" << r.no_proxy << "'");
+  }
+}
+
+TEST_CASE("proxy URLs: http only, credentials turned into Basic and never in errors") {
+  std::string error;
+  auto proxy = parse_proxy_url("http://proxy.corp:3128", &error);
+  REQUIRE(proxy);
+  CHECK(proxy->host == "proxy.corp");
+  CHECK(proxy->port == 3128);
+  CHECK(proxy->authorization.empty());
+  CHECK(proxy->display() == "proxy.corp:3128");
+
+  proxy = parse_proxy_url("http://Aladdin:open%20sesame@Proxy.Corp/", &error);
+  REQUIRE(proxy);
+  CHECK(proxy->host == "proxy.corp");
+  CHECK(proxy->port == 80);
+  CHECK(proxy->authorization == "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+  CHECK(proxy->display() == "proxy.corp:80");
+
+  proxy = parse_proxy_url("[::1]:8080", &error);
+  REQUIRE(proxy);
+  CHECK(proxy->display() == "[::1]:8080");
+
+  CHECK_FALSE(parse_proxy_url("https://proxy:443", &error));
+  CHECK(contains(error, "only http://"));
+  CHECK_FALSE(parse_proxy_url("http://user:secret@proxy:99999", &error));
+  CHECK_FALSE(contains(error, "secret"));
+  CHECK_FALSE(parse_proxy_url("http://proxy:3128/path", &error));
+  CHECK_FALSE(parse_proxy_url("http://user:secret@", &error));
+  CHECK_FALSE(contains(error, "secret"));
 }
