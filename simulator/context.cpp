@@ -1,0 +1,55 @@
+#include "context.hpp"
+
+namespace certn_sim {
+
+context::context(asio::io_context& io_context, settings settings_)
+    : io(io_context),
+      config(std::move(settings_)),
+      cases(config.seed),
+      webhooks(io_context, config.webhooks, config.seed * 0x9E3779B97F4A7C15ull + 1),
+      signer("certn-sim-download-secret-" + std::to_string(config.seed), config.url_ttl),
+      fault_random(config.seed ^ 0xC0FFEEull) {}
+
+void context::send(const std::vector<event>& events) {
+  for (const event& e : events) {
+    webhooks.send(e.type, e.object_id, e.object_type);
+  }
+}
+
+std::string context::presign(std::string_view path) const {
+  return signer.presign(base_url, path, std::chrono::system_clock::now());
+}
+
+double context::draw() { return std::uniform_real_distribution<double>(0.0, 1.0)(fault_random); }
+
+archiver::http::response json_response(archiver::http::status code, std::string body) {
+  archiver::http::response res{code, 11};
+  res.set(archiver::beast::http::field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+std::vector<std::string_view> path_segments(std::string_view path, std::string_view prefix) {
+  std::vector<std::string_view> out;
+  if (path.substr(0, prefix.size()) != prefix) {
+    return out;
+  }
+  path.remove_prefix(prefix.size());
+  if (!path.empty() && path.back() == '/') {
+    path.remove_suffix(1);
+  }
+  if (path.empty()) {
+    return out;
+  }
+  for (;;) {
+    const std::size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) {
+      break;
+    }
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+}  // namespace certn_sim
