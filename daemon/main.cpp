@@ -35,6 +35,56 @@ int main(int argc, char** argv) {
   CLI::App* migrate = app.add_subcommand("migrate", "Apply missing database migrations");
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
+  // cases <endpoint>: one Cases API call each, JSON on stdout.
+  service::cases_request cases_request;
+  CLI::App* cases = app.add_subcommand("cases", "Call the Certn Cases API (JSON on stdout)");
+  cases->require_subcommand(1);
+  CLI::App* list = cases->add_subcommand("list", "List cases (GET /cases/)");
+  list->add_option("--status", cases_request.filter.overall_status,
+                   "overall_status filter (repeatable)");
+  list->add_option("--check-type", cases_request.filter.check_type, "check_type filter (repeatable)");
+  list->add_option("--tag", cases_request.filter.tag, "tag filter (repeatable)");
+  list->add_option("--since", cases_request.filter.order_timeframe_after,
+                   "Ordered on or after this date (order_timeframe_after, ISO 8601)");
+  list->add_option("--until", cases_request.filter.order_timeframe_before,
+                   "Ordered before this date (order_timeframe_before, ISO 8601)");
+  list->add_option("--email", cases_request.filter.email_address, "email_address filter");
+  list->add_option("--group", cases_request.filter.group, "group filter");
+  list->add_option("--ordered-by", cases_request.filter.ordered_by, "ordered_by filter");
+  list->add_option("--page", cases_request.page, "Page number (from 1)")
+      ->check(CLI::Range(1, 1'000'000));
+  list->add_option("--page-size", cases_request.page_size, "Cases per page (1-100)")
+      ->check(CLI::Range(1, 100));
+  list->add_flag("--all", cases_request.all_pages, "Every page, the cases as one JSON array");
+  const auto with_id = [&](const char* name, const char* help) {
+    CLI::App* command = cases->add_subcommand(name, help);
+    command->add_option("id", cases_request.id, "Case id")->required();
+    return command;
+  };
+  with_id("get", "Get a case with its checks (GET /cases/{id}/)");
+  with_id("cancel", "Cancel a case (POST /cases/{id}/cancel/)");
+  with_id("generate-report", "Request a PDF report (POST /cases/{id}/generate-report/)")
+      ->add_option("--language", cases_request.language, "Report language, e.g. en-CA");
+  with_id("supplementary-files", "Supplementary files with download URLs");
+  with_id("supplementary-information", "Supplementary information of each check");
+  CLI::App* report_file = cases->add_subcommand(
+      "report-file", "A report file's status and PDF URL (GET /cases/report-files/{id}/)");
+  report_file->add_option("id", cases_request.id, "Report file id")->required();
+  report_file->add_option("--download", cases_request.download_path,
+                          "Save the PDF to this path once the report is COMPLETE");
+  CLI::App* order = cases->add_subcommand("order", "Order a case (POST /cases/order/)");
+  order->add_option("--json", cases_request.order_json_file, "Request body: a file, or - for stdin")
+      ->required();
+  CLI::App* order_package =
+      cases->add_subcommand("order-package", "Order a package (POST /cases/order-package/)");
+  order_package->add_option("--package", cases_request.package.package, "Package id")->required();
+  order_package->add_option("--email", cases_request.package.email_address, "Applicant's email")
+      ->required();
+  order_package->add_flag("--send-invite-email", cases_request.package.send_invite_email,
+                          "Have Certn email the applicant an invitation");
+  order_package->add_flag("--return-invite-link", cases_request.package.return_invite_link,
+                          "Include the invitation link in the answer");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -75,6 +125,10 @@ int main(int argc, char** argv) {
     }
     if (serve->parsed()) {
       return service::serve(cfg);
+    }
+    if (cases->parsed()) {
+      cases_request.endpoint = cases->get_subcommands().front()->get_name();
+      return service::cases(cfg, cases_request);
     }
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

@@ -2,7 +2,9 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace archiver::certn {
 
@@ -171,8 +173,24 @@ const char* to_string(failure_class value) {
       return "authentication";
     case failure_class::rate_limited:
       return "rate_limited";
+    case failure_class::expired_url:
+      return "expired_url";
   }
   return "unknown";
+}
+
+failure_class classify_download(int http_status, std::string_view body_start) {
+  if (http_status == 403 || http_status == 400) {
+    std::string lower(body_start);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lower.find("<code>expiredrequest</code>") != std::string::npos ||
+        lower.find("<code>expiredtoken</code>") != std::string::npos ||
+        (lower.find("<error>") != std::string::npos && lower.find("expired") != std::string::npos)) {
+      return failure_class::expired_url;
+    }
+  }
+  return classify(http_status);
 }
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view header,

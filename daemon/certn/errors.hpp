@@ -35,13 +35,20 @@ struct api_error {
 api_error parse_error_envelope(int http_status, std::string_view body,
                                std::string_view retry_after_header);
 
-enum class failure_class { retryable, permanent, authentication, rate_limited };
+// expired_url: a presigned download URL has expired; retrying it is pointless, the caller must
+// ask the API for a fresh one.
+enum class failure_class { retryable, permanent, authentication, rate_limited, expired_url };
 
 // 408/425/5xx -> retryable, 429 -> rate_limited, 401/403 -> authentication, other 4xx ->
 // permanent. Anything else (not an error status) is reported as permanent.
 failure_class classify(int http_status);
 
 const char* to_string(failure_class value);
+
+// A presigned-URL store's answer (S3 style): 403 whose XML error says the request has expired
+// (code ExpiredRequest or ExpiredToken, or a message containing "expired") is expired_url;
+// other statuses as classify(). `body_start` is the first bytes of the body.
+failure_class classify_download(int http_status, std::string_view body_start);
 
 // Retry-After as delta-seconds or an IMF-fixdate ("Wed, 21 Oct 2015 07:28:00 GMT"). A past date
 // gives 0 s; anything unparseable gives nullopt; the result is capped at 24 h.

@@ -89,6 +89,10 @@ std::string check_id(std::string_view name, std::string_view text) {
       return std::string(name) + ": contains characters other than [A-Za-z0-9._:-]";
     }
   }
+  // "." and ".." would walk directories in a storage key and in a URL path.
+  if (text.find_first_not_of('.') == std::string_view::npos) {
+    return std::string(name) + ": only dots";
+  }
   return {};
 }
 
@@ -444,6 +448,8 @@ parsed<supplementary_information> parse_supplementary_information(std::string_vi
             });
       });
 }
+
+bool is_valid_id(std::string_view text) { return check_id("id", text).empty(); }
 
 bool is_check_closed(std::string_view status) {
   return status == "COMPLETE" || status == "CANCELLED" || status == "SUPERSEDED";

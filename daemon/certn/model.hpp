@@ -105,6 +105,10 @@ parsed<supplementary_files> parse_supplementary_files(std::string_view body);
 // GET /cases/{id}/supplementary-information/
 parsed<supplementary_information> parse_supplementary_information(std::string_view body);
 
+// True when `text` may be a Certn id here: what parsers accept as a key, and what the API client
+// puts into a URL path.
+bool is_valid_id(std::string_view text);
+
 // COMPLETE, CANCELLED or SUPERSEDED.
 bool is_check_closed(std::string_view status);
 // A current or deprecated case status from the documentation.

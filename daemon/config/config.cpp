@@ -96,6 +96,9 @@ std::vector<field> fields_of(config& c) {
       {"certn", "api_key", &cn.api_key, true},
       {"certn", "requests_per_minute", &cn.requests_per_minute},
       {"certn", "download_hosts", &cn.download_hosts},
+      {"certn", "allow_plain_http", &cn.allow_plain_http},
+      {"certn", "allow_special_addresses", &cn.allow_special_addresses},
+      {"certn", "ca_file", &cn.ca_file},
       {"database", "url", &db.url, true},
       {"database", "pool_size", &db.pool_size},
       {"database", "connect_timeout_seconds", &db.connect_timeout},
@@ -673,6 +676,9 @@ void validate_webhook(const webhook_settings& w) {
 void validate_certn(const certn_settings& c) {
   check_http_url("certn.base_url", c.base_url);
   check_range("certn.requests_per_minute", c.requests_per_minute, 1, 100'000);
+  if (!c.ca_file.empty()) {
+    check_readable("certn.ca_file", c.ca_file);
+  }
   for (const std::string& host : c.download_hosts) {
     if (host.empty() || has_space_or_control(host)) {
       throw config_error("certn.download_hosts",

@@ -55,6 +55,10 @@ struct certn_settings {
   std::string api_key;  // secret
   int requests_per_minute = 60;
   std::vector<std::string> download_hosts = {"*.amazonaws.com", "*.certn.co"};
+  // For a local certn-sim or a test setup only: plain http, and loopback/private addresses.
+  bool allow_plain_http = false;
+  bool allow_special_addresses = false;
+  std::string ca_file;  // extra trusted CA certificates (PEM); empty: the system store only
 };
 
 struct database_settings {

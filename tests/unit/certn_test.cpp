@@ -1,5 +1,5 @@
-// The certn module's pure parts: Certn JSON answers, the error envelope, failure classes and
-// Retry-After. No I/O.
+// The certn module's pure parts: Certn JSON answers, the error envelope, failure classes,
+// Retry-After, list queries and the rate limiter. No I/O but timers.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -7,8 +7,11 @@
 #include <string_view>
 #include <vector>
 
+#include "certn/api.hpp"
 #include "certn/errors.hpp"
 #include "certn/model.hpp"
+#include "certn/rate_limiter.hpp"
+#include "net/asio.hpp"
 
 using namespace archiver::certn;
 using namespace std::chrono_literals;
@@ -419,6 +422,114 @@ TEST_CASE("classifies every listed HTTP status") {
   CHECK(std::string(to_string(failure_class::permanent)) == "permanent");
   CHECK(std::string(to_string(failure_class::authentication)) == "authentication");
   CHECK(std::string(to_string(failure_class::rate_limited)) == "rate_limited");
+  CHECK(std::string(to_string(failure_class::expired_url)) == "expired_url");
+}
+
+TEST_CASE("recognises an expired presigned URL from the store's XML error") {
+  const std::string expired =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
+      "<Message>Request has expired</Message><Expires>2026-11-01T00:00:00Z</Expires></Error>";
+  CHECK(classify_download(403, expired) == failure_class::expired_url);
+  CHECK(classify_download(403, "<Error><Code>ExpiredRequest</Code></Error>") ==
+        failure_class::expired_url);
+  CHECK(classify_download(400, "<Error><Code>ExpiredToken</Code><Message>x</Message></Error>") ==
+        failure_class::expired_url);
+  // A 403 for any other reason is an authorization problem, not staleness.
+  CHECK(classify_download(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>") ==
+        failure_class::authentication);
+  CHECK(classify_download(403, "") == failure_class::authentication);
+  CHECK(classify_download(404, "<Error><Code>NoSuchKey</Code></Error>") == failure_class::permanent);
+  CHECK(classify_download(503, "<Error><Code>SlowDown</Code></Error>") == failure_class::retryable);
+}
+
+TEST_CASE("a list query carries every filter, repeated ones repeated, all percent-encoded") {
+  case_filter filter;
+  filter.overall_status = {"COMPLETE", "CANCELLED"};
+  filter.check_type = {"CRIMINAL_RECORD_CHECK"};
+  filter.tag = {"night shift", "a&b"};
+  filter.email_address = "jo+test@example.com";
+  filter.group = "g1";
+  filter.ordered_by = "u1";
+  filter.order_timeframe_after = "2026-11-01";
+  filter.order_timeframe_before = "2026-11-28T10:00:00Z";
+  CHECK(list_query(filter, 3, 100) ==
+        "?check_type=CRIMINAL_RECORD_CHECK&email_address=jo%2Btest%40example.com&group=g1"
+        "&order_timeframe_after=2026-11-01&order_timeframe_before=2026-11-28T10%3A00%3A00Z"
+        "&ordered_by=u1&overall_status=COMPLETE&overall_status=CANCELLED&tag=night%20shift"
+        "&tag=a%26b&page=3&page_size=100");
+  CHECK(list_query({}, 1, 10) == "?page=1&page_size=10");
+}
+
+TEST_CASE("only ids that are safe in a URL path and as a storage key are valid") {
+  CHECK(is_valid_id("3f2c1e9a-1b2c-4d5e-8f90-123456789abc"));
+  CHECK(is_valid_id("a.b_c:d-e"));
+  CHECK_FALSE(is_valid_id(""));
+  CHECK_FALSE(is_valid_id("a/b"));
+  CHECK_FALSE(is_valid_id(".."));  // only dots: a directory walk in a path or storage key
+  CHECK_FALSE(is_valid_id("."));
+  CHECK(is_valid_id("a..b"));
+  CHECK_FALSE(is_valid_id("a?b"));
+  CHECK_FALSE(is_valid_id("a b"));
+  CHECK_FALSE(is_valid_id(std::string(129, 'a')));
+}
+
+TEST_CASE("the rate limiter spaces turns evenly after its burst") {
+  using clock = rate_limiter::clock;
+  const clock::time_point t0 = clock::now();
+  SUBCASE("no burst: one turn a second at 60 a minute") {
+    rate_limiter limiter(60);
+    CHECK(limiter.reserve(t0) == t0);
+    CHECK(limiter.reserve(t0) == t0 + 1s);
+    CHECK(limiter.reserve(t0) == t0 + 2s);
+    // Idle time is not banked beyond the burst.
+    CHECK(limiter.reserve(t0 + 10s) == t0 + 10s);
+    CHECK(limiter.reserve(t0 + 10s) == t0 + 11s);
+  }
+  SUBCASE("a burst of three, then the steady rate") {
+    rate_limiter limiter(60, 3);
+    CHECK(limiter.reserve(t0) == t0);
+    CHECK(limiter.reserve(t0) == t0);
+    CHECK(limiter.reserve(t0) == t0);
+    CHECK(limiter.reserve(t0) == t0 + 1s);
+    CHECK(limiter.reserve(t0) == t0 + 2s);
+  }
+  SUBCASE("Retry-After holds every turn back, without a burst after it") {
+    rate_limiter limiter(60, 3);
+    limiter.hold_until(t0 + 30s);
+    CHECK(limiter.reserve(t0) == t0 + 30s);
+    CHECK(limiter.reserve(t0) == t0 + 31s);
+    // A hold that ends earlier than turns already booked changes nothing.
+    limiter.hold_until(t0 + 5s);
+    CHECK(limiter.reserve(t0) == t0 + 32s);
+  }
+  CHECK_THROWS_AS(rate_limiter(0), std::invalid_argument);
+  CHECK_THROWS_AS(rate_limiter(60, 0), std::invalid_argument);
+}
+
+TEST_CASE("the rate limiter holds its rate for coroutines sharing it") {
+  // 600 a minute = one turn per 100 ms; 3 workers take 4 turns each: the 12th turn comes
+  // 1.1 s after the first, however the workers interleave.
+  boost::asio::io_context io;
+  rate_limiter limiter(600);
+  std::vector<rate_limiter::clock::time_point> turns;
+  const auto worker = [&]() -> boost::asio::awaitable<void> {
+    for (int i = 0; i < 4; ++i) {
+      co_await limiter.acquire();
+      turns.push_back(rate_limiter::clock::now());
+    }
+  };
+  for (int i = 0; i < 3; ++i) {
+    boost::asio::co_spawn(io, worker(), [](std::exception_ptr e) { REQUIRE_FALSE(e); });
+  }
+  io.run();
+  REQUIRE(turns.size() == 12);
+  for (std::size_t i = 1; i < turns.size(); ++i) {
+    CAPTURE(i);
+    // No turn comes early. (Two turns may come closer than 100 ms to each other when the
+    // earlier one woke late: the schedule, not the wake-ups, is what the limiter holds.)
+    CHECK(turns[i] - turns[0] >= i * 100ms - 1ms);
+  }
+  CHECK(turns.back() - turns.front() >= 1099ms);
 }
 
 TEST_CASE("parses Retry-After as seconds or an HTTP date, capped at a day") {

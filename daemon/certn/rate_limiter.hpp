@@ -1,0 +1,39 @@
+// The client-side limit on Certn API calls (default 60 per minute): every worker of the process
+// shares one limiter, so the account's limit holds however many jobs run at once. A 429 with
+// Retry-After holds everyone back until that time. Thread-safe; waiting happens on the caller's
+// executor, never blocking a thread.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+
+#include "net/asio.hpp"
+
+namespace archiver::certn {
+
+class rate_limiter {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  // `per_minute` calls a minute, evenly spaced, after a first burst of up to `burst` calls.
+  // Throws std::invalid_argument when either is below 1.
+  explicit rate_limiter(int per_minute, int burst = 1);
+
+  // Books the caller's turn and returns when it may go (`now` when at once). Turns are handed
+  // out first come, first served; a booked turn is never given back.
+  clock::time_point reserve(clock::time_point now);
+
+  // Waits (on the calling coroutine's executor) until the caller's turn; returns how long.
+  awaitable<clock::duration> acquire();
+
+  // No turn before `until`: Certn said so with Retry-After.
+  void hold_until(clock::time_point until);
+
+ private:
+  std::mutex mutex_;
+  clock::duration interval_;
+  clock::duration burst_tolerance_;   // (burst - 1) turns may go early
+  clock::time_point next_turn_end_{};  // when the last booked turn's slot ends
+};
+
+}  // namespace archiver::certn

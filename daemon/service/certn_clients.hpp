@@ -1,0 +1,32 @@
+// The Certn API client as configuration describes it: TLS trust (system store plus certn.ca_file),
+// the API's destination policy (only the base URL's host) and the downloads' (only
+// certn.download_hosts), one rate limiter for the process. Used by `serve` and `cases`.
+#pragma once
+
+#include <optional>
+
+#include "certn/api.hpp"
+#include "config/config.hpp"
+#include "net/asio.hpp"
+#include "ops/metrics.hpp"
+
+namespace archiver::service {
+
+class certn_clients {
+ public:
+  // Throws std::runtime_error when the CA file cannot be loaded or the base URL is unusable.
+  // `registry` may be null (no metrics).
+  certn_clients(asio::io_context& io, const config::certn_settings& settings,
+                ops::registry* registry);
+  certn::api_client& api() { return api_; }
+
+ private:
+  ssl::context tls_;
+  http::client api_http_;
+  http::client download_http_;
+  certn::rate_limiter limiter_;
+  std::optional<certn::api_metrics> metrics_;
+  certn::api_client api_;
+};
+
+}  // namespace archiver::service

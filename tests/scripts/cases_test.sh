@@ -1,0 +1,81 @@
+#!/bin/bash
+# `certn-archiver cases ...` against the certn-sim binary: JSON on stdout, Certn's code and detail
+# on stderr, exit 1 for a failed call and 2 for missing configuration, a PDF downloaded whole.
+binary=$1
+source_dir=$2
+source "$(dirname "$0")/lib.sh"
+sim_binary="$(dirname "$binary")/simulator/certn-sim"
+[[ -x $sim_binary ]] || fail "certn-sim not built at $sim_binary"
+
+port=$(free_port)
+"$sim_binary" --listen "127.0.0.1:$port" --report-delay-ms 50 --file-size 1000 >"$scratch/sim.out" 2>"$scratch/sim.err" &
+daemon_pid=$!
+wait_for grep -q "listening on" "$scratch/sim.out" || fail "certn-sim did not start: $(cat "$scratch/sim.err")"
+base="http://127.0.0.1:$port"
+
+export CERTN_ARCHIVER_CERTN_BASE_URL=$base CERTN_ARCHIVER_CERTN_API_KEY=sim-key \
+  CERTN_ARCHIVER_CERTN_ALLOW_PLAIN_HTTP=true CERTN_ARCHIVER_CERTN_ALLOW_SPECIAL_ADDRESSES=true \
+  CERTN_ARCHIVER_CERTN_DOWNLOAD_HOSTS=127.0.0.1
+
+run() {  # expected-code description args...
+  local expected=$1 what=$2
+  shift 2
+  local rc=0
+  "$binary" cases "$@" >"$scratch/out" 2>"$scratch/err" || rc=$?
+  [[ $rc -eq $expected ]] || { cat "$scratch/out" "$scratch/err"; fail "$what: exit $rc, expected $expected"; }
+  pass "$what (exit $rc)"
+}
+json() { python3 -c "import json,sys; d=json.load(open('$scratch/out')); print($1)"; }
+
+curl -sf -X POST "$base/_sim/cases" -d '{"count":12}' >/dev/null || fail "control API"
+
+run 0 "list" list --page-size 5
+[[ $(json 'd["count"]') == 12 && $(json 'len(d["results"])') == 5 ]] || fail "list page: $(cat "$scratch/out")"
+run 0 "list --all" list --all --page-size 5
+[[ $(json 'len(d)') == 12 ]] || fail "list --all gave $(json 'len(d)') cases"
+id=$(json 'd[0]["id"]')
+run 0 "list --status" list --status COMPLETE
+[[ $(json 'd["count"]') == 0 ]] || fail "no case is COMPLETE yet"
+
+run 0 "get" get "$id"
+[[ $(json 'd["id"]') == "$id" ]] || fail "get returned another case"
+run 1 "get an unknown case" get 00000000-0000-0000-0000-000000000000
+grep -q "not_found" "$scratch/err" || fail "stderr lacks Certn's code: $(cat "$scratch/err")"
+
+run 0 "cancel a new case" cancel "$id"
+curl -sf -X POST "$base/_sim/cases" -d '{"count":1}' >"$scratch/created.json"
+done_id=$(python3 -c "import json; print(json.load(open('$scratch/created.json'))['ids'][0])")
+curl -sf -X POST "$base/_sim/cases/$done_id/status" -d '{"status":"COMPLETE"}' >/dev/null
+run 1 "cancel a COMPLETE case" cancel "$done_id"
+grep -q "validation_error" "$scratch/err" || fail "stderr: $(cat "$scratch/err")"
+
+run 0 "supplementary-files" supplementary-files "$done_id"
+[[ $(json 'len(d["checks"])') -ge 1 ]] || fail "no checks"
+run 0 "supplementary-information" supplementary-information "$done_id"
+run 0 "generate-report" generate-report "$done_id" --language en-CA
+report=$(json 'd["case_report_file_id"]')
+wait_for bash -c "'$binary' cases report-file '$report' | grep -q COMPLETE" || fail "report never COMPLETE"
+run 0 "report-file --download" report-file "$report" --download "$scratch/report.pdf"
+head -c 5 "$scratch/report.pdf" | grep -q '%PDF-' || fail "not a PDF"
+tail -c 6 "$scratch/report.pdf" | grep -q '%%EOF' || fail "PDF not whole"
+[[ ! -e $scratch/report.pdf.part ]] || fail "a .part file was left behind"
+grep -q "sha256" "$scratch/err" || fail "no checksum reported"
+
+printf '{"email_address":"jo@example.com","check_types_with_arguments":{"CRIMINAL_RECORD_CHECK":{}}}' >"$scratch/order.json"
+run 0 "order --json FILE" order --json "$scratch/order.json"
+[[ $(json 'd["email_address"]') == jo@example.com ]] || fail "order answer"
+rc=0; "$binary" cases order --json - <"$scratch/order.json" >"$scratch/out" 2>"$scratch/err" || rc=$?
+[[ $rc -eq 0 ]] || fail "order --json - exit $rc"
+pass "order --json -"
+run 0 "order-package" order-package --package pkg-basic --email al@example.com
+run 1 "order-package inactive" order-package --package pkg-retired --email al@example.com
+grep -q "package" "$scratch/err" || fail "stderr does not name the field: $(cat "$scratch/err")"
+
+run 2 "list --page-size 500" list --page-size 500
+rc=0; env -u CERTN_ARCHIVER_CERTN_API_KEY "$binary" cases list >"$scratch/out" 2>"$scratch/err" || rc=$?
+[[ $rc -eq 2 ]] && grep -q "certn.api_key" "$scratch/err" || fail "no API key: exit $rc, $(cat "$scratch/err")"
+pass "no API key (exit 2)"
+rc=0; CERTN_ARCHIVER_CERTN_API_KEY=k3y-that-must-not-leak "$binary" cases list >"$scratch/out" 2>"$scratch/err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "authentication" "$scratch/err" || fail "wrong key: exit $rc, $(cat "$scratch/err")"
+! grep -q "k3y-that-must-not-leak" "$scratch/err" || fail "the key leaked into the error"
+pass "wrong API key (exit 1, key not shown)"

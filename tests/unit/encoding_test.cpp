@@ -1,0 +1,39 @@
+// Hex and percent-encoding.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "encoding/encoding.hpp"
+
+using namespace archiver::encoding;
+
+TEST_CASE("percent-encoding keeps unreserved characters and escapes every other byte") {
+  CHECK(percent_encode("AZaz09-._~") == "AZaz09-._~");
+  CHECK(percent_encode("a b/c?d=e&f+g%") == "a%20b%2Fc%3Fd%3De%26f%2Bg%25");
+  CHECK(percent_encode(std::string("\x00\xff", 2)) == "%00%FF");
+  CHECK(percent_encode("é") == "%C3%A9");
+  CHECK(percent_encode("") == "");
+}
+
+TEST_CASE("percent-decoding reverses percent-encoding and refuses broken escapes") {
+  const std::string all = [] {
+    std::string bytes;
+    for (int i = 0; i < 256; ++i) {
+      bytes += static_cast<char>(i);
+    }
+    return bytes;
+  }();
+  CHECK(percent_decode(percent_encode(all)) == all);
+  CHECK(percent_decode("a+b") == "a b");
+  CHECK(percent_decode("%4") == std::nullopt);
+  CHECK(percent_decode("%zz") == std::nullopt);
+  CHECK(percent_decode("%") == std::nullopt);
+}
+
+TEST_CASE("hex is lower case and hex digits read in either case") {
+  CHECK(to_hex(std::string("\x01\xab\xff", 3)) == "01abff");
+  CHECK(hex_digit_value('a') == 10);
+  CHECK(hex_digit_value('F') == 15);
+  CHECK(hex_digit_value('9') == 9);
+  CHECK(hex_digit_value('g') == -1);
+}
