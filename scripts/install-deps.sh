@@ -9,7 +9,7 @@ packages=(
   postgresql postgresql-contrib
   libboost-dev libboost-system-dev libsimdjson-dev libspdlog-dev libfmt-dev libpqxx-dev
   doctest-dev libssl-dev libsystemd-dev libtomlplusplus-dev libcli11-dev
-  systemd curl jq openssl python3 wrk awscli
+  systemd curl jq openssl python3 wrk awscli time
 )
 
 missing=()

@@ -24,7 +24,7 @@ namespace {
 using outgoing_request = bhttp::request<bhttp::string_body>;
 
 constexpr std::size_t max_response_header_bytes = 64 * 1024;
-constexpr std::size_t body_chunk_bytes = 16 * 1024;
+constexpr std::size_t body_chunk_bytes = 64 * 1024;
 
 auto with_error(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
 
