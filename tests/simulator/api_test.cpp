@@ -141,7 +141,8 @@ std::string error_code_of(const std::string& body) {
 }
 
 std::string error_attr_of(const std::string& body) {
-  const auto attr = json(body)["errors"].at(0)["attr"].value();
+  const json document(body);  // the element below points into it
+  const auto attr = document["errors"].at(0)["attr"].value();
   return attr.is_null() ? "null" : str(attr);
 }
 
