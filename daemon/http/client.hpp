@@ -118,6 +118,8 @@ class client {
                                 body_sink& sink);
 
   client_stats stats() const;
+  // Note for one-shot programs: idle pooled connections keep a timer on the io_context until
+  // idle_timeout, so stop the io_context when the work is done rather than wait for run() to end.
 
  private:
   asio::io_context& io_;
