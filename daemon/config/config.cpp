@@ -105,18 +105,32 @@ std::vector<field> fields_of(config& c) {
       {"storage", "backend", &st.backend},
       {"storage", "path", &st.path},
       {"storage", "prefix", &st.prefix},
+      {"storage", "staging_path", &st.staging_path},
       {"storage.s3", "endpoint", &st.s3.endpoint},
       {"storage.s3", "bucket", &st.s3.bucket},
       {"storage.s3", "region", &st.s3.region},
       {"storage.s3", "access_key_id", &st.s3.access_key_id, true},
       {"storage.s3", "secret_access_key", &st.s3.secret_access_key, true},
       {"storage.s3", "path_style", &st.s3.path_style},
+      {"storage.s3", "multipart_threshold_bytes", &st.s3.multipart_threshold_bytes},
+      {"storage.s3", "part_size_bytes", &st.s3.part_size_bytes},
+      {"storage.s3", "max_parallel_parts", &st.s3.max_parallel_parts},
+      {"storage.s3", "timeout_ms", &st.s3.timeout},
+      {"storage.s3", "ca_file", &st.s3.ca_file},
       {"archive", "on_statuses", &ar.on_statuses},
       {"archive", "generate_report", &ar.generate_report},
       {"archive", "report_language", &ar.report_language},
       {"workers", "concurrency", &wk.concurrency},
       {"workers", "max_attempts", &wk.max_attempts},
       {"workers", "lease_seconds", &wk.lease_seconds},
+      {"workers", "poll_interval_ms", &wk.poll_interval},
+      {"workers", "claim_batch", &wk.claim_batch},
+      {"workers", "backoff_base_seconds", &wk.backoff_base},
+      {"workers", "backoff_max_seconds", &wk.backoff_max},
+      {"workers", "drain_timeout_seconds", &wk.drain_timeout},
+      {"workers", "reconcile_interval_seconds", &wk.reconcile_interval},
+      {"workers", "report_poll_delay_seconds", &wk.report_poll_delay},
+      {"workers", "keep_finished_days", &wk.keep_finished_days},
       {"log", "level", &lg.level},
       {"log", "format", &lg.format},
   };
@@ -703,6 +717,15 @@ void validate_storage(const storage_settings& s) {
     if (!s.s3.endpoint.empty()) {
       check_http_url("storage.s3.endpoint", s.s3.endpoint);
     }
+    // S3 allows 5 MiB to 5 GiB per part (the last may be smaller) and 10,000 parts.
+    check_size("storage.s3.part_size_bytes", s.s3.part_size_bytes, 5LL << 20, 5LL << 30);
+    check_size("storage.s3.multipart_threshold_bytes", s.s3.multipart_threshold_bytes, 5LL << 20,
+               5LL << 30);
+    check_size("storage.s3.max_parallel_parts", s.s3.max_parallel_parts, 1, 64);
+    check_range("storage.s3.timeout_ms", s.s3.timeout.count(), 1000, 86'400'000);
+    if (!s.s3.ca_file.empty()) {
+      check_readable("storage.s3.ca_file", s.s3.ca_file);
+    }
   } else {
     throw config_error("storage.backend",
                        "expected one of filesystem, s3; got " + quote_value(s.backend));
@@ -733,6 +756,16 @@ void validate(const config& c) {
   check_range("workers.concurrency", c.workers.concurrency, 1, 1024);
   check_range("workers.max_attempts", c.workers.max_attempts, 1, 1000);
   check_range("workers.lease_seconds", c.workers.lease_seconds, 5, 3600);
+  check_range("workers.poll_interval_ms", c.workers.poll_interval.count(), 10, 600'000);
+  check_range("workers.claim_batch", c.workers.claim_batch, 1, 1000);
+  check_range("workers.backoff_base_seconds", c.workers.backoff_base.count(), 0, 86'400);
+  check_range("workers.backoff_max_seconds", c.workers.backoff_max.count(),
+              c.workers.backoff_base.count(), 7 * 86'400);
+  check_range("workers.drain_timeout_seconds", c.workers.drain_timeout.count(), 0, 3600);
+  check_range("workers.reconcile_interval_seconds", c.workers.reconcile_interval.count(), 0,
+              7 * 86'400);
+  check_range("workers.report_poll_delay_seconds", c.workers.report_poll_delay.count(), 1, 86'400);
+  check_range("workers.keep_finished_days", c.workers.keep_finished_days, 1, 36'500);
   if (std::find(std::begin(log_levels), std::end(log_levels), c.log.level) ==
       std::end(log_levels)) {
     throw config_error("log.level",

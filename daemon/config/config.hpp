@@ -74,12 +74,22 @@ struct s3_settings {
   std::string access_key_id;      // secret
   std::string secret_access_key;  // secret
   bool path_style = false;
+  // Objects larger than this go up as a multipart upload of part_size_bytes parts, at most
+  // max_parallel_parts at once (each streamed from the staging file, never held in memory).
+  std::size_t multipart_threshold_bytes = 64 * 1024 * 1024;
+  std::size_t part_size_bytes = 16 * 1024 * 1024;
+  std::size_t max_parallel_parts = 4;
+  std::chrono::milliseconds timeout{300'000};  // one request, body included
+  std::string ca_file;  // extra trusted CA certificates (PEM) for an https endpoint
 };
 
 struct storage_settings {
   std::string backend = "filesystem";  // "filesystem" | "s3"
   std::string path = "/var/lib/certn-archiver/archive";
   std::string prefix;
+  // Where objects bound for S3 are staged; empty: storage.path + "/.staging". (The filesystem
+  // backend always stages in the object's own directory.)
+  std::string staging_path;
   s3_settings s3;
 };
 
@@ -93,6 +103,14 @@ struct workers_settings {
   int concurrency = 4;
   int max_attempts = 10;
   int lease_seconds = 60;
+  std::chrono::milliseconds poll_interval{2'000};  // fallback when no NOTIFY arrives
+  int claim_batch = 8;            // jobs taken per claim
+  std::chrono::seconds backoff_base{5};    // first retry delay; doubles per attempt, with jitter
+  std::chrono::seconds backoff_max{3'600};
+  std::chrono::seconds drain_timeout{20};  // SIGTERM: time for running jobs before release
+  std::chrono::seconds reconcile_interval{900};  // 0: no periodic reconcile
+  std::chrono::seconds report_poll_delay{60};  // first report-file check after generate-report
+  int keep_finished_days = 30;    // finished jobs older than this are pruned
 };
 
 enum class log_format { text, json };

@@ -1,22 +1,245 @@
 #include "queue/queue.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <pqxx/pqxx>
 
 namespace archiver::queue {
 
+namespace {
+
+std::string id_array(const std::vector<std::int64_t>& ids) {
+  std::string text = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    text += (i ? "," : "") + std::to_string(ids[i]);
+  }
+  return text + "}";
+}
+
+double seconds_of(std::chrono::milliseconds delay) {
+  return static_cast<double>(delay.count()) / 1000.0;
+}
+
+// The pending (queued or failed) job of (kind, key), locked, if any.
+std::optional<std::int64_t> pending_successor(pqxx::work& tx, const std::string& kind,
+                                              const std::string& key) {
+  const pqxx::result row = tx.exec_params(
+      "SELECT id FROM jobs WHERE kind = $1 AND key = $2 AND state IN ('queued', 'failed') "
+      "FOR UPDATE",
+      kind, key);
+  if (row.empty()) {
+    return std::nullopt;
+  }
+  return row[0][0].as<std::int64_t>();
+}
+
+// Ends running job `id` (kind, key, attempts) and hands its remaining work to the pending
+// successor: the successor waits at least until `not_before` and inherits the attempt count, so
+// that events arriving during a failing job cannot reset its retry budget.
+void merge_into(pqxx::work& tx, std::int64_t id, std::int64_t successor, int attempts,
+                std::chrono::milliseconds not_before, const std::string& why) {
+  tx.exec_params(
+      "UPDATE jobs SET run_at = GREATEST(run_at, now() + make_interval(secs => $2)), "
+      "attempts = GREATEST(attempts, $3), updated_at = now() WHERE id = $1",
+      successor, seconds_of(not_before), attempts);
+  tx.exec_params(
+      "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires = NULL, "
+      "finished_at = now(), updated_at = now(), last_error = $2 WHERE id = $1",
+      id, why + "; merged into pending job " + std::to_string(successor));
+}
+
+// Puts running job `row` back in line (`failed` after an error, `queued` when released), or
+// merges it into a pending successor when one exists. Retries once when a successor is inserted
+// between the check and the update (the unique index then refuses the update).
+void requeue(pqxx::work& tx, std::int64_t id, const std::string& kind, const std::string& key,
+             int attempts, const char* state, std::chrono::milliseconds delay,
+             const std::string& error) {
+  for (int round = 0; round < 2; ++round) {
+    if (const auto successor = pending_successor(tx, kind, key)) {
+      merge_into(tx, id, *successor, attempts, delay, error);
+      return;
+    }
+    try {
+      pqxx::subtransaction update(tx, "requeue");
+      update.exec_params(
+          "UPDATE jobs SET state = $2::job_state, attempts = $3, lease_owner = NULL, "
+          "lease_expires = NULL, run_at = now() + make_interval(secs => $4), "
+          "last_error = COALESCE($5, last_error), updated_at = now() WHERE id = $1",
+          id, state, attempts, seconds_of(delay),
+          error.empty() ? std::optional<std::string>{} : std::optional<std::string>{error});
+      update.commit();
+      return;
+    } catch (const pqxx::unique_violation&) {
+      // A successor committed meanwhile: merge into it on the next round.
+    }
+  }
+  throw std::runtime_error("job " + std::to_string(id) + ": could not requeue or merge");
+}
+
+}  // namespace
+
 enqueue_outcome enqueue(pqxx::work& tx, const job_spec& job) {
-  // ON CONFLICT against the partial unique index on pending jobs: duplicates do nothing.
-  const pqxx::result inserted = tx.exec_params(
+  // ON CONFLICT against the partial unique index on pending jobs: a duplicate changes nothing but
+  // may bring the pending job forward. xmax = 0 tells a fresh row from an updated one.
+  const pqxx::result row = tx.exec_params(
       "INSERT INTO jobs (kind, key, payload, max_attempts, run_at) "
       "VALUES ($1, $2, $3::jsonb, $4, now() + make_interval(secs => $5)) "
-      "ON CONFLICT (kind, key) WHERE state IN ('queued', 'failed') DO NOTHING "
-      "RETURNING id",
+      "ON CONFLICT (kind, key) WHERE state IN ('queued', 'failed') "
+      "DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at) "
+      "RETURNING (xmax = 0) AS inserted",
       job.kind, job.key, job.payload, job.max_attempts, static_cast<double>(job.delay.count()));
-  if (inserted.empty()) {
-    return enqueue_outcome::already_pending;
+  tx.exec0(std::string("NOTIFY ") + notify_channel);
+  return row[0][0].as<bool>() ? enqueue_outcome::enqueued : enqueue_outcome::already_pending;
+}
+
+std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner, int limit,
+                               std::chrono::seconds lease) {
+  pqxx::work tx(conn, "claim");
+  const pqxx::result rows = tx.exec_params(
+      "WITH due AS ("
+      "  SELECT j.id FROM jobs j"
+      "  WHERE j.state IN ('queued', 'failed') AND j.run_at <= now()"
+      "    AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = j.kind AND r.key = j.key"
+      "                    AND r.state = 'running')"
+      "  ORDER BY j.run_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
+      "UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = $1, "
+      "  lease_expires = now() + make_interval(secs => $3), updated_at = now() "
+      "FROM due WHERE jobs.id = due.id "
+      "RETURNING jobs.id, jobs.kind, jobs.key, jobs.payload::text, jobs.attempts, "
+      "  jobs.max_attempts",
+      owner, limit, static_cast<double>(lease.count()));
+  tx.commit();
+  std::vector<claimed_job> jobs;
+  jobs.reserve(rows.size());
+  for (const auto& row : rows) {
+    jobs.push_back(claimed_job{row[0].as<std::int64_t>(), row[1].as<std::string>(),
+                               row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<int>(),
+                               row[5].as<int>()});
   }
-  tx.exec0("NOTIFY archiver_jobs");
-  return enqueue_outcome::enqueued;
+  return jobs;
+}
+
+std::vector<std::int64_t> heartbeat(pqxx::connection& conn, const std::string& owner,
+                                    const std::vector<std::int64_t>& ids,
+                                    std::chrono::seconds lease) {
+  if (ids.empty()) {
+    return {};
+  }
+  pqxx::work tx(conn, "heartbeat");
+  const pqxx::result held = tx.exec_params(
+      "UPDATE jobs SET lease_expires = now() + make_interval(secs => $3), updated_at = now() "
+      "WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
+      id_array(ids), owner, static_cast<double>(lease.count()));
+  tx.commit();
+  std::vector<std::int64_t> lost = ids;
+  for (const auto& row : held) {
+    lost.erase(std::remove(lost.begin(), lost.end(), row[0].as<std::int64_t>()), lost.end());
+  }
+  return lost;
+}
+
+bool finish(pqxx::work& tx, std::int64_t id, const std::string& owner, const outcome& result) {
+  const pqxx::result mine = tx.exec_params(
+      "SELECT kind, key, attempts, max_attempts FROM jobs "
+      "WHERE id = $1 AND lease_owner = $2 AND state = 'running' FOR UPDATE",
+      id, owner);
+  if (mine.empty()) {
+    return false;
+  }
+  const auto kind = mine[0][0].as<std::string>();
+  const auto key = mine[0][1].as<std::string>();
+  const int attempts = mine[0][2].as<int>();
+  const int max_attempts = mine[0][3].as<int>();
+
+  const bool out_of_attempts = attempts >= max_attempts;
+  if (result.what == outcome::kind::succeeded) {
+    tx.exec_params(
+        "UPDATE jobs SET state = 'succeeded', lease_owner = NULL, lease_expires = NULL, "
+        "finished_at = now(), updated_at = now() WHERE id = $1",
+        id);
+  } else if (result.what == outcome::kind::dead || out_of_attempts) {
+    const std::string why =
+        result.what == outcome::kind::dead
+            ? result.error
+            : result.error + " (gave up after " + std::to_string(attempts) + " attempts)";
+    tx.exec_params(
+        "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_expires = NULL, "
+        "finished_at = now(), updated_at = now(), last_error = $2 WHERE id = $1",
+        id, why);
+  } else {
+    requeue(tx, id, kind, key, attempts, "failed", result.delay, result.error);
+  }
+  return true;
+}
+
+int release(pqxx::connection& conn, const std::string& owner,
+            const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) {
+    return 0;
+  }
+  pqxx::work tx(conn, "release");
+  const pqxx::result held = tx.exec_params(
+      "SELECT id, kind, key, attempts FROM jobs WHERE id = ANY($1::bigint[]) "
+      "AND lease_owner = $2 AND state = 'running' ORDER BY id FOR UPDATE",
+      id_array(ids), owner);
+  for (const auto& row : held) {
+    // The interrupted run does not count against the job's attempts.
+    requeue(tx, row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
+            std::max(0, row[3].as<int>() - 1), "queued", std::chrono::milliseconds{0},
+            "released by " + owner + " while draining");
+  }
+  if (!held.empty()) {
+    tx.exec0(std::string("NOTIFY ") + notify_channel);
+  }
+  tx.commit();
+  return static_cast<int>(held.size());
+}
+
+int rescue_expired(pqxx::connection& conn) {
+  pqxx::work tx(conn, "rescue");
+  // SKIP LOCKED: a job being finished or heartbeated right now is not expired for long.
+  const pqxx::result expired = tx.exec(
+      "SELECT id, kind, key, attempts, max_attempts, lease_owner FROM jobs "
+      "WHERE state = 'running' AND lease_expires < now() ORDER BY lease_expires LIMIT 100 "
+      "FOR UPDATE SKIP LOCKED");
+  for (const auto& row : expired) {
+    const auto id = row[0].as<std::int64_t>();
+    const int attempts = row[3].as<int>();
+    const std::string why =
+        "lease of " + row[5].as<std::string>("?") + " expired (worker gone or stuck)";
+    if (attempts >= row[4].as<int>()) {
+      tx.exec_params(
+          "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_expires = NULL, "
+          "finished_at = now(), updated_at = now(), last_error = $2 WHERE id = $1",
+          id, why + " on its last attempt");
+    } else {
+      requeue(tx, id, row[1].as<std::string>(), row[2].as<std::string>(), attempts, "failed",
+              std::chrono::milliseconds{0}, why);
+    }
+  }
+  if (!expired.empty()) {
+    tx.exec0(std::string("NOTIFY ") + notify_channel);
+  }
+  tx.commit();
+  return static_cast<int>(expired.size());
+}
+
+std::chrono::milliseconds retry_delay(int attempt, std::chrono::seconds base,
+                                      std::chrono::seconds max,
+                                      std::optional<std::chrono::seconds> retry_after,
+                                      double unit_random) {
+  using std::chrono::milliseconds;
+  const double base_ms = static_cast<double>(milliseconds(base).count());
+  const double max_ms = static_cast<double>(milliseconds(max).count());
+  const double exponent = std::clamp(attempt - 1, 0, 40);
+  const double ceiling = std::min(max_ms, base_ms * std::pow(2.0, exponent));
+  // "Equal jitter": at least half the step, so retries never bunch up at zero.
+  const double jittered = ceiling / 2.0 + ceiling / 2.0 * std::clamp(unit_random, 0.0, 1.0);
+  milliseconds delay{static_cast<std::int64_t>(jittered)};
+  if (retry_after) {
+    delay = std::max(delay, milliseconds(*retry_after));
+  }
+  return delay;
 }
 
 }  // namespace archiver::queue

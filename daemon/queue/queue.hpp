@@ -1,26 +1,87 @@
-// The job queue's writing side used by intake: enqueue within the caller's transaction.
-// Generic: knows nothing about Certn. Thread-safe (stateless); the transaction is the caller's.
+// The job queue on PostgreSQL (table `jobs`, migrations/0001). Generic: knows nothing about Certn.
+// Every function runs SQL on the connection or transaction it is given, so the caller chooses the
+// thread (a db::pool thread) and the transaction. Thread-safe (stateless).
+//
+// States: queued -> running -> succeeded | failed (waits for run_at, then is claimed again) |
+// dead (after max_attempts, or a permanent error) | cancelled. At most one pending (queued or
+// failed) job per (kind, key); a running job may have one pending successor, and the claim never
+// runs two jobs of one (kind, key) at once. Running jobs hold a lease (owner, expiry) renewed by
+// heartbeat; finishing calls name the owner, so a worker whose lease was lost (rescued, cancelled)
+// changes nothing.
 #pragma once
 
 #include <chrono>
-#include <string>
-
+#include <cstdint>
+#include <optional>
+#include <pqxx/connection>
 #include <pqxx/transaction>
+#include <string>
+#include <vector>
 
 namespace archiver::queue {
 
+inline constexpr const char* notify_channel = "archiver_jobs";
+
 struct job_spec {
-  std::string kind;              // e.g. "sync_case"
-  std::string key;               // what it is about; one pending job per (kind, key)
-  std::string payload = "{}";    // JSON object
+  std::string kind;            // e.g. "sync_case"
+  std::string key;             // what it is about; one pending job per (kind, key)
+  std::string payload = "{}";  // JSON object
   int max_attempts = 10;
   std::chrono::seconds delay{0};  // run_at = now() + delay
 };
 
 enum class enqueue_outcome { enqueued, already_pending };
 
-// Inserts the job unless a pending (queued or failed) job of the same (kind, key) exists; then it
-// does nothing and says so. Notifies listeners on channel "archiver_jobs" at commit.
+// Inserts the job unless a pending job of the same (kind, key) exists; then it does nothing, except
+// that an earlier run_at (a smaller delay) moves the pending job forward. Notifies at commit.
 enqueue_outcome enqueue(pqxx::work& tx, const job_spec& job);
+
+struct claimed_job {
+  std::int64_t id = 0;
+  std::string kind;
+  std::string key;
+  std::string payload;
+  int attempt = 0;  // this run's number, from 1
+  int max_attempts = 0;
+};
+
+// Takes up to `limit` due jobs (run_at <= now, queued or failed), oldest run_at first, skipping
+// rows other claimers hold (SKIP LOCKED) and keys that already have a running job; marks them
+// running under `owner` until now + lease. Its own transaction.
+std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner, int limit,
+                               std::chrono::seconds lease);
+
+// Extends the leases of `ids` that `owner` still holds; returns the ids it no longer holds
+// (rescued or cancelled meanwhile: their workers should stop).
+std::vector<std::int64_t> heartbeat(pqxx::connection& conn, const std::string& owner,
+                                    const std::vector<std::int64_t>& ids,
+                                    std::chrono::seconds lease);
+
+// How a run ended, as the worker decides it (see retry_policy for delays).
+struct outcome {
+  enum class kind { succeeded, retry, dead } what = kind::succeeded;
+  std::string error;                   // retry/dead: one line, kept in last_error
+  std::chrono::milliseconds delay{0};  // retry: run_at = now + delay
+};
+
+// Records the outcome of a run `owner` holds; false when the lease was lost (nothing changed).
+// A retry that would collide with a pending successor merges into it: the successor keeps its
+// place (earliest run_at of the two) and this job ends `succeeded` with last_error noting the
+// merge. succeeded also sets processed_at of no event; callers do their own bookkeeping in `tx`.
+bool finish(pqxx::work& tx, std::int64_t id, const std::string& owner, const outcome& result);
+
+// Gives `owner`'s running jobs back (draining): queued again at once, attempt not counted.
+int release(pqxx::connection& conn, const std::string& owner, const std::vector<std::int64_t>& ids);
+
+// Running jobs whose lease ran out go back to `failed` (due now), or `dead` when that run was the
+// last attempt; merges with a pending successor as finish() does. Returns how many were rescued.
+int rescue_expired(pqxx::connection& conn);
+
+// Exponential backoff with equal jitter: a uniform delay in [base*2^(attempt-1) / 2,
+// base*2^(attempt-1)], capped at `max`; `retry_after` (from the remote) is a floor. Pure.
+std::chrono::milliseconds retry_delay(int attempt, std::chrono::seconds base,
+                                      std::chrono::seconds max,
+                                      std::optional<std::chrono::seconds> retry_after,
+                                      double unit_random);
 
 }  // namespace archiver::queue

@@ -1,0 +1,107 @@
+// Runs queued jobs in this process: claims in batches (woken by LISTEN/NOTIFY, polling as a
+// fallback that also covers a Postgres restart), holds each claim under a lease renewed by
+// heartbeat, rescues jobs whose lease ran out (any replica's), prunes old finished jobs, and on
+// drain stops claiming, waits for running jobs up to a deadline and releases the rest so that
+// another replica takes them at once. Every retry decision is made here, from a handler's
+// job_result. Runs on one io_context thread; database work goes through db::pool.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "db/pool.hpp"
+#include "net/asio.hpp"
+#include "ops/metrics.hpp"
+#include "queue/queue.hpp"
+
+namespace archiver::queue {
+
+// What a handler says about one run. `retry_after`: the remote asked for at least this wait.
+struct job_result {
+  enum class kind { done, retry, permanent } what = kind::done;
+  std::string error;  // retry/permanent: one line for last_error and the logs
+  std::optional<std::chrono::seconds> retry_after;
+
+  static job_result done() { return {}; }
+  static job_result retry(std::string why, std::optional<std::chrono::seconds> after = {}) {
+    return {kind::retry, std::move(why), after};
+  }
+  static job_result permanent(std::string why) { return {kind::permanent, std::move(why), {}}; }
+};
+
+// A handler may throw: that is a retry with the exception's message.
+using handler = std::function<awaitable<job_result>(const claimed_job&)>;
+
+struct worker_settings {
+  std::string owner;  // unique per process: "host:pid:random"
+  int concurrency = 4;
+  int claim_batch = 8;
+  std::chrono::seconds lease{60};
+  std::chrono::milliseconds poll_interval{2000};
+  std::chrono::seconds backoff_base{5};
+  std::chrono::seconds backoff_max{3600};
+  std::chrono::seconds drain_timeout{20};
+  int keep_finished_days = 30;
+};
+
+// certn_archiver_jobs_total{kind,outcome}, certn_archiver_job_duration_seconds{kind},
+// certn_archiver_jobs{state} and certn_archiver_jobs_oldest_age_seconds{state} (refreshed by the
+// workers every few seconds).
+struct worker_metrics {
+  explicit worker_metrics(ops::registry& registry);
+  ops::counter_family& runs;
+  ops::histogram_family& duration;
+  ops::gauge_family& depth;
+  ops::gauge_family& oldest_age;
+};
+
+class workers {
+ public:
+  // `conninfo` is for the LISTEN connection (its own thread). Nothing here is owned.
+  workers(asio::io_context& io, db::pool& database, std::string conninfo, worker_settings settings,
+          worker_metrics& metrics);
+  ~workers();
+  workers(const workers&) = delete;
+  workers& operator=(const workers&) = delete;
+
+  // Before start(). A claimed job of a kind without handler is dead ("no handler").
+  void add(std::string kind, handler run);
+  void start();
+  // Stops claiming; waits for running jobs up to drain_timeout, then releases the rest.
+  awaitable<void> drain();
+
+  std::string_view owner() const { return settings_.owner; }
+  int running() const { return static_cast<int>(running_.size()); }
+
+ private:
+  struct listener;
+  awaitable<void> claim_loop();
+  awaitable<void> maintenance_loop();
+  awaitable<void> run_one(claimed_job job);
+  awaitable<void> refresh_depth();
+  void wake();
+
+  asio::io_context& io_;
+  db::pool& database_;
+  std::string conninfo_;
+  worker_settings settings_;
+  worker_metrics& metrics_;
+  std::map<std::string, handler> handlers_;
+  std::map<std::int64_t, std::string> running_;  // id -> kind
+  asio::steady_timer wake_timer_;
+  asio::steady_timer idle_timer_;  // drain waits on it for the last job
+  asio::steady_timer maintenance_timer_;
+  std::unique_ptr<listener> listener_;
+  bool stopping_ = false;
+  bool wake_pending_ = false;
+  int loops_alive_ = 0;
+};
+
+// "host:pid:xxxx": names this process as a lease owner.
+std::string make_owner_name();
+
+}  // namespace archiver::queue

@@ -1,0 +1,347 @@
+// The job queue against a real PostgreSQL: the SQL state machine (claim, finish, heartbeat,
+// release, rescue, merge with a pending successor) and the worker runtime (LISTEN/NOTIFY wake-up,
+// retries, drain).
+#include "queue/queue.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <set>
+#include <thread>
+
+#include "queue/worker.hpp"
+#include "support/harness.hpp"
+
+using namespace archiver;
+using namespace std::chrono_literals;
+using testing::eventually;
+using testing::scratch_database;
+
+namespace {
+
+std::int64_t add(const std::string& dsn, const std::string& kind, const std::string& key,
+                 int max_attempts = 3, std::chrono::seconds delay = 0s) {
+  pqxx::connection conn(dsn);
+  pqxx::work tx(conn);
+  queue::enqueue(tx, {kind, key, "{}", max_attempts, delay});
+  tx.commit();
+  pqxx::nontransaction q(conn);
+  return q.exec_params("SELECT max(id) FROM jobs WHERE kind = $1 AND key = $2", kind, key)[0][0]
+      .as<std::int64_t>();
+}
+
+std::string field(const scratch_database& db, std::int64_t id, const std::string& column) {
+  return db.scalar("SELECT " + column + "::text FROM jobs WHERE id = " + std::to_string(id));
+}
+
+bool finish(const std::string& dsn, std::int64_t id, const std::string& owner,
+            queue::outcome result) {
+  pqxx::connection conn(dsn);
+  pqxx::work tx(conn);
+  const bool mine = queue::finish(tx, id, owner, result);
+  tx.commit();
+  return mine;
+}
+
+}  // namespace
+
+TEST_CASE("enqueue keeps one pending job per (kind, key) and may bring it forward") {
+  scratch_database db;
+  const auto first = add(db.dsn(), "sync_case", "c1", 3, 3600s);
+  const auto again = add(db.dsn(), "sync_case", "c1");
+  CHECK(first == again);
+  CHECK(db.scalar("SELECT count(*) FROM jobs") == "1");
+  // The duplicate asked for "now": the pending job is due now.
+  CHECK(db.scalar("SELECT run_at <= now() FROM jobs") == "t");
+  add(db.dsn(), "sync_case", "c2");
+  add(db.dsn(), "fetch_report", "c1");
+  CHECK(db.scalar("SELECT count(*) FROM jobs") == "3");
+}
+
+TEST_CASE("claim takes due jobs in batches and never two of one key at once") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  for (int i = 0; i < 5; ++i) {
+    add(db.dsn(), "k", "key-" + std::to_string(i));
+  }
+  add(db.dsn(), "k", "later", 3, 3600s);
+  auto batch = queue::claim(conn, "w1", 3, 60s);
+  CHECK(batch.size() == 3);
+  CHECK(batch[0].attempt == 1);
+  auto rest = queue::claim(conn, "w2", 10, 60s);
+  CHECK(rest.size() == 2);  // "later" is not due
+  CHECK(queue::claim(conn, "w2", 10, 60s).empty());
+
+  // An event for a running key gets a pending successor, which waits for the running job.
+  const std::string running_key = batch[0].key;
+  const auto successor = add(db.dsn(), "k", running_key);
+  CHECK(successor != batch[0].id);
+  CHECK(queue::claim(conn, "w3", 10, 60s).empty());
+  CHECK(finish(db.dsn(), batch[0].id, "w1", {}));
+  const auto next = queue::claim(conn, "w3", 10, 60s);
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].id == successor);
+  CHECK(field(db, batch[0].id, "state") == "succeeded");
+}
+
+TEST_CASE("concurrent claimers take every job exactly once") {
+  scratch_database db;
+  {
+    pqxx::connection conn(db.dsn());
+    pqxx::work tx(conn);
+    for (int i = 0; i < 400; ++i) {
+      queue::enqueue(tx, {"k", "key-" + std::to_string(i), "{}", 3, 0s});
+    }
+    tx.commit();
+  }
+  std::mutex mutex;
+  std::multiset<std::int64_t> seen;
+  std::vector<std::thread> claimers;
+  for (int t = 0; t < 4; ++t) {
+    claimers.emplace_back([&, t] {
+      pqxx::connection conn(db.dsn());
+      for (;;) {
+        const auto jobs = queue::claim(conn, "w" + std::to_string(t), 7, 60s);
+        if (jobs.empty()) {
+          return;
+        }
+        std::lock_guard lock(mutex);
+        for (const auto& job : jobs) {
+          seen.insert(job.id);
+        }
+      }
+    });
+  }
+  for (auto& c : claimers) {
+    c.join();
+  }
+  CHECK(seen.size() == 400);
+  CHECK(std::set<std::int64_t>(seen.begin(), seen.end()).size() == 400);
+}
+
+TEST_CASE("finish: retry waits, the last attempt and permanent errors are dead with the reason") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const auto id = add(db.dsn(), "k", "a", 2);
+  auto job = queue::claim(conn, "w", 1, 60s);
+  REQUIRE(job.size() == 1);
+  CHECK(finish(
+      db.dsn(), id, "w",
+      {queue::outcome::kind::retry, "HTTP 503 from api", std::chrono::milliseconds(60'000)}));
+  CHECK(field(db, id, "state") == "failed");
+  CHECK(field(db, id, "last_error") == "HTTP 503 from api");
+  CHECK(db.scalar("SELECT run_at > now() + interval '50 seconds' FROM jobs WHERE id = " +
+                  std::to_string(id)) == "t");
+  CHECK(queue::claim(conn, "w", 1, 60s).empty());  // not due yet
+  pqxx::nontransaction(conn).exec("UPDATE jobs SET run_at = now()");
+  job = queue::claim(conn, "w", 1, 60s);
+  REQUIRE(job.size() == 1);
+  CHECK(job[0].attempt == 2);
+  CHECK(finish(db.dsn(), id, "w", {queue::outcome::kind::retry, "HTTP 503 again", 0ms}));
+  CHECK(field(db, id, "state") == "dead");
+  CHECK(field(db, id, "last_error") == "HTTP 503 again (gave up after 2 attempts)");
+  CHECK_FALSE(field(db, id, "finished_at").empty());
+
+  const auto other = add(db.dsn(), "k", "b", 5);
+  queue::claim(conn, "w", 1, 60s);
+  CHECK(finish(db.dsn(), other, "w", {queue::outcome::kind::dead, "report FAILED at Certn", 0ms}));
+  CHECK(field(db, other, "state") == "dead");
+  CHECK(field(db, other, "last_error") == "report FAILED at Certn");
+  // Someone else's job, or a finished one: nothing changes.
+  CHECK_FALSE(finish(db.dsn(), other, "w", {}));
+}
+
+TEST_CASE("a retry with a pending successor merges into it and hands on its attempts") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const auto id = add(db.dsn(), "k", "a", 5);
+  REQUIRE(queue::claim(conn, "w", 1, 60s).size() == 1);
+  const auto successor = add(db.dsn(), "k", "a", 5);
+  CHECK(finish(db.dsn(), id, "w", {queue::outcome::kind::retry, "timeout", 30'000ms}));
+  CHECK(field(db, id, "state") == "cancelled");
+  CHECK(field(db, id, "last_error") ==
+        "timeout; merged into pending job " + std::to_string(successor));
+  CHECK(field(db, successor, "state") == "queued");
+  CHECK(field(db, successor, "attempts") == "1");
+  CHECK(db.scalar("SELECT run_at > now() + interval '20 seconds' FROM jobs WHERE id = " +
+                  std::to_string(successor)) == "t");
+}
+
+TEST_CASE("heartbeat extends held leases and names the lost ones") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const auto a = add(db.dsn(), "k", "a");
+  const auto b = add(db.dsn(), "k", "b");
+  REQUIRE(queue::claim(conn, "w", 2, 5s).size() == 2);
+  pqxx::nontransaction(conn).exec("UPDATE jobs SET state = 'cancelled' WHERE id = " +
+                                  std::to_string(b));
+  const auto lost = queue::heartbeat(conn, "w", {a, b}, 120s);
+  CHECK(lost == std::vector<std::int64_t>{b});
+  CHECK(db.scalar("SELECT lease_expires > now() + interval '100 seconds' FROM jobs WHERE id = " +
+                  std::to_string(a)) == "t");
+}
+
+TEST_CASE("release gives jobs back at once without counting the attempt") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const auto a = add(db.dsn(), "k", "a");
+  REQUIRE(queue::claim(conn, "w", 1, 60s).size() == 1);
+  CHECK(queue::release(conn, "w", {a}) == 1);
+  CHECK(field(db, a, "state") == "queued");
+  CHECK(field(db, a, "attempts") == "0");
+  CHECK(field(db, a, "lease_owner").empty());
+  const auto again = queue::claim(conn, "other", 1, 60s);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].attempt == 1);
+}
+
+TEST_CASE("rescue returns expired leases, and kills a job whose last attempt expired") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const auto a = add(db.dsn(), "k", "a", 3);
+  const auto b = add(db.dsn(), "k", "b", 1);
+  REQUIRE(queue::claim(conn, "gone", 2, 60s).size() == 2);
+  CHECK(queue::rescue_expired(conn) == 0);  // leases still valid
+  pqxx::nontransaction(conn).exec("UPDATE jobs SET lease_expires = now() - interval '1 second'");
+  CHECK(queue::rescue_expired(conn) == 2);
+  CHECK(field(db, a, "state") == "failed");
+  CHECK(field(db, a, "last_error") == "lease of gone expired (worker gone or stuck)");
+  CHECK(field(db, b, "state") == "dead");
+  const auto again = queue::claim(conn, "w", 5, 60s);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].id == a);
+  CHECK(again[0].attempt == 2);
+  // The finishing call of the worker that lost the lease changes nothing.
+  CHECK_FALSE(finish(db.dsn(), a, "gone", {}));
+}
+
+TEST_CASE("retry_delay: doubling with jitter, capped, Retry-After as a floor") {
+  using queue::retry_delay;
+  CHECK(retry_delay(1, 10s, 3600s, std::nullopt, 0.0) == 5000ms);
+  CHECK(retry_delay(1, 10s, 3600s, std::nullopt, 1.0) == 10000ms);
+  CHECK(retry_delay(3, 10s, 3600s, std::nullopt, 1.0) == 40000ms);
+  CHECK(retry_delay(3, 10s, 3600s, std::nullopt, 0.5) == 30000ms);
+  CHECK(retry_delay(30, 10s, 3600s, std::nullopt, 1.0) == 3600000ms);
+  CHECK(retry_delay(1000, 10s, 60s, std::nullopt, 0.0) == 30000ms);
+  CHECK(retry_delay(1, 10s, 3600s, 120s, 0.0) == 120000ms);
+}
+
+namespace {
+
+// The worker runtime on its own io thread.
+struct runtime {
+  explicit runtime(const std::string& dsn, queue::worker_settings settings)
+      : database(dsn, 2, 5),
+        metrics(registry),
+        workers(io, database, dsn, std::move(settings), metrics) {}
+  ~runtime() { stop(); }
+  void start() {
+    workers.start();
+    thread = std::thread([this] { io.run(); });
+  }
+  void drain() {
+    std::promise<void> done;
+    asio::co_spawn(io, workers.drain(), [&](std::exception_ptr) { done.set_value(); });
+    done.get_future().wait();
+  }
+  void stop() {
+    if (thread.joinable()) {
+      drain();
+      io.stop();
+      thread.join();
+    }
+  }
+  asio::io_context io{1};
+  ops::registry registry;
+  db::pool database;
+  queue::worker_metrics metrics;
+  queue::workers workers;
+  std::thread thread;
+};
+
+queue::worker_settings fast_settings(std::string owner) {
+  queue::worker_settings s;
+  s.owner = std::move(owner);
+  s.concurrency = 4;
+  s.lease = 6s;
+  s.poll_interval = 30'000ms;  // long: pickups must come from NOTIFY
+  s.backoff_base = 0s;
+  s.backoff_max = 0s;
+  s.drain_timeout = 2s;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("workers run every job once, woken by NOTIFY, retrying what throws") {
+  scratch_database db;
+  std::atomic<int> runs{0};
+  std::atomic<int> flaky_runs{0};
+  runtime rt(db.dsn(), fast_settings("worker-a"));
+  rt.workers.add("noop", [&](const queue::claimed_job&) -> awaitable<queue::job_result> {
+    ++runs;
+    co_return queue::job_result::done();
+  });
+  rt.workers.add("flaky", [&](const queue::claimed_job& job) -> awaitable<queue::job_result> {
+    ++flaky_runs;
+    if (job.attempt < 3) {
+      throw std::runtime_error("transient failure " + std::to_string(job.attempt));
+    }
+    co_return queue::job_result::done();
+  });
+  rt.start();
+  // Jobs enqueued after start: only a notification can wake the workers within the test's time.
+  std::this_thread::sleep_for(300ms);
+  for (int i = 0; i < 30; ++i) {
+    add(db.dsn(), "noop", "n" + std::to_string(i));
+  }
+  add(db.dsn(), "flaky", "f", 5);
+  add(db.dsn(), "unknown-kind", "u");
+  CHECK(eventually(
+      [&] {
+        return db.scalar(
+                   "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed')") ==
+               "0";
+      },
+      10s));
+  CHECK(runs == 30);
+  CHECK(flaky_runs == 3);
+  CHECK(db.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == "31");
+  CHECK(db.scalar("SELECT last_error FROM jobs WHERE kind = 'unknown-kind'") ==
+        "no handler for job kind \"unknown-kind\"");
+  CHECK(rt.metrics.runs.value({"noop", "succeeded"}) == 30);
+  CHECK(rt.metrics.runs.value({"flaky", "retry"}) == 2);
+}
+
+TEST_CASE("drain releases a job that outlives the deadline, and another worker takes it at once") {
+  scratch_database db;
+  std::atomic<bool> started{false};
+  auto slow = std::make_unique<runtime>(db.dsn(), fast_settings("slow-worker"));
+  slow->workers.add("long", [&](const queue::claimed_job&) -> awaitable<queue::job_result> {
+    started = true;
+    asio::steady_timer forever(co_await asio::this_coro::executor, 1h);
+    error_code ec;
+    co_await forever.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_return queue::job_result::done();
+  });
+  slow->start();
+  const auto id = add(db.dsn(), "long", "x");
+  REQUIRE(eventually([&] { return started.load(); }, 5s));
+  slow->drain();
+  CHECK(field(db, id, "state") == "queued");
+  CHECK(field(db, id, "attempts") == "0");
+
+  std::atomic<bool> done{false};
+  runtime other(db.dsn(), fast_settings("other-worker"));
+  other.workers.add("long", [&](const queue::claimed_job&) -> awaitable<queue::job_result> {
+    done = true;
+    co_return queue::job_result::done();
+  });
+  other.start();
+  CHECK(eventually([&] { return field(db, id, "state") == "succeeded"; }, 5s));
+  other.stop();
+  slow->io.stop();
+  slow->thread.join();
+}
