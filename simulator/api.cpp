@@ -8,10 +8,13 @@
 #include <simdjson.h>
 
 #include "encoding/encoding.hpp"
-#include "json.hpp"
+#include "encoding/json.hpp"
 #include "ops/logging.hpp"
 
 namespace certn_sim {
+
+using archiver::encoding::json_quote;
+using archiver::encoding::json_writer;
 
 namespace {
 

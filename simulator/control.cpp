@@ -2,9 +2,12 @@
 
 #include <simdjson.h>
 
-#include "json.hpp"
+#include "encoding/json.hpp"
 
 namespace certn_sim {
+
+using archiver::encoding::json_quote;
+using archiver::encoding::json_writer;
 
 namespace {
 

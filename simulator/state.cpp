@@ -6,9 +6,12 @@
 #include <charconv>
 #include <cstdio>
 
-#include "json.hpp"
+#include "encoding/json.hpp"
 
 namespace certn_sim {
+
+using archiver::encoding::json_quote;
+using archiver::encoding::json_writer;
 
 namespace {
 

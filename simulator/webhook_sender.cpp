@@ -14,10 +14,13 @@
 
 #include "encoding/encoding.hpp"
 #include "http/client.hpp"
-#include "json.hpp"
+#include "encoding/json.hpp"
 #include "ops/logging.hpp"
 
 namespace certn_sim {
+
+using archiver::encoding::json_quote;
+using archiver::encoding::json_writer;
 
 namespace http = archiver::http;
 namespace ssl = archiver::ssl;

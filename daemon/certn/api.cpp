@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "encoding/encoding.hpp"
+#include "encoding/json.hpp"
 
 namespace archiver::certn {
 
@@ -15,25 +16,6 @@ namespace {
 constexpr std::uint64_t max_answer_bytes = 16 * 1024 * 1024;
 // Enough of an error body to recognise an S3 "Request has expired".
 constexpr std::size_t error_excerpt_bytes = 4096;
-
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      static constexpr char digits[] = "0123456789abcdef";
-      out += "\\u00";
-      out += digits[u >> 4];
-      out += digits[u & 0x0f];
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 std::string header_value(const http::response_head& head, std::string_view name) {
   for (const auto& [key, value] : head.headers) {
@@ -130,7 +112,10 @@ api_metrics::api_metrics(ops::registry& registry)
 
 api_client::api_client(http::client& api, http::client& downloads, rate_limiter& limiter,
                        api_settings settings, api_metrics* metrics)
-    : api_(api), downloads_(downloads), limiter_(limiter), settings_(std::move(settings)),
+    : api_(api),
+      downloads_(downloads),
+      limiter_(limiter),
+      settings_(std::move(settings)),
       metrics_(metrics) {
   while (!settings_.base_url.empty() && settings_.base_url.back() == '/') {
     settings_.base_url.pop_back();
@@ -159,9 +144,8 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
   const http::fetch_result answer =
       co_await api_.fetch(settings_.base_url + "/api/public" + path, options, sink);
   if (metrics_ != nullptr) {
-    metrics_->calls.inc({endpoint, std::to_string(answer.error == http::failure::none
-                                                      ? answer.head.status
-                                                      : 0)});
+    metrics_->calls.inc(
+        {endpoint, std::to_string(answer.error == http::failure::none ? answer.head.status : 0)});
   }
   if (answer.error != http::failure::none) {
     co_return failed<T>({classify_transport(answer.error), 0, std::nullopt, std::nullopt,
@@ -251,7 +235,8 @@ awaitable<call_result<std::string>> api_client::generate_report(std::string id,
   if (!is_valid_id(id)) {
     co_return refused_id<std::string>(id);
   }
-  std::string body = language.empty() ? "{}" : "{\"language\":" + json_string(language) + "}";
+  std::string body =
+      language.empty() ? "{}" : "{\"language\":" + encoding::json_quote(language) + "}";
   co_return co_await call<std::string>(
       "generate_report", "POST", "/cases/" + id + "/generate-report/", std::move(body),
       [](int, std::string_view answer) { return parse_generate_report(answer); });
@@ -291,14 +276,14 @@ awaitable<call_result<case_record>> api_client::order(std::string request_json) 
 }
 
 awaitable<call_result<case_record>> api_client::order_package(package_order request) {
-  std::string body = "{\"package\":" + json_string(request.package) +
-                     ",\"email_address\":" + json_string(request.email_address) +
+  std::string body = "{\"package\":" + encoding::json_quote(request.package) +
+                     ",\"email_address\":" + encoding::json_quote(request.email_address) +
                      ",\"send_invite_email\":" + (request.send_invite_email ? "true" : "false") +
                      ",\"return_invite_link\":" + (request.return_invite_link ? "true" : "false") +
                      "}";
-  co_return co_await call<case_record>("order_package", "POST", "/cases/order-package/",
-                                       std::move(body),
-                                       [](int, std::string_view answer) { return parse_case(answer); });
+  co_return co_await call<case_record>(
+      "order_package", "POST", "/cases/order-package/", std::move(body),
+      [](int, std::string_view answer) { return parse_case(answer); });
 }
 
 awaitable<call_result<report_file>> api_client::get_report_file(std::string id) {
@@ -310,17 +295,16 @@ awaitable<call_result<report_file>> api_client::get_report_file(std::string id) 
       [](int, std::string_view body) { return parse_report_file(body); });
 }
 
-awaitable<call_result<std::uint64_t>> api_client::download(std::string url,
-                                                           http::body_sink& sink) {
+awaitable<call_result<std::uint64_t>> api_client::download(std::string url, http::body_sink& sink) {
   // Presigned URLs carry their own authorization: no Api-Key, and no limiter (not the API).
   http::request_options options;
-  options.total_timeout = std::chrono::hours(6);  // a large file on a slow link; reads have their own
+  options.total_timeout =
+      std::chrono::hours(6);  // a large file on a slow link; reads have their own
   excerpt_sink recorder(sink);
   const http::fetch_result answer = co_await downloads_.fetch(url, options, recorder);
   if (metrics_ != nullptr) {
-    metrics_->calls.inc({"download", std::to_string(answer.error == http::failure::none
-                                                        ? answer.head.status
-                                                        : 0)});
+    metrics_->calls.inc(
+        {"download", std::to_string(answer.error == http::failure::none ? answer.head.status : 0)});
   }
   // The query string of a presigned URL is a credential: name the host and path only.
   const std::string where = "download " + url.substr(0, url.find('?'));

@@ -1,8 +1,8 @@
-#include "json.hpp"
+#include "encoding/json.hpp"
 
 #include <cstdio>
 
-namespace certn_sim {
+namespace archiver::encoding {
 
 std::string json_quote(std::string_view text) {
   std::string out;
@@ -112,4 +112,4 @@ json_writer& json_writer::value_or_null(const std::optional<std::string>& text) 
   return text ? value(*text) : null();
 }
 
-}  // namespace certn_sim
+}  // namespace archiver::encoding

@@ -1,5 +1,5 @@
-// A small JSON writer for the simulator's responses: strings escaped per RFC 8259, commas placed
-// automatically. Pure; one writer builds one document.
+// A small JSON writer (the simulator's answers, job payloads, manifests, `status --json`): strings
+// escaped per RFC 8259, commas placed automatically. Pure; one writer builds one document.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace certn_sim {
+namespace archiver::encoding {
 
 // `text` as a quoted JSON string (control characters and quotes escaped; bytes >= 0x80 are
 // copied as they are, so UTF-8 stays UTF-8).
@@ -38,4 +38,4 @@ class json_writer {
   bool need_comma_ = false;
 };
 
-}  // namespace certn_sim
+}  // namespace archiver::encoding
