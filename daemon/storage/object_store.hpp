@@ -1,0 +1,106 @@
+// Where archived objects go: the `object_store` interface, and the staging file every object is
+// written to first. An object reaches its final key only whole and with its digests known:
+// filesystem: temp file in the target directory, fsync, rename, fsync the directory; s3: one PUT
+// or a completed multipart upload, each carrying the payload's sha256 and MD5.
+// Implementations: storage/filesystem_store.hpp, storage/s3_store.hpp; make_store() picks one.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/client.hpp"
+#include "net/asio.hpp"
+#include "storage/digest.hpp"
+
+namespace archiver::storage {
+
+// A new local file being written, chunk by chunk (it is an http::body_sink, so a download can go
+// straight into it), with sha256, MD5 and size computed as the bytes flow. Removed on destruction
+// unless a store moved it to its final place. Not thread-safe; write() runs on the caller's thread
+// (buffered writes into the page cache); finish() does the fsync and belongs on a blocking thread.
+class staged_file final : public http::body_sink {
+ public:
+  // Creates "<directory>/.<stem>.<random>.tmp" with O_CREAT|O_EXCL, mode 0600, creating
+  // `directory` (and parents) when missing. Throws std::system_error naming the path.
+  staged_file(const std::filesystem::path& directory, std::string_view stem,
+              std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max());
+  ~staged_file() override;
+  staged_file(const staged_file&) = delete;
+  staged_file& operator=(const staged_file&) = delete;
+
+  // Throws std::system_error on a write error (ENOSPC included); the file is then useless.
+  void write(std::string_view chunk) override;
+  std::uint64_t max_bytes() const override { return max_bytes_; }
+
+  // Flushes and fsyncs; the digests are final from here on. Throws std::system_error.
+  const object_digest& finish();
+  bool finished() const { return finished_; }
+  const object_digest& digest() const;  // after finish()
+  std::uint64_t size() const { return size_; }
+  const std::filesystem::path& path() const { return path_; }
+
+  // The store took the file (renamed it): the destructor must not remove it.
+  void release() { released_ = true; }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::uint64_t max_bytes_;
+  std::uint64_t size_ = 0;
+  streaming_digest hashing_;
+  object_digest digest_;
+  bool finished_ = false;
+  bool released_ = false;
+};
+
+// Why a store operation failed. `retryable`: the store may accept a later attempt (network,
+// 5xx, SlowDown, disk full); otherwise an operator must act (credentials, permissions, a bucket
+// that does not exist, a clock too far off).
+struct store_failure {
+  bool retryable = true;
+  std::string message;  // one line: operation, key, cause; never a secret
+};
+
+struct put_result {
+  std::optional<store_failure> failure;  // empty: the object is at its key, whole
+  bool already_present = false;  // the key already held these exact bytes: nothing was written
+};
+
+struct read_result {
+  std::optional<store_failure> failure;
+  bool not_found = false;  // the key holds no object (failure is also set)
+  object_digest digest;   // of the bytes read back
+};
+
+class object_store {
+ public:
+  virtual ~object_store() = default;
+
+  // A staging file for the object that will be stored at `key` (filesystem: in the key's own
+  // directory, so that the final rename is atomic; s3: in the local staging directory).
+  // Throws std::system_error when it cannot be created.
+  virtual std::unique_ptr<staged_file> stage(const std::string& key, std::uint64_t max_bytes) = 0;
+
+  // Stores the finished `file` at `key`, replacing what is there unless it already holds the same
+  // sha256 (then nothing is written and already_present is set). Runs on the caller's executor;
+  // blocking work goes to the store's own threads.
+  virtual awaitable<put_result> put(const std::string& key, staged_file& file,
+                                    const std::string& content_type) = 0;
+
+  // Small objects held in memory (manifests, JSON snapshots): staged and put the same way.
+  virtual awaitable<put_result> put_bytes(const std::string& key, std::string bytes,
+                                          const std::string& content_type) = 0;
+
+  // Reads the object at `key` back and digests it (for `verify`).
+  virtual awaitable<read_result> read_digest(const std::string& key) = 0;
+
+  // For logs and `status`: "filesystem /var/lib/..." or "s3 http://host/bucket".
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace archiver::storage
