@@ -17,6 +17,7 @@ chmod 755 "$work"
 pg_dir="$work/pg"
 cleanup() {
   bash "$root/scripts/pg.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+  bash "$root/scripts/s3.sh" stop "$work/s3" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -27,6 +28,11 @@ step "starting PostgreSQL"
 pg_port=$(free_port)
 dsn=$(bash "$root/scripts/pg.sh" start "$pg_dir" "$pg_port") || exit 1
 echo "PostgreSQL at $dsn"
+
+step "starting s3rver (S3 server for the storage tests)"
+s3_endpoint=$(bash "$root/scripts/s3.sh" start "$work/s3" "$(free_port)") || exit 1
+echo "s3rver at $s3_endpoint"
+export TEST_S3_ENDPOINT="$s3_endpoint" TEST_S3_BUCKET=testbucket
 
 configure_and_build() {  # build-dir extra-cmake-args...
   local dir=$1

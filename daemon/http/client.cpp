@@ -116,6 +116,15 @@ std::optional<outgoing_request> build_request(const url& target, const request_o
   if (!keep_alive) {
     req.set(bhttp::field::connection, "close");
   }
+  if (options.body_stream != nullptr) {
+    if (!options.body.empty()) {
+      error = "a request has either a body or a body stream, not both";
+      return std::nullopt;
+    }
+    // Only the header goes through Beast; exchange() writes the body from the source.
+    req.content_length(options.body_stream->size());
+    return req;
+  }
   req.body() = options.body;
   if (!options.body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put ||
       verb == bhttp::verb::patch) {
@@ -175,15 +184,53 @@ bool is_closed_connection(const error_code& ec) {
 
 // Writes the request and streams the response into `sink`. `lowest` is the tcp_stream under
 // `stream` (the same object for plain HTTP), whose expiry bounds each step.
+// Writes the header of `req`, then the body from `source`, each chunk under the read deadline.
+// Sets `ec`; a source that ends early sets `short_by` to the missing byte count.
+template <class Stream>
+awaitable<void> write_streamed(Stream& stream, beast::tcp_stream& lowest,
+                               const outgoing_request& req, body_source& source,
+                               const deadlines& limits, error_code& ec, std::uint64_t& short_by) {
+  source.rewind();
+  bhttp::request_serializer<bhttp::string_body> serializer(req);
+  lowest.expires_at(limits.for_read());
+  co_await bhttp::async_write_header(stream, serializer, with_error(ec));
+  std::vector<char> chunk(body_chunk_bytes);
+  std::uint64_t left = source.size();
+  while (!ec && left > 0) {
+    const std::size_t wanted =
+        static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+    const std::size_t got = source.read(chunk.data(), wanted);
+    if (got == 0) {
+      short_by = left;
+      co_return;
+    }
+    left -= got;
+    lowest.expires_at(limits.for_read());
+    co_await asio::async_write(stream, asio::buffer(chunk.data(), got), with_error(ec));
+  }
+}
+
 template <class Stream>
 awaitable<exchange_outcome> exchange(Stream& stream, beast::tcp_stream& lowest,
-                                     const outgoing_request& req, const deadlines& limits,
-                                     const std::string& host, body_sink& sink) {
+                                     const outgoing_request& req, body_source* source,
+                                     const deadlines& limits, const std::string& host,
+                                     body_sink& sink) {
   exchange_outcome outcome;
   fetch_result& result = outcome.result;
   error_code ec;
-  lowest.expires_at(limits.for_read());
-  co_await bhttp::async_write(stream, req, with_error(ec));
+  if (source != nullptr) {
+    std::uint64_t short_by = 0;
+    co_await write_streamed(stream, lowest, req, *source, limits, ec, short_by);
+    if (short_by > 0) {
+      fail(result, failure::protocol,
+           "the request body for " + host + " ended " + std::to_string(short_by) +
+               " bytes short of its announced " + std::to_string(source->size()));
+      co_return outcome;
+    }
+  } else {
+    lowest.expires_at(limits.for_read());
+    co_await bhttp::async_write(stream, req, with_error(ec));
+  }
   if (ec) {
     if (ec == beast::error::timeout) {
       fail(result, failure::timeout,
@@ -643,9 +690,11 @@ awaitable<fetch_result> client::fetch(std::string_view text, const request_optio
     // Not a conditional expression: GCC 12 miscompiles co_await inside one.
     exchange_outcome outcome;
     if (conn.secure) {
-      outcome = co_await exchange(*conn.secure, conn.lowest(), *req, limits, host, sink);
+      outcome = co_await exchange(*conn.secure, conn.lowest(), *req, options.body_stream, limits,
+                                  host, sink);
     } else {
-      outcome = co_await exchange(*conn.plain, conn.lowest(), *req, limits, host, sink);
+      outcome = co_await exchange(*conn.plain, conn.lowest(), *req, options.body_stream, limits,
+                                  host, sink);
     }
     if (outcome.result.error == failure::none) {
       if (outcome.reusable) {

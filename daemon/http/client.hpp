@@ -27,10 +27,26 @@
 
 namespace archiver::http {
 
+// A request body too large to hold in memory (a file, or a range of one), read chunk by chunk
+// as it is sent. Not owned by the client; read() runs on the client's io_context thread, so it
+// must be quick (a file read from the page cache). Exceptions thrown by it escape fetch().
+class body_source {
+ public:
+  virtual ~body_source() = default;
+  virtual std::uint64_t size() const = 0;  // sent as Content-Length; read() yields exactly this
+  // Back to the first byte: a request retried on a new connection is sent again whole.
+  virtual void rewind() = 0;
+  // Copies the next bytes into `buffer` (at most `capacity`); returns how many, 0 at the end.
+  virtual std::size_t read(char* buffer, std::size_t capacity) = 0;
+};
+
 struct request_options {
   std::string method = "GET";
   std::vector<std::pair<std::string, std::string>> headers;  // may replace User-Agent, not framing
   std::string body;  // sent with Content-Length (also "0" for an empty POST/PUT/PATCH)
+  // When set, the body comes from here instead (then `body` must be empty). A source ending
+  // before size() bytes fails the fetch as failure::protocol.
+  body_source* body_stream = nullptr;
   std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS handshake
   std::chrono::milliseconds read_timeout{30000};     // each read (and the request write)
   std::chrono::milliseconds total_timeout{300000};   // the whole fetch, body included

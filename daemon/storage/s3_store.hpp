@@ -1,0 +1,50 @@
+// The object store on S3 (or any S3-compatible server): objects go up signed with SigV4 and
+// carrying their sha256 (x-amz-content-sha256 and the user metadata x-amz-meta-sha256, which
+// makes a repeated put a cheap HEAD) and MD5 (Content-MD5). Objects above
+// s3.multipart_threshold_bytes go up as a multipart upload streamed from the staging file, at
+// most s3.max_parallel_parts parts at once; a failed one is aborted. Keys are used as given
+// (storage.prefix is the caller's business), percent-encoded per '/'-separated segment.
+// Runs on one io_context thread; part digests are computed on the store's own threads.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "net/asio.hpp"
+#include "storage/object_store.hpp"
+
+namespace archiver::storage {
+
+class s3_store final : public object_store {
+ public:
+  // Path-style (endpoint/bucket/key) or virtual-hosted (bucket.host/key) per s3.path_style; an
+  // empty s3.endpoint means https://s3.<region>.amazonaws.com. Only the endpoint's host is ever
+  // contacted (plain http only when the endpoint says so). Throws std::invalid_argument naming
+  // the setting for an unusable endpoint, bucket or part size, std::runtime_error when
+  // s3.ca_file cannot be loaded.
+  s3_store(asio::io_context& io, const config::storage_settings& settings);
+  ~s3_store() override;
+
+  // In storage.staging_path, or storage.path + "/.staging" when that is empty.
+  std::unique_ptr<staged_file> stage(const std::string& key, std::uint64_t max_bytes) override;
+  // HEAD first: the same x-amz-meta-sha256 at the key means already_present, nothing sent. A
+  // HEAD refused without a reason is asked again as a one-byte GET, whose error body names the
+  // cause (SignatureDoesNotMatch, ...); AccessDenied there (no s3:ListBucket) lets the PUT
+  // decide. Finishes `file` first when the caller has not; the file stays the caller's.
+  awaitable<put_result> put(const std::string& key, staged_file& file,
+                            const std::string& content_type) override;
+  awaitable<put_result> put_bytes(const std::string& key, std::string bytes,
+                                  const std::string& content_type) override;
+  awaitable<read_result> read_digest(const std::string& key) override;
+  std::string describe() const override;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// "a%20b/c%2Bd": each '/'-separated segment of `key` percent-encoded (RFC 3986 unreserved kept).
+std::string encode_key(const std::string& key);
+
+}  // namespace archiver::storage

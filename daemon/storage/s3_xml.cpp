@@ -1,0 +1,192 @@
+#include "storage/s3_xml.hpp"
+
+#include <array>
+
+namespace archiver::storage::s3_xml {
+
+namespace {
+
+constexpr std::size_t max_message_chars = 300;
+
+// The five predefined entities and numeric character references below 128; anything else stays
+// as written.
+std::string unescape(std::string_view text) {
+  static constexpr std::array<std::pair<std::string_view, char>, 5> entities{
+      {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}}};
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    bool replaced = false;
+    if (text[i] == '&') {
+      for (const auto& [entity, c] : entities) {
+        if (text.substr(i, entity.size()) == entity) {
+          out += c;
+          i += entity.size();
+          replaced = true;
+          break;
+        }
+      }
+    }
+    if (!replaced) {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+// One line, printable, bounded: server text goes into logs.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (out.size() >= max_message_chars) {
+      out += "...";
+      break;
+    }
+    const auto byte = static_cast<unsigned char>(c);
+    out += byte < 0x20 || byte == 0x7f ? ' ' : c;
+  }
+  const std::size_t end = out.find_last_not_of(' ');
+  out.erase(end == std::string::npos ? 0 : end + 1);
+  const std::size_t begin = out.find_first_not_of(' ');
+  return begin == std::string::npos ? std::string() : out.substr(begin);
+}
+
+// The text of the first <name>...</name> after `from`, unescaped; nullopt when absent.
+std::optional<std::string> element(std::string_view body, std::string_view name,
+                                   std::size_t from = 0) {
+  const std::string open = "<" + std::string(name) + ">";
+  const std::string close = "</" + std::string(name) + ">";
+  const std::size_t start = body.find(open, from);
+  if (start == std::string_view::npos) {
+    return std::nullopt;
+  }
+  const std::size_t text = start + open.size();
+  const std::size_t end = body.find(close, text);
+  if (end == std::string_view::npos) {
+    return std::nullopt;
+  }
+  return unescape(body.substr(text, end - text));
+}
+
+// The root element's name: the first tag that is not a declaration, comment or doctype.
+std::string_view root_name(std::string_view body) {
+  std::size_t at = 0;
+  while ((at = body.find('<', at)) != std::string_view::npos) {
+    if (at + 1 < body.size() && (body[at + 1] == '?' || body[at + 1] == '!')) {
+      ++at;
+      continue;
+    }
+    const std::size_t end = body.find_first_of(" \t\r\n/>", at + 1);
+    if (end == std::string_view::npos) {
+      return {};
+    }
+    return body.substr(at + 1, end - at - 1);
+  }
+  return {};
+}
+
+struct known_error {
+  std::string_view code;
+  bool retryable;
+  std::string_view advice;
+};
+
+constexpr std::array<known_error, 11> known_errors{{
+    {"SlowDown", true, "the server asks for fewer requests; retrying later"},
+    {"InternalError", true, "the server failed internally; retrying later"},
+    {"ServiceUnavailable", true, "the server is unavailable; retrying later"},
+    {"RequestTimeout", true, "the server waited too long for the request body; retrying later"},
+    {"NoSuchUpload", true, "the multipart upload vanished (aborted or expired); starting over"},
+    {"SignatureDoesNotMatch", false,
+     "the server computed another signature: check s3.secret_access_key (and s3.region)"},
+    {"RequestTimeTooSkewed", false,
+     "the clock of this machine differs from the S3 server's; fix the time (NTP) and retry"},
+    {"AccessDenied", false,
+     "the credentials are not allowed this operation on this bucket; check the bucket policy"},
+    {"InvalidAccessKeyId", false, "the server does not know s3.access_key_id"},
+    {"NoSuchBucket", false, "the bucket does not exist: check s3.bucket (and s3.endpoint)"},
+    {"AuthorizationHeaderMalformed", false,
+     "the server rejects the signing scope: check s3.region"},
+}};
+
+}  // namespace
+
+std::optional<s3_error> parse_error(std::string_view body) {
+  if (root_name(body) != "Error") {
+    return std::nullopt;
+  }
+  s3_error error;
+  error.code = one_line(element(body, "Code").value_or(""));
+  error.message = one_line(element(body, "Message").value_or(""));
+  return error;
+}
+
+classification classify(int status, std::string_view body) {
+  const std::optional<s3_error> error = parse_error(body);
+  const std::string http = status > 0 ? "HTTP " + std::to_string(status) : "HTTP 200";
+  if (error && !error->code.empty()) {
+    for (const known_error& known : known_errors) {
+      if (known.code == error->code) {
+        return {known.retryable, error->code + ": " + std::string(known.advice) + " (" + http +
+                                     (error->message.empty() ? "" : ", " + error->message) + ")"};
+      }
+    }
+  }
+  const bool retryable = status == 0 || status >= 500 || status == 429 || status == 408;
+  std::string message = http;
+  if (error && !error->code.empty()) {
+    message += " " + error->code;
+  }
+  if (error && !error->message.empty()) {
+    message += ": " + error->message;
+  }
+  if (!error) {
+    if (status == 403) {
+      message += ": access denied (no error details; check the credentials and the bucket policy)";
+    } else if (status == 404) {
+      message += ": not found (check s3.bucket and s3.endpoint)";
+    }
+  }
+  return {retryable, message};
+}
+
+std::optional<std::string> parse_upload_id(std::string_view body) {
+  if (root_name(body) != "InitiateMultipartUploadResult") {
+    return std::nullopt;
+  }
+  auto id = element(body, "UploadId");
+  if (!id || id->empty()) {
+    return std::nullopt;
+  }
+  return id;
+}
+
+std::string complete_multipart_body(const std::vector<std::pair<int, std::string>>& parts) {
+  std::string out = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+  for (const auto& [number, etag] : parts) {
+    std::string escaped;
+    for (const char c : etag) {
+      switch (c) {
+        case '&':
+          escaped += "&amp;";
+          break;
+        case '<':
+          escaped += "&lt;";
+          break;
+        case '>':
+          escaped += "&gt;";
+          break;
+        case '"':
+          escaped += "&quot;";
+          break;
+        default:
+          escaped += c;
+      }
+    }
+    out += "<Part><PartNumber>" + std::to_string(number) + "</PartNumber><ETag>" + escaped +
+           "</ETag></Part>";
+  }
+  out += "</CompleteMultipartUpload>";
+  return out;
+}
+
+}  // namespace archiver::storage::s3_xml

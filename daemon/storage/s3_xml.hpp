@@ -1,0 +1,41 @@
+// The XML S3 answers with, and what its errors mean for us: the <Error> document (parsed and
+// classified as retryable or not, with a message an operator can act on), the UploadId of
+// InitiateMultipartUpload and the CompleteMultipartUpload request body. Pure; thread-safe.
+// Only the few elements we need are read; this is not a general XML parser.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace archiver::storage::s3_xml {
+
+struct s3_error {
+  std::string code;     // "SlowDown", "SignatureDoesNotMatch", ...
+  std::string message;  // the server's <Message>, on one line
+};
+
+// The <Error> document in `body`, or nullopt when `body` is not one (S3 may also answer a
+// CompleteMultipartUpload with 200 and an <Error> body: that is a failure too).
+std::optional<s3_error> parse_error(std::string_view body);
+
+struct classification {
+  bool retryable = true;
+  std::string message;  // one line: "SlowDown: ...", "HTTP 403 ..."; never a secret
+};
+
+// What a failed response means: `status` (0 when the answer was 200 with an <Error> body) and
+// its body. Retryable: SlowDown, InternalError, RequestTimeout, ServiceUnavailable, any 5xx, 429.
+// Permanent: SignatureDoesNotMatch, RequestTimeTooSkewed, AccessDenied, InvalidAccessKeyId,
+// NoSuchBucket and any other 4xx, each with a message saying what to fix.
+classification classify(int status, std::string_view body);
+
+// The <UploadId> of an InitiateMultipartUploadResult, or nullopt when missing or empty.
+std::optional<std::string> parse_upload_id(std::string_view body);
+
+// <CompleteMultipartUpload> listing (part number, ETag as the server returned it) in order.
+std::string complete_multipart_body(const std::vector<std::pair<int, std::string>>& parts);
+
+}  // namespace archiver::storage::s3_xml
