@@ -59,18 +59,21 @@ void requeue(pqxx::work& tx, std::int64_t id, const std::string& kind, const std
       merge_into(tx, id, *successor, attempts, delay, error);
       return;
     }
+    // A plain savepoint, not pqxx::subtransaction: with libpqxx 6.4 a failed exec_params inside
+    // a subtransaction leaves the outer transaction aborted.
+    tx.exec0("SAVEPOINT requeue");
     try {
-      pqxx::subtransaction update(tx, "requeue");
-      update.exec_params(
+      tx.exec_params0(
           "UPDATE jobs SET state = $2::job_state, attempts = $3, lease_owner = NULL, "
           "lease_expires = NULL, run_at = now() + make_interval(secs => $4), "
           "last_error = COALESCE($5, last_error), updated_at = now() WHERE id = $1",
           id, state, attempts, seconds_of(delay),
           error.empty() ? std::optional<std::string>{} : std::optional<std::string>{error});
-      update.commit();
+      tx.exec0("RELEASE SAVEPOINT requeue");
       return;
     } catch (const pqxx::unique_violation&) {
       // A successor committed meanwhile: merge into it on the next round.
+      tx.exec0("ROLLBACK TO SAVEPOINT requeue");
     }
   }
   throw std::runtime_error("job " + std::to_string(id) + ": could not requeue or merge");

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "ops/logging.hpp"
+#include "queue/admin.hpp"
 
 namespace archiver::queue {
 
@@ -249,6 +250,7 @@ awaitable<void> workers::run_one(claimed_job job) {
   // Record the outcome; while the database is away keep trying until the lease would have run
   // out anyway (then a rescuer re-runs the job: at least once, never lost).
   bool recorded = false;
+  finishing_.insert(job.id);
   const auto give_up = steady_clock::now() + settings_.lease;
   for (;;) {
     try {
@@ -288,6 +290,7 @@ awaitable<void> workers::run_one(claimed_job job) {
                   decided.error);
   }
   running_.erase(job.id);
+  finishing_.erase(job.id);
   wake();
   if (stopping_ && running_.empty()) {
     idle_timer_.cancel();
@@ -309,14 +312,19 @@ awaitable<void> workers::maintenance_loop() {
       if (now >= next_heartbeat && !running_.empty()) {
         std::vector<std::int64_t> ids;
         for (const auto& [id, kind] : running_) {
-          ids.push_back(id);
+          if (!finishing_.count(id)) {
+            ids.push_back(id);
+          }
         }
         const auto lost =
             co_await database_.query<std::vector<std::int64_t>>([&](pqxx::connection& conn) {
               return heartbeat(conn, settings_.owner, ids, settings_.lease);
             });
         for (const std::int64_t id : lost) {
-          spdlog::warn("job {}: this worker no longer holds its lease", id);
+          // A job that finished while the heartbeat ran is not lost.
+          if (running_.count(id) && !finishing_.count(id)) {
+            spdlog::warn("job {}: this worker no longer holds its lease", id);
+          }
         }
         next_heartbeat = now + heartbeat_every;
       }
@@ -331,14 +339,11 @@ awaitable<void> workers::maintenance_loop() {
       }
       if (now >= next_prune) {
         const int days = settings_.keep_finished_days;
-        const int pruned = co_await database_.query<int>([days](pqxx::connection& conn) {
+        const auto pruned = co_await database_.query<std::int64_t>([days](pqxx::connection& conn) {
           pqxx::work tx(conn, "prune");
-          const pqxx::result gone = tx.exec_params(
-              "DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled') "
-              "AND finished_at < now() - make_interval(days => $1)",
-              days);
+          const std::int64_t gone = prune_finished(tx, std::chrono::hours(24) * days);
           tx.commit();
-          return static_cast<int>(gone.affected_rows());
+          return gone;
         });
         if (pruned > 0) {
           spdlog::info("pruned {} finished job(s) older than {} days", pruned, days);

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "db/pool.hpp"
@@ -92,6 +93,7 @@ class workers {
   worker_metrics& metrics_;
   std::map<std::string, handler> handlers_;
   std::map<std::int64_t, std::string> running_;  // id -> kind
+  std::set<std::int64_t> finishing_;  // running, outcome being recorded: no more heartbeats
   asio::steady_timer wake_timer_;
   asio::steady_timer idle_timer_;  // drain waits on it for the last job
   asio::steady_timer maintenance_timer_;
