@@ -307,4 +307,11 @@ awaitable<read_result> filesystem_store::read_digest(const std::string& key) {
 
 std::string filesystem_store::describe() const { return "filesystem " + root_.string(); }
 
+awaitable<std::size_t> filesystem_store::remove_stale_staging(std::chrono::seconds older_than) {
+  // Objects are staged in their own directories, so the whole tree is looked at.
+  const std::size_t removed = co_await blocking_.run(
+      [&] { return remove_stale_staging_files(root_, true, older_than); });
+  co_return removed;
+}
+
 }  // namespace archiver::storage

@@ -43,6 +43,7 @@ class filesystem_store final : public object_store {
   awaitable<put_result> put_bytes(const std::string& key, std::string bytes,
                                   const std::string& content_type) override;
   awaitable<read_result> read_digest(const std::string& key) override;
+  awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override;
   std::string describe() const override;  // "filesystem <root>"
 
   const std::filesystem::path& root() const { return root_; }  // canonical

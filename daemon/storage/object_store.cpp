@@ -137,4 +137,41 @@ const object_digest& staged_file::digest() const {
   return digest_;
 }
 
+std::size_t remove_stale_staging_files(const std::filesystem::path& directory, bool recursive,
+                                       std::chrono::seconds older_than) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(directory, ec)) {
+    return 0;
+  }
+  const auto cutoff = fs::file_time_type::clock::now() - older_than;
+  const auto is_stale = [&](const fs::directory_entry& entry) {
+    const std::string name = entry.path().filename().string();
+    std::error_code status_error;
+    return name.size() > 5 && name.front() == '.' && name.ends_with(".tmp") &&
+           entry.is_regular_file(status_error) &&
+           entry.last_write_time(status_error) < cutoff && !status_error;
+  };
+  std::size_t removed = 0;
+  const auto consider = [&](const fs::directory_entry& entry) {
+    std::error_code remove_error;
+    if (is_stale(entry) && fs::remove(entry.path(), remove_error)) {
+      ++removed;
+    }
+  };
+  const auto options = fs::directory_options::skip_permission_denied;
+  if (recursive) {
+    for (auto it = fs::recursive_directory_iterator(directory, options, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      consider(*it);
+    }
+  } else {
+    for (auto it = fs::directory_iterator(directory, options, ec);
+         !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      consider(*it);
+    }
+  }
+  return removed;
+}
+
 }  // namespace archiver::storage

@@ -5,6 +5,7 @@
 // Implementations: storage/filesystem_store.hpp, storage/s3_store.hpp; make_store() picks one.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -99,8 +100,19 @@ class object_store {
   // Reads the object at `key` back and digests it (for `verify`).
   virtual awaitable<read_result> read_digest(const std::string& key) = 0;
 
+  // Removes staging files left by a process that died mid-write (kill -9, power loss) and not
+  // modified for `older_than`; returns how many. Run at start-up, off the io_context's thread.
+  // The age guard matters: other replicas may be staging into the same tree right now.
+  virtual awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) = 0;
+
   // For logs and `status`: "filesystem /var/lib/..." or "s3 http://host/bucket".
   virtual std::string describe() const = 0;
 };
+
+// Deletes files named like staged_file's (".<stem>.<hex>.tmp") under `directory` (recursively
+// when asked) whose last modification is older than `older_than`. Blocking; returns the count.
+// A directory that does not exist holds nothing stale.
+std::size_t remove_stale_staging_files(const std::filesystem::path& directory, bool recursive,
+                                       std::chrono::seconds older_than);
 
 }  // namespace archiver::storage

@@ -352,7 +352,9 @@ awaitable<std::optional<store_failure>> s3_store::impl::check_present(const std:
     co_return std::nullopt;
   }
   if (status >= 500) {
-    co_return answer_failure("head", key, status, "");
+    // The check only saves an upload. A store that cannot answer it (s3rver does so for an
+    // object whose write was cut short by a crash) may still take the PUT, which then decides.
+    co_return std::nullopt;
   }
   // A HEAD answer has no body to say why; a one-byte GET of the same key does.
   s3_call probe{"GET", key};
@@ -615,6 +617,13 @@ awaitable<put_result> s3_store::put_bytes(const std::string& key, std::string by
     co_return result;
   }
   co_return co_await self.put_single(key, digest, content_type, std::move(bytes), nullptr);
+}
+
+awaitable<std::size_t> s3_store::remove_stale_staging(std::chrono::seconds older_than) {
+  const std::filesystem::path staging = impl_->staging_;
+  const std::size_t removed = co_await impl_->threads_.run(
+      [&] { return remove_stale_staging_files(staging, false, older_than); });
+  co_return removed;
 }
 
 awaitable<read_result> s3_store::read_digest(const std::string& key) {

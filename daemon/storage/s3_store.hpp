@@ -37,6 +37,7 @@ class s3_store final : public object_store {
   awaitable<put_result> put_bytes(const std::string& key, std::string bytes,
                                   const std::string& content_type) override;
   awaitable<read_result> read_digest(const std::string& key) override;
+  awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override;
   std::string describe() const override;
 
  private:

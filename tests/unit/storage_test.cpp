@@ -509,3 +509,36 @@ TEST_CASE("filesystem store on a full disk: retryable failure, nothing left behi
     });
   }
 }
+
+TEST_CASE("stale staging files of a dead process are removed; fresh ones and others are kept") {
+  const fs::path dir = fs::path("/tmp") / ("stale-staging-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "cases" / "c1");
+  const auto touch = [](const fs::path& path, std::chrono::hours age) {
+    std::ofstream(path) << "partial";
+    fs::last_write_time(path, fs::file_time_type::clock::now() - age);
+  };
+  touch(dir / "cases" / "c1" / ".f1-scan.pdf.0123456789abcdef.tmp", std::chrono::hours(2));
+  touch(dir / ".manifest.json.00aa.tmp", std::chrono::hours(3));
+  touch(dir / "cases" / "c1" / ".f2.pdf.fedcba.tmp", std::chrono::hours(0));  // being written
+  touch(dir / "cases" / "c1" / "f3-archived.tmp", std::chrono::hours(5));     // an object
+  touch(dir / "cases" / "c1" / ".hidden", std::chrono::hours(5));
+
+  CHECK(remove_stale_staging_files(dir, false, std::chrono::hours(1)) == 1);  // top level only
+  CHECK(remove_stale_staging_files(dir, true, std::chrono::hours(1)) == 1);
+  CHECK_FALSE(fs::exists(dir / "cases" / "c1" / ".f1-scan.pdf.0123456789abcdef.tmp"));
+  CHECK(fs::exists(dir / "cases" / "c1" / ".f2.pdf.fedcba.tmp"));
+  CHECK(fs::exists(dir / "cases" / "c1" / "f3-archived.tmp"));
+  CHECK(fs::exists(dir / "cases" / "c1" / ".hidden"));
+  CHECK(remove_stale_staging_files(dir / "missing", true, std::chrono::hours(1)) == 0);
+
+  asio::io_context io(1);
+  filesystem_store store(dir);
+  touch(dir / "cases" / "c1" / ".old.pdf.99.tmp", std::chrono::hours(2));
+  std::size_t removed = 0;
+  asio::co_spawn(io, store.remove_stale_staging(std::chrono::hours(1)),
+                 [&](std::exception_ptr, std::size_t n) { removed = n; });
+  io.run();
+  CHECK(removed == 1);
+  fs::remove_all(dir);
+}
