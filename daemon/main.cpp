@@ -1,8 +1,8 @@
 // certn-archiver's command line: parses arguments, loads the configuration, and hands over to
 // the command. Exit codes: 0 success, 2 usage or configuration error, 1 any other failure.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -26,8 +26,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string config_file;
   std::string log_format;
-  app.add_option("-c,--config", config_file,
-                 "TOML configuration file (default: $CERTN_ARCHIVER_CONFIG, else built-in defaults)");
+  app.add_option(
+      "-c,--config", config_file,
+      "TOML configuration file (default: $CERTN_ARCHIVER_CONFIG, else built-in defaults)");
   app.add_option("--log-format", log_format, "Log format: text or json (overrides log.format)")
       ->check(CLI::IsMember({"text", "json"}));
 
@@ -42,7 +43,8 @@ int main(int argc, char** argv) {
   CLI::App* list = cases->add_subcommand("list", "List cases (GET /cases/)");
   list->add_option("--status", cases_request.filter.overall_status,
                    "overall_status filter (repeatable)");
-  list->add_option("--check-type", cases_request.filter.check_type, "check_type filter (repeatable)");
+  list->add_option("--check-type", cases_request.filter.check_type,
+                   "check_type filter (repeatable)");
   list->add_option("--tag", cases_request.filter.tag, "tag filter (repeatable)");
   list->add_option("--since", cases_request.filter.order_timeframe_after,
                    "Ordered on or after this date (order_timeframe_after, ISO 8601)");
@@ -84,6 +86,58 @@ int main(int argc, char** argv) {
                           "Have Certn email the applicant an invitation");
   order_package->add_flag("--return-invite-link", cases_request.package.return_invite_link,
                           "Include the invitation link in the answer");
+
+  // status, jobs <action>, backfill: the operator's view of the queue (service/status.cpp,
+  // jobs.cpp, backfill.cpp).
+  bool status_json = false;
+  CLI::App* status = app.add_subcommand("status", "Counts of events, jobs and artifacts");
+  status->add_flag("--json", status_json, "One JSON object instead of a table");
+
+  service::jobs_request jobs_request;
+  CLI::App* jobs = app.add_subcommand("jobs", "Inspect and manage the job queue");
+  jobs->require_subcommand(1);
+  CLI::App* jobs_list = jobs->add_subcommand("list", "Jobs, newest first");
+  jobs_list->add_option("--state", jobs_request.state, "Only jobs in this state")
+      ->check(CLI::IsMember({"queued", "running", "succeeded", "failed", "dead", "cancelled"}));
+  jobs_list->add_option("--kind", jobs_request.kind, "Only jobs of this kind (e.g. sync_case)");
+  jobs_list->add_option("--limit", jobs_request.limit, "At most this many (default 50)")
+      ->check(CLI::Range(1, 1'000'000));
+  jobs_list->add_flag("--json", jobs_request.json, "A JSON array instead of a table");
+  const auto with_job_id = [&](const char* name, const char* help) {
+    CLI::App* command = jobs->add_subcommand(name, help);
+    command->add_option("id", jobs_request.id, "Job id")->check(CLI::PositiveNumber);
+    return command;
+  };
+  CLI::App* jobs_show = with_job_id("show", "Every column of one job");
+  jobs_show->get_option("id")->required();
+  jobs_show->add_flag("--json", jobs_request.json, "One JSON object");
+  CLI::App* jobs_retry = with_job_id("retry", "Queue a dead, failed or cancelled job again, now");
+  jobs_retry->add_flag("--all-dead", jobs_request.all_dead, "Every dead job instead of one")
+      ->excludes(jobs_retry->get_option("id"));
+  jobs_retry->require_option(1);
+  with_job_id("cancel", "Cancel a queued, failed or running job")->get_option("id")->required();
+  jobs->add_subcommand("prune", "Delete succeeded and cancelled jobs finished long ago")
+      ->add_option("--older-than-days", jobs_request.older_than_days,
+                   "Finished more than this many days ago")
+      ->required()
+      ->check(CLI::Range(0, 100'000));
+
+  service::backfill_request backfill_request;
+  CLI::App* backfill = app.add_subcommand(
+      "backfill", "Enqueue a sync of every case the Cases API lists for a period");
+  backfill
+      ->add_option("--since", backfill_request.since,
+                   "Ordered on or after this date (ISO 8601 date or date-time)")
+      ->required();
+  backfill->add_option("--until", backfill_request.until,
+                       "Ordered before this date (ISO 8601 date or date-time)");
+  backfill->add_option("--status", backfill_request.statuses,
+                       "Only cases with this overall_status (repeatable)");
+
+  std::string verify_case;
+  CLI::App* verify = app.add_subcommand(
+      "verify", "Re-read stored objects and compare their sha256 and size with the database");
+  verify->add_option("--case", verify_case, "Only the objects of this case");
 
   try {
     app.parse(argc, argv);
@@ -129,6 +183,19 @@ int main(int argc, char** argv) {
     if (cases->parsed()) {
       cases_request.endpoint = cases->get_subcommands().front()->get_name();
       return service::cases(cfg, cases_request);
+    }
+    if (status->parsed()) {
+      return service::status(cfg, status_json);
+    }
+    if (jobs->parsed()) {
+      jobs_request.action = jobs->get_subcommands().front()->get_name();
+      return service::jobs(cfg, jobs_request);
+    }
+    if (verify->parsed()) {
+      return service::verify(cfg, verify_case);
+    }
+    if (backfill->parsed()) {
+      return service::backfill(cfg, backfill_request);
     }
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

@@ -10,6 +10,7 @@
 #include "ops/logging.hpp"
 #include "ops/metrics.hpp"
 #include "ops/notify.hpp"
+#include "service/pipeline.hpp"
 #include "service/service.hpp"
 #include "webhook/intake.hpp"
 
@@ -35,9 +36,9 @@ tcp::endpoint resolve_listen(asio::io_context& io, const std::string& key,
   const config::host_port where = config::parse_host_port(key, value);
   tcp::resolver resolver(io);
   error_code ec;
-  const auto results = resolver.resolve(where.host, std::to_string(where.port),
-                                        tcp::resolver::passive | tcp::resolver::numeric_service,
-                                        ec);
+  const auto results =
+      resolver.resolve(where.host, std::to_string(where.port),
+                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || results.empty()) {
     throw config::config_error(key, "cannot resolve \"" + where.host + "\": " + ec.message());
   }
@@ -68,11 +69,10 @@ awaitable<readiness> check_database(db::pool& database) {
     const db::schema_status schema = co_await database.query<db::schema_status>(
         [](pqxx::connection& conn) { return db::check_schema(conn); });
     if (!schema.current()) {
-      co_return readiness{false, "database schema is at version " +
-                                     std::to_string(schema.database_version) +
-                                     ", this build needs " +
-                                     std::to_string(schema.expected_version) +
-                                     ": run `certn-archiver migrate`"};
+      co_return readiness{
+          false, "database schema is at version " + std::to_string(schema.database_version) +
+                     ", this build needs " + std::to_string(schema.expected_version) +
+                     ": run `certn-archiver migrate`"};
     }
     co_return readiness{true, "ready"};
   } catch (const std::exception& e) {
@@ -80,14 +80,20 @@ awaitable<readiness> check_database(db::pool& database) {
   }
 }
 
-void add_admin_routes(http::router& routes, ops::registry& registry, db::pool& database) {
+void add_admin_routes(http::router& routes, ops::registry& registry, db::pool& database,
+                      const pipeline* archiving) {
   routes.add("/healthz", [](const http::request&) -> awaitable<http::response> {
     co_return http::text_response(http::status::ok, "ok\n");
   });
-  routes.add("/readyz", [&database](const http::request&) -> awaitable<http::response> {
-    const readiness state = co_await check_database(database);
-    co_return http::text_response(state.ready ? http::status::ok : http::status::service_unavailable,
-                                  state.reason + "\n");
+  routes.add("/readyz", [&database, archiving](const http::request&) -> awaitable<http::response> {
+    readiness state = co_await check_database(database);
+    if (state.ready && archiving) {
+      if (const auto problem = archiving->problem()) {
+        state = readiness{false, *problem};
+      }
+    }
+    co_return http::text_response(
+        state.ready ? http::status::ok : http::status::service_unavailable, state.reason + "\n");
   });
   routes.add("/metrics", [&registry](const http::request&) -> awaitable<http::response> {
     http::response res = http::text_response(http::status::ok, registry.expose());
@@ -117,16 +123,33 @@ int serve(const config::config& cfg) {
 
   std::shared_ptr<http::tls_credentials> tls;
   if (!cfg.server.tls_cert_file.empty()) {
-    tls = std::make_shared<http::tls_credentials>(cfg.server.tls_cert_file,
-                                                  cfg.server.tls_key_file);
+    tls =
+        std::make_shared<http::tls_credentials>(cfg.server.tls_cert_file, cfg.server.tls_key_file);
   }
 
   http::router main_routes;
   main_routes.add(cfg.server.webhook_path,
                   [&intake](const http::request& req) { return intake.handle(req); });
+  // Without an API key the daemon still stores every event and queues its jobs; they run once a
+  // key is configured and the daemon restarted.
+  std::unique_ptr<pipeline> archiving;
+  if (cfg.certn.api_key.empty()) {
+    spdlog::warn(
+        "certn.api_key is not set: events are stored and queued, but nothing is archived "
+        "until a key is configured");
+  } else {
+    try {
+      archiving = std::make_unique<pipeline>(io, cfg, database, registry);
+    } catch (const std::exception& e) {
+      spdlog::error("cannot set up archiving: {}", e.what());
+      return 1;
+    }
+  }
+
   http::router admin_routes;
   const bool separate_admin = !cfg.server.admin_listen.empty();
-  add_admin_routes(separate_admin ? admin_routes : main_routes, registry, database);
+  add_admin_routes(separate_admin ? admin_routes : main_routes, registry, database,
+                   archiving.get());
 
   std::vector<std::unique_ptr<http::server>> servers;
   try {
@@ -164,6 +187,9 @@ int serve(const config::config& cfg) {
     for (auto& listener : servers) {
       co_await listener->drain(cfg.server.shutdown_timeout);
     }
+    if (archiving) {
+      co_await archiving->drain();
+    }
     watchdog.cancel();
     reload_signal.cancel();
     stop_signals.cancel();
@@ -184,6 +210,9 @@ int serve(const config::config& cfg) {
         }
         for (auto& listener : servers) {
           listener->start();
+        }
+        if (archiving) {
+          co_await archiving->start();
         }
         const auto endpoint_text = [](const tcp::endpoint& e) {
           return e.address().to_string() + ":" + std::to_string(e.port());

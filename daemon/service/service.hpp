@@ -36,4 +36,40 @@ struct cases_request {
 // configuration lacks what the call needs (certn.api_key).
 int cases(const config::config& cfg, const cases_request& request);
 
+// `certn-archiver status`: counts of events, jobs and artifacts, as a table or (json) one JSON
+// object (queue::to_json(status_counts)). Returns 0, or 1 when the database fails.
+int status(const config::config& cfg, bool json);
+
+// `certn-archiver jobs <action>`: the operator's view of the job queue (queue/admin.hpp).
+struct jobs_request {
+  std::string action;  // list, show, retry, cancel, prune
+  std::optional<std::string> state;  // list
+  std::optional<std::string> kind;   // list
+  int limit = 50;                    // list
+  bool json = false;                 // list, show
+  std::int64_t id = 0;               // show, retry, cancel
+  bool all_dead = false;             // retry: every dead job instead of `id`
+  int older_than_days = 0;           // prune
+};
+
+// Returns 0 on success; 1 when the job does not exist, cannot take the action (retry of a
+// running job, cancel of a finished one) or the database fails.
+int jobs(const config::config& cfg, const jobs_request& request);
+
+// `certn-archiver backfill`: a sync_case job for every case the Cases API lists for the period.
+struct backfill_request {
+  std::string since;                 // ISO 8601 date or date-time: order_timeframe_after
+  std::optional<std::string> until;  // order_timeframe_before
+  std::vector<std::string> statuses;  // overall_status filter, any of
+};
+
+// Returns 0 when every page was listed and enqueued; 1 when a call or the database failed
+// (what was enqueued stays); 2 for a malformed date or a missing certn.api_key.
+int backfill(const config::config& cfg, const backfill_request& request);
+
+// `certn-archiver verify [--case ID]`: reads back every recorded object (or one case's) and
+// compares its sha256 and size with the database; prints each mismatch. Returns 0 when all match,
+// 1 on any mismatch, missing or unreadable object, or when the database cannot be read.
+int verify(const config::config& cfg, const std::string& case_id);
+
 }  // namespace archiver::service

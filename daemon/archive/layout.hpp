@@ -1,0 +1,53 @@
+// Where each artifact of a case goes in the object store, and what a case's manifest says. Pure;
+// the storage keys are a contract with operators (DESIGN.md "Storage keys"), so they live here
+// and nowhere else.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace archiver::archive {
+
+class layout {
+ public:
+  // `prefix` as configured (storage.prefix); a missing trailing '/' is added.
+  explicit layout(std::string prefix);
+
+  std::string report(std::string_view case_id, std::string_view report_file_id) const;
+  std::string supplementary_file(std::string_view case_id, std::string_view check_id,
+                                 std::string_view file_id, std::string_view file_name) const;
+  std::string supplementary_information(std::string_view case_id,
+                                        std::string_view sha256_hex) const;
+  std::string case_snapshot(std::string_view case_id, std::string_view sha256_hex) const;
+  std::string manifest(std::string_view case_id) const;
+
+ private:
+  std::string case_root(std::string_view case_id) const;
+  std::string prefix_;
+};
+
+// A file name safe as the last segment of a key: [A-Za-z0-9._-] kept, anything else '_', no
+// leading '.', at most 100 bytes, "file" when nothing is left.
+std::string safe_file_name(std::string_view name);
+
+struct manifest_entry {
+  std::string kind;  // report, supplementary_file, supplementary_information, case_snapshot
+  std::string key;
+  std::string sha256;
+  std::int64_t size_bytes = 0;
+  std::string source_id;
+  std::string content_type;
+  std::string archived_at;  // ISO 8601, UTC
+};
+
+// manifest.json: {"case_id", "generated_at", "artifacts": [...]}, artifacts sorted by key, so
+// the same set of artifacts always gives the same bytes but for generated_at.
+std::string manifest_json(std::string_view case_id, std::string_view generated_at,
+                          std::vector<manifest_entry> entries);
+
+// True when `status` is one of `on_statuses` (archive.on_statuses).
+bool is_archive_status(std::string_view status, const std::vector<std::string>& on_statuses);
+
+}  // namespace archiver::archive

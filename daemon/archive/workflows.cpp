@@ -1,0 +1,556 @@
+#include "archive/workflows.hpp"
+
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <map>
+#include <pqxx/pqxx>
+#include <set>
+
+#include "encoding/json.hpp"
+#include "queue/queue.hpp"
+#include "storage/digest.hpp"
+
+namespace archiver::archive {
+
+namespace {
+
+using queue::job_result;
+
+constexpr const char* request_report_kind = "request_report";
+constexpr const char* report_ready_kind = "report_ready";
+constexpr const char* fetch_report_kind = "fetch_report";
+constexpr const char* archive_supplementary_kind = "archive_supplementary";
+constexpr const char* write_manifest_kind = "write_manifest";
+
+// A string field of a job's JSON payload, "" when absent or not a string.
+std::string payload_field(const std::string& payload, const char* name) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(payload).get(root) != simdjson::SUCCESS) {
+    return {};
+  }
+  std::string_view value;
+  if (root[name].get(value) != simdjson::SUCCESS) {
+    return {};
+  }
+  return std::string(value);
+}
+
+// Where a sync came from, for case_status_history.source.
+std::string sync_source(const std::string& payload) {
+  std::string source = payload_field(payload, "source_event");
+  if (source.empty()) {
+    source = payload_field(payload, "source");
+  }
+  return source.empty() ? "job" : source;
+}
+
+std::string case_payload(const std::string& case_id, const std::string& source) {
+  encoding::json_writer out;
+  out.begin_object().key("case_id").value(case_id).key("source").value(source).end_object();
+  return out.str();
+}
+
+queue::job_spec job(const char* kind, const std::string& key, std::string payload, int max_attempts,
+                    std::chrono::seconds delay = std::chrono::seconds(0)) {
+  return queue::job_spec{kind, key, std::move(payload), max_attempts, delay};
+}
+
+std::string utc_now_iso() {
+  const std::time_t now = std::time(nullptr);
+  std::tm parts{};
+  gmtime_r(&now, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
+std::string utc_date_days_ago(int days) {
+  const std::time_t then = std::time(nullptr) - static_cast<std::time_t>(days) * 86'400;
+  std::tm parts{};
+  gmtime_r(&then, &parts);
+  char text[16];
+  std::strftime(text, sizeof text, "%Y-%m-%d", &parts);
+  return text;
+}
+
+// Events about `object_id` received before this transaction began are taken care of.
+void mark_events_processed(pqxx::work& tx, const std::string& object_id) {
+  tx.exec_params(
+      "UPDATE webhook_events SET processed_at = now() "
+      "WHERE object_id = $1 AND processed_at IS NULL AND received_at <= now()",
+      object_id);
+}
+
+void record_artifact(pqxx::work& tx, const std::string& case_id, const std::string& kind,
+                     const std::string& source_id, const std::string& key,
+                     const storage::object_digest& digest, const std::string& content_type) {
+  // The same key can only be rewritten with what is there now (the store replaced it whole).
+  tx.exec_params(
+      "INSERT INTO artifacts (case_id, kind, source_id, object_key, sha256, size_bytes, "
+      "content_type) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+      "ON CONFLICT (object_key) DO UPDATE SET sha256 = EXCLUDED.sha256, "
+      "size_bytes = EXCLUDED.size_bytes, content_type = EXCLUDED.content_type, "
+      "archived_at = now()",
+      case_id, kind, source_id, key, digest.sha256_hex, static_cast<std::int64_t>(digest.size),
+      content_type);
+}
+
+job_result from_store_failure(const storage::store_failure& failure) {
+  return failure.retryable ? job_result::retry(failure.message)
+                           : job_result::permanent(failure.message);
+}
+
+}  // namespace
+
+struct workflows::download_outcome {
+  bool expired = false;               // the presigned URL expired: list again
+  std::optional<job_result> failure;  // anything else that ends this run
+};
+
+metrics::metrics(ops::registry& registry)
+    : artifacts(registry.counter("certn_archiver_artifacts_total",
+                                 "Artifacts written to the object store, by kind.", {"kind"})),
+      downloaded_bytes(registry.counter("certn_archiver_downloaded_bytes_total",
+                                        "Bytes downloaded from Certn, by artifact kind.",
+                                        {"kind"})),
+      stored_bytes(registry.counter("certn_archiver_stored_bytes_total",
+                                    "Bytes written to the object store, by artifact kind.",
+                                    {"kind"})) {}
+
+workflows::workflows(db::pool& database, certn::api_client& api, storage::object_store& store,
+                     settings config, metrics& counters)
+    : database_(database),
+      api_(api),
+      store_(store),
+      settings_(std::move(config)),
+      layout_(settings_.prefix),
+      metrics_(counters) {}
+
+void workflows::register_with(queue::workers& workers) {
+  const auto bind = [this](auto member) {
+    return [this, member](const queue::claimed_job& j) { return (this->*member)(j); };
+  };
+  workers.add(sync_case_kind, bind(&workflows::sync_case));
+  workers.add(request_report_kind, bind(&workflows::request_report));
+  workers.add(report_ready_kind, bind(&workflows::report_ready));
+  workers.add(fetch_report_kind, bind(&workflows::fetch_report));
+  workers.add(archive_supplementary_kind, bind(&workflows::archive_supplementary));
+  workers.add(write_manifest_kind, bind(&workflows::write_manifest));
+  workers.add(reconcile_kind, bind(&workflows::reconcile));
+}
+
+job_result workflows::from_failure(const certn::call_failure& failure) {
+  using certn::failure_class;
+  auth_failing_ = failure.kind == failure_class::authentication;
+  switch (failure.kind) {
+    case failure_class::retryable:
+    case failure_class::rate_limited:
+    case failure_class::expired_url:
+      return job_result::retry(failure.message, failure.retry_after);
+    case failure_class::authentication:
+      // An operator can replace the key file; until then the job keeps its place.
+      spdlog::error("Certn refused the API key: {} (check certn.api_key)", failure.message);
+      return job_result::retry(failure.message + " (check certn.api_key)", failure.retry_after);
+    case failure_class::permanent:
+      break;
+  }
+  return job_result::permanent(failure.message);
+}
+
+awaitable<bool> workflows::is_archived(const std::string& key) {
+  const bool found = co_await database_.query<bool>([&](pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn);
+    return !tx.exec_params("SELECT 1 FROM artifacts WHERE object_key = $1", key).empty();
+  });
+  co_return found;
+}
+
+awaitable<std::optional<job_result>> workflows::archive_bytes(const std::string& case_id,
+                                                              const std::string& kind,
+                                                              const std::string& source_id,
+                                                              const std::string& key,
+                                                              std::string bytes) {
+  const bool archived = co_await is_archived(key);
+  if (archived) {
+    co_return std::nullopt;
+  }
+  const storage::object_digest digest = storage::digest_of(bytes);
+  const std::uint64_t size = bytes.size();
+  const storage::put_result put =
+      co_await store_.put_bytes(key, std::move(bytes), "application/json");
+  if (put.failure) {
+    co_return from_store_failure(*put.failure);
+  }
+  co_await database_.run([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    record_artifact(tx, case_id, kind, source_id, key, digest, "application/json");
+    queue::enqueue(
+        tx, job(write_manifest_kind, case_id, case_payload(case_id, kind), settings_.max_attempts));
+    tx.commit();
+  });
+  metrics_.artifacts.inc({kind});
+  if (!put.already_present) {
+    metrics_.stored_bytes.inc({kind}, static_cast<double>(size));
+  }
+  co_return std::nullopt;
+}
+
+awaitable<workflows::download_outcome> workflows::archive_download(
+    const std::string& case_id, const std::string& kind, const std::string& source_id,
+    const std::string& key, const std::string& url, const std::string& content_type,
+    std::optional<std::int64_t> expected_size) {
+  std::unique_ptr<storage::staged_file> staged = store_.stage(key, settings_.max_object_bytes);
+  const certn::call_result<std::uint64_t> got = co_await api_.download(url, *staged);
+  if (got.failure) {
+    if (got.failure->kind == certn::failure_class::expired_url) {
+      co_return download_outcome{true, std::nullopt};
+    }
+    co_return download_outcome{false, from_failure(*got.failure)};
+  }
+  metrics_.downloaded_bytes.inc({kind}, static_cast<double>(*got.value));
+  if (expected_size && *expected_size >= 0 &&
+      static_cast<std::uint64_t>(*expected_size) != staged->size()) {
+    co_return download_outcome{
+        false, job_result::retry(key + ": Certn announced " + std::to_string(*expected_size) +
+                                 " bytes, the download gave " + std::to_string(staged->size()))};
+  }
+  const storage::put_result put = co_await store_.put(key, *staged, content_type);
+  if (put.failure) {
+    co_return download_outcome{false, from_store_failure(*put.failure)};
+  }
+  const storage::object_digest digest = staged->digest();
+  co_await database_.run([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    record_artifact(tx, case_id, kind, source_id, key, digest, content_type);
+    queue::enqueue(
+        tx, job(write_manifest_kind, case_id, case_payload(case_id, kind), settings_.max_attempts));
+    tx.commit();
+  });
+  metrics_.artifacts.inc({kind});
+  if (!put.already_present) {
+    metrics_.stored_bytes.inc({kind}, static_cast<double>(digest.size));
+  }
+  co_return download_outcome{};
+}
+
+awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
+  const std::string& case_id = job_run.key;
+  const certn::call_result<certn::case_record> got = co_await api_.get_case(case_id);
+  if (got.failure) {
+    co_return from_failure(*got.failure);
+  }
+  auth_failing_ = false;
+  const certn::case_record& record = *got.value;
+  if (record.id != case_id) {
+    co_return job_result::permanent("GET /cases/" + case_id + "/ answered case \"" + record.id +
+                                    "\"");
+  }
+  // The snapshot exactly as received, once per distinct content.
+  const std::string snapshot_key = layout_.case_snapshot(case_id, storage::sha256_hex(got.body));
+  const std::optional<job_result> stored =
+      co_await archive_bytes(case_id, "case_snapshot", case_id, snapshot_key, got.body);
+  if (stored) {
+    co_return *stored;
+  }
+
+  const bool closing = is_archive_status(record.overall_status, settings_.policy.on_statuses);
+  const std::string source = sync_source(job_run.payload);
+  const bool newly_closed = co_await database_.query<bool>([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    const pqxx::result before = tx.exec_params(
+        "SELECT overall_status, closed_at IS NOT NULL FROM cases WHERE id = $1 FOR UPDATE",
+        case_id);
+    const bool known = !before.empty();
+    const bool was_closed = known && before[0][1].as<bool>();
+    const std::string old_status = known ? before[0][0].as<std::string>("") : "";
+    tx.exec_params(
+        "INSERT INTO cases (id, overall_status, snapshot, last_synced, closed_at) "
+        "VALUES ($1, $2, $3::jsonb, now(), CASE WHEN $4 THEN now() END) "
+        "ON CONFLICT (id) DO UPDATE SET overall_status = EXCLUDED.overall_status, "
+        "snapshot = EXCLUDED.snapshot, last_synced = now(), "
+        "closed_at = CASE WHEN $4 THEN COALESCE(cases.closed_at, now()) END",
+        case_id, record.overall_status, got.body, closing);
+    if (!known || old_status != record.overall_status) {
+      tx.exec_params(
+          "INSERT INTO case_status_history (case_id, status, source) VALUES ($1, $2, $3)", case_id,
+          record.overall_status, source);
+    }
+    const bool enters_archive = closing && !was_closed;
+    if (enters_archive) {
+      // Archived again after each (re)closing: a dispute that reopened the case may have
+      // changed its results.
+      if (settings_.policy.generate_report) {
+        queue::enqueue(tx, job(request_report_kind, case_id, case_payload(case_id, source),
+                               settings_.max_attempts));
+      }
+      queue::enqueue(tx, job(archive_supplementary_kind, case_id, case_payload(case_id, source),
+                             settings_.max_attempts));
+    }
+    mark_events_processed(tx, case_id);
+    tx.commit();
+    return enters_archive;
+  });
+  if (newly_closed) {
+    spdlog::info("case {} is {}: archiving", case_id, record.overall_status);
+  }
+  co_return job_result::done();
+}
+
+awaitable<job_result> workflows::request_report(const queue::claimed_job& job_run) {
+  const std::string& case_id = job_run.key;
+  const certn::call_result<std::string> got =
+      co_await api_.generate_report(case_id, settings_.policy.report_language);
+  if (got.failure) {
+    co_return from_failure(*got.failure);
+  }
+  const std::string report_id = *got.value;
+  co_await database_.run([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    tx.exec_params(
+        "INSERT INTO report_files (id, case_id, status) VALUES ($1, $2, 'IN_PROGRESS') "
+        "ON CONFLICT (id) DO NOTHING",
+        report_id, case_id);
+    // Polling in case CASE_REPORT_READY never arrives; the event brings this job forward.
+    queue::enqueue(tx, job(fetch_report_kind, report_id, case_payload(case_id, "request_report"),
+                           settings_.max_attempts, settings_.report_poll_delay));
+    tx.commit();
+  });
+  spdlog::info("case {}: report {} requested", case_id, report_id);
+  co_return job_result::done();
+}
+
+awaitable<job_result> workflows::report_ready(const queue::claimed_job& job_run) {
+  const std::string& object_id = job_run.key;
+  co_await database_.run([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    // certn-api.md: the event may name the report file or the case.
+    std::vector<std::pair<std::string, std::string>> reports;  // (report id, case id)
+    for (const auto& row :
+         tx.exec_params("SELECT id, case_id FROM report_files WHERE id = $1 "
+                        "UNION SELECT id, case_id FROM report_files WHERE case_id = $1 "
+                        "AND status <> 'COMPLETE'",
+                        object_id)) {
+      reports.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
+    }
+    for (const auto& [report_id, case_id] : reports) {
+      queue::enqueue(tx, job(fetch_report_kind, report_id, case_payload(case_id, "report_ready"),
+                             settings_.max_attempts));
+    }
+    if (reports.empty()) {
+      // A report we did not request (or a case we have not seen): look at the case afresh.
+      queue::enqueue(tx, job(sync_case_kind, object_id, case_payload(object_id, "report_ready"),
+                             settings_.max_attempts));
+    }
+    mark_events_processed(tx, object_id);
+    tx.commit();
+  });
+  co_return job_result::done();
+}
+
+awaitable<job_result> workflows::fetch_report(const queue::claimed_job& job_run) {
+  const std::string& report_id = job_run.key;
+  const std::string case_id = co_await database_.query<std::string>([&](pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn);
+    const pqxx::result row =
+        tx.exec_params("SELECT case_id FROM report_files WHERE id = $1", report_id);
+    return row.empty() ? std::string() : row[0][0].as<std::string>();
+  });
+  if (case_id.empty()) {
+    co_return job_result::permanent("report file " + report_id + " was never requested here");
+  }
+  const std::string key = layout_.report(case_id, report_id);
+  for (int listing = 1; listing <= 2; ++listing) {
+    const certn::call_result<certn::report_file> got = co_await api_.get_report_file(report_id);
+    if (got.failure) {
+      co_return from_failure(*got.failure);
+    }
+    const certn::report_file& report = *got.value;
+    const auto set_status = [&](const std::string& status) {
+      return database_.run([&, status](pqxx::connection& conn) {
+        pqxx::work tx(conn);
+        tx.exec_params(
+            "UPDATE report_files SET status = $2, ready_at = CASE WHEN $2 = 'COMPLETE' "
+            "THEN COALESCE(ready_at, now()) END WHERE id = $1",
+            report_id, status);
+        tx.commit();
+      });
+    };
+    if (report.status == "FAILED") {
+      co_await set_status(report.status);
+      co_return job_result::permanent("Certn reports report file " + report_id + " of case " +
+                                      case_id + " as FAILED");
+    }
+    if (report.status != "COMPLETE") {
+      co_await set_status(report.status);
+      co_return job_result::retry(
+          "report file " + report_id + " is " + report.status + ", not COMPLETE yet",
+          settings_.report_poll_delay);
+    }
+    if (!report.url) {
+      co_return job_result::retry("report file " + report_id + " is COMPLETE without a URL");
+    }
+    const bool archived = co_await is_archived(key);
+    if (!archived) {
+      const download_outcome outcome = co_await archive_download(
+          case_id, "report", report_id, key, *report.url, "application/pdf", std::nullopt);
+      if (outcome.failure) {
+        co_return *outcome.failure;
+      }
+      if (outcome.expired) {
+        spdlog::info("report {}: download URL expired; asking Certn for a fresh one", report_id);
+        continue;
+      }
+    }
+    co_await set_status("COMPLETE");
+    co_return job_result::done();
+  }
+  co_return job_result::retry("report file " + report_id +
+                              ": the download URL had expired again after a fresh listing");
+}
+
+awaitable<job_result> workflows::archive_supplementary(const queue::claimed_job& job_run) {
+  const std::string& case_id = job_run.key;
+  const certn::call_result<certn::supplementary_information> info =
+      co_await api_.get_supplementary_information(case_id);
+  if (info.failure) {
+    co_return from_failure(*info.failure);
+  }
+  const std::optional<job_result> info_stored = co_await archive_bytes(
+      case_id, "supplementary_information", case_id,
+      layout_.supplementary_information(case_id, storage::sha256_hex(info.body)), info.body);
+  if (info_stored) {
+    co_return *info_stored;
+  }
+
+  for (int listing = 1; listing <= 3; ++listing) {
+    const certn::call_result<certn::supplementary_files> files =
+        co_await api_.get_supplementary_files(case_id);
+    if (files.failure) {
+      co_return from_failure(*files.failure);
+    }
+    bool expired = false;
+    for (const certn::supplementary_check& check : files.value->checks) {
+      for (const certn::supplementary_file& file : check.files) {
+        const std::string key = layout_.supplementary_file(case_id, check.id, file.id, file.name);
+        const bool archived = co_await is_archived(key);
+        if (archived) {
+          continue;
+        }
+        const std::string content_type =
+            file.content_type.empty() ? "application/octet-stream" : file.content_type;
+        const download_outcome outcome = co_await archive_download(
+            case_id, "supplementary_file", file.id, key, file.url, content_type, file.size);
+        if (outcome.failure) {
+          co_return *outcome.failure;
+        }
+        expired = expired || outcome.expired;
+      }
+    }
+    if (!expired) {
+      co_return job_result::done();
+    }
+    spdlog::info("case {}: some download URLs expired; listing the files again", case_id);
+  }
+  co_return job_result::retry("case " + case_id +
+                              ": download URLs kept expiring after fresh listings");
+}
+
+awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_run) {
+  const std::string& case_id = job_run.key;
+  const std::vector<manifest_entry> entries =
+      co_await database_.query<std::vector<manifest_entry>>([&](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        std::vector<manifest_entry> out;
+        for (const auto& row : tx.exec_params(
+                 "SELECT kind, object_key, sha256, size_bytes, COALESCE(source_id, ''), "
+                 "COALESCE(content_type, ''), "
+                 "to_char(archived_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+                 "FROM artifacts WHERE case_id = $1 AND kind <> 'manifest'",
+                 case_id)) {
+          out.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
+                         row[2].as<std::string>(), row[3].as<std::int64_t>(),
+                         row[4].as<std::string>(), row[5].as<std::string>(),
+                         row[6].as<std::string>()});
+        }
+        return out;
+      });
+  std::string body = manifest_json(case_id, utc_now_iso(), entries);
+  const storage::object_digest digest = storage::digest_of(body);
+  const std::string key = layout_.manifest(case_id);
+  const storage::put_result put =
+      co_await store_.put_bytes(key, std::move(body), "application/json");
+  if (put.failure) {
+    co_return from_store_failure(*put.failure);
+  }
+  co_await database_.run([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    record_artifact(tx, case_id, "manifest", case_id, key, digest, "application/json");
+    tx.commit();
+  });
+  co_return job_result::done();
+}
+
+awaitable<job_result> workflows::reconcile(const queue::claimed_job&) {
+  // What we hold: every case's status and Certn's "modified", and the cases still open here.
+  struct known_case {
+    std::string status;
+    std::string modified;
+    bool open = false;
+  };
+  std::map<std::string, known_case> known =
+      co_await database_.query<std::map<std::string, known_case>>([](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        std::map<std::string, known_case> out;
+        for (const auto& row : tx.exec(
+                 "SELECT id, COALESCE(overall_status, ''), COALESCE(snapshot->>'modified', ''), "
+                 "closed_at IS NULL FROM cases")) {
+          out[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>(),
+                                           row[3].as<bool>()};
+        }
+        return out;
+      });
+
+  certn::case_filter recent;
+  recent.order_timeframe_after = utc_date_days_ago(settings_.reconcile_lookback_days);
+  certn::case_pages pages(api_, recent, 100);
+  std::vector<std::string> stale;
+  std::set<std::string> listed;
+  while (!pages.done()) {
+    const certn::call_result<certn::case_page> page = co_await pages.next();
+    if (page.failure) {
+      co_return from_failure(*page.failure);
+    }
+    for (const certn::case_record& c : page.value->results) {
+      listed.insert(c.id);
+      const auto found = known.find(c.id);
+      if (found == known.end() || found->second.status != c.overall_status ||
+          found->second.modified != c.modified) {
+        stale.push_back(c.id);
+      }
+    }
+  }
+  for (const auto& [id, held] : known) {
+    if (held.open && !listed.count(id)) {
+      stale.push_back(id);  // ordered before the window, still open here: ask again
+    }
+  }
+  co_await database_.run([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    for (const std::string& id : stale) {
+      queue::enqueue(
+          tx, job(sync_case_kind, id, case_payload(id, "reconcile"), settings_.max_attempts));
+    }
+    if (settings_.reconcile_interval.count() > 0) {
+      queue::enqueue(tx, job(reconcile_kind, reconcile_key, "{}", settings_.max_attempts,
+                             settings_.reconcile_interval));
+    }
+    tx.commit();
+  });
+  spdlog::info("reconcile: {} case(s) listed, {} to sync", listed.size(), stale.size());
+  co_return job_result::done();
+}
+
+}  // namespace archiver::archive

@@ -1,0 +1,97 @@
+#include "service/pipeline.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <pqxx/pqxx>
+
+#include "storage/filesystem_store.hpp"
+#include "storage/s3_store.hpp"
+
+namespace archiver::service {
+
+std::unique_ptr<storage::object_store> make_store(asio::io_context& io,
+                                                  const config::storage_settings& settings) {
+  if (settings.backend == "s3") {
+    return std::make_unique<storage::s3_store>(io, settings);
+  }
+  return std::make_unique<storage::filesystem_store>(settings.path);
+}
+
+namespace {
+
+archive::settings archive_settings_from(const config::config& cfg) {
+  archive::settings s;
+  s.policy = cfg.archive;
+  s.prefix = cfg.storage.prefix;
+  s.max_attempts = cfg.workers.max_attempts;
+  s.report_poll_delay = cfg.workers.report_poll_delay;
+  s.reconcile_interval = cfg.workers.reconcile_interval;
+  return s;
+}
+
+queue::worker_settings worker_settings_from(const config::workers_settings& w) {
+  queue::worker_settings s;
+  s.owner = queue::make_owner_name();
+  s.concurrency = w.concurrency;
+  s.claim_batch = w.claim_batch;
+  s.lease = std::chrono::seconds(w.lease_seconds);
+  s.poll_interval = w.poll_interval;
+  s.backoff_base = w.backoff_base;
+  s.backoff_max = w.backoff_max;
+  s.drain_timeout = w.drain_timeout;
+  s.keep_finished_days = w.keep_finished_days;
+  return s;
+}
+
+}  // namespace
+
+pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+                   ops::registry& registry)
+    : cfg_(cfg),
+      database_(database),
+      store_(make_store(io, cfg.storage)),
+      certn_(io, cfg.certn, &registry),
+      archive_metrics_(registry),
+      workflows_(database, certn_.api(), *store_, archive_settings_from(cfg), archive_metrics_),
+      worker_metrics_(registry),
+      workers_(io, database, cfg.database.url, worker_settings_from(cfg.workers), worker_metrics_) {
+  workflows_.register_with(workers_);
+}
+
+pipeline::~pipeline() = default;
+
+awaitable<void> pipeline::start() {
+  if (cfg_.workers.reconcile_interval.count() > 0) {
+    const int max_attempts = cfg_.workers.max_attempts;
+    co_await database_.run([max_attempts](pqxx::connection& conn) {
+      pqxx::work tx(conn);
+      // Due now: after a restart, catch up on whatever happened while nobody listened.
+      queue::enqueue(tx, {archive::reconcile_kind, archive::reconcile_key, "{}", max_attempts,
+                          std::chrono::seconds(0)});
+      tx.commit();
+    });
+  }
+  workers_.start();
+  spdlog::info("archiving to {}", store_->describe());
+  // Partial files of a process killed mid-download. An hour is far beyond any live write's
+  // silence (reads time out after 30 s), so another replica's staging file is never taken.
+  try {
+    const std::size_t removed = co_await store_->remove_stale_staging(std::chrono::hours(1));
+    if (removed > 0) {
+      spdlog::info("removed {} stale staging file(s) left by an earlier crash", removed);
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("could not look for stale staging files: {}", e.what());
+  }
+}
+
+awaitable<void> pipeline::drain() { co_await workers_.drain(); }
+
+std::optional<std::string> pipeline::problem() const {
+  if (workflows_.certn_auth_failing()) {
+    return "Certn refuses the API key (401/403): replace certn.api_key";
+  }
+  return std::nullopt;
+}
+
+}  // namespace archiver::service

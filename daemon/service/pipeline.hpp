@@ -1,0 +1,50 @@
+// The archiving side of `serve`, wired from configuration: the object store, the Certn clients,
+// the workflows and the workers that run them.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "archive/workflows.hpp"
+#include "config/config.hpp"
+#include "db/pool.hpp"
+#include "net/asio.hpp"
+#include "ops/metrics.hpp"
+#include "queue/worker.hpp"
+#include "service/certn_clients.hpp"
+#include "storage/object_store.hpp"
+
+namespace archiver::service {
+
+// storage.backend "filesystem" or "s3". Throws (std::exception naming the setting) when the store
+// cannot be set up.
+std::unique_ptr<storage::object_store> make_store(asio::io_context& io,
+                                                  const config::storage_settings& settings);
+
+class pipeline {
+ public:
+  // Throws when the store or the Certn clients cannot be set up (start-up error).
+  pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+           ops::registry& registry);
+  ~pipeline();
+
+  // Enqueues the periodic reconcile (once per database) and starts the workers.
+  awaitable<void> start();
+  awaitable<void> drain();
+
+  // Why the archiving side cannot work right now (Certn refuses the API key), if it cannot.
+  std::optional<std::string> problem() const;
+
+ private:
+  const config::config& cfg_;
+  db::pool& database_;
+  std::unique_ptr<storage::object_store> store_;
+  certn_clients certn_;
+  archive::metrics archive_metrics_;
+  archive::workflows workflows_;
+  queue::worker_metrics worker_metrics_;
+  queue::workers workers_;
+};
+
+}  // namespace archiver::service
