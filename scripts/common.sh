@@ -6,7 +6,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # build_release [cmake --build flags...]: installs packages, builds certn-archiver; sets $binary.
 build_release() {
   bash "$root/scripts/install-deps.sh"
-  cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  # The same flags as scripts/test.sh's first build, so the two share one build directory.
+  cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -DNDEBUG" >/dev/null
   cmake --build "$root/build/release" -j "$(nproc)" --target certn-archiver "$@"
   binary="$root/build/release/certn-archiver"
 }
