@@ -95,7 +95,7 @@ step "jobs (certn-archiver jobs list)"
 
 step "metrics (GET /metrics: jobs, bytes, Certn calls)"
 curl -s "http://127.0.0.1:$port/metrics" |
-  grep -E '^certn_archiver_(jobs_total|artifacts_total|downloaded_bytes_total|stored_bytes_total|webhook_events_total)|^certn_api_calls_total' |
+  grep -E '^certn_archiver_(jobs_total|artifacts_total|downloaded_bytes_total|stored_bytes_total|webhook_events_total|certn_api_calls_total)' |
   head -40
 
 step "stopping (SIGTERM drains and exits 0)"
