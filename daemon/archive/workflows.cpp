@@ -146,8 +146,9 @@ job_result workflows::from_failure(const certn::call_failure& failure) {
   using certn::failure_class;
   auth_failing_ = failure.kind == failure_class::authentication;
   switch (failure.kind) {
-    case failure_class::retryable:
     case failure_class::rate_limited:
+      return job_result::throttled(failure.message, failure.retry_after);
+    case failure_class::retryable:
     case failure_class::expired_url:
       return job_result::retry(failure.message, failure.retry_after);
     case failure_class::authentication:

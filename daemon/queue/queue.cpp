@@ -154,7 +154,9 @@ bool finish(pqxx::work& tx, std::int64_t id, const std::string& owner, const out
   const int attempts = mine[0][2].as<int>();
   const int max_attempts = mine[0][3].as<int>();
 
-  const bool out_of_attempts = attempts >= max_attempts;
+  // A run that does not count (throttled) is given back, and can never be the last.
+  const int attempts_used = result.counts_as_attempt ? attempts : attempts - 1;
+  const bool out_of_attempts = result.counts_as_attempt && attempts >= max_attempts;
   if (result.what == outcome::kind::succeeded) {
     tx.exec_params(
         "UPDATE jobs SET state = 'succeeded', lease_owner = NULL, lease_expires = NULL, "
@@ -170,7 +172,7 @@ bool finish(pqxx::work& tx, std::int64_t id, const std::string& owner, const out
         "finished_at = now(), updated_at = now(), last_error = $2 WHERE id = $1",
         id, why);
   } else {
-    requeue(tx, id, kind, key, attempts, "failed", result.delay, result.error);
+    requeue(tx, id, kind, key, attempts_used, "failed", result.delay, result.error);
   }
   return true;
 }

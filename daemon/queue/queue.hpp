@@ -62,6 +62,7 @@ struct outcome {
   enum class kind { succeeded, retry, dead } what = kind::succeeded;
   std::string error;                   // retry/dead: one line, kept in last_error
   std::chrono::milliseconds delay{0};  // retry: run_at = now + delay
+  bool counts_as_attempt = true;       // retry: false gives this run's attempt back
 };
 
 // Records the outcome of a run `owner` holds; false when the lease was lost (nothing changed).

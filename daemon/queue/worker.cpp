@@ -48,7 +48,8 @@ outcome decide(const job_result& result, const claimed_job& job, const worker_se
   }
   return {
       outcome::kind::retry, result.error,
-      retry_delay(job.attempt, s.backoff_base, s.backoff_max, result.retry_after, unit_random())};
+      retry_delay(job.attempt, s.backoff_base, s.backoff_max, result.retry_after, unit_random()),
+      result.counts_as_attempt};
 }
 
 const char* outcome_label(outcome::kind what, bool recorded) {

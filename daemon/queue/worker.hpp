@@ -26,12 +26,20 @@ struct job_result {
   enum class kind { done, retry, permanent } what = kind::done;
   std::string error;  // retry/permanent: one line for last_error and the logs
   std::optional<std::chrono::seconds> retry_after;
+  bool counts_as_attempt = true;  // false: the remote only asked us to wait (a 429)
 
   static job_result done() { return {}; }
   static job_result retry(std::string why, std::optional<std::chrono::seconds> after = {}) {
     return {kind::retry, std::move(why), after};
   }
-  static job_result permanent(std::string why) { return {kind::permanent, std::move(why), {}}; }
+  // Throttled: retried after `after` without using up one of max_attempts, so that a long storm
+  // of 429s delays the job but never kills it.
+  static job_result throttled(std::string why, std::optional<std::chrono::seconds> after) {
+    return {kind::retry, std::move(why), after, false};
+  }
+  static job_result permanent(std::string why) {
+    return {kind::permanent, std::move(why), {}, true};
+  }
 };
 
 // A handler may throw: that is a retry with the exception's message.

@@ -345,3 +345,24 @@ TEST_CASE("drain releases a job that outlives the deadline, and another worker t
   slow->io.stop();
   slow->thread.join();
 }
+
+TEST_CASE("a throttled run gives its attempt back and is never the last") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const auto id = add(db.dsn(), "k", "a", 1);
+  for (int run = 0; run < 3; ++run) {
+    pqxx::nontransaction(conn).exec("UPDATE jobs SET run_at = now()");
+    const auto job = queue::claim(conn, "w", 1, 60s);
+    REQUIRE(job.size() == 1);
+    CHECK(job[0].attempt == 1);
+    queue::outcome throttled{queue::outcome::kind::retry, "HTTP 429", 0ms};
+    throttled.counts_as_attempt = false;
+    CHECK(finish(db.dsn(), id, "w", throttled));
+    CHECK(field(db, id, "state") == "failed");
+    CHECK(field(db, id, "attempts") == "0");
+  }
+  pqxx::nontransaction(conn).exec("UPDATE jobs SET run_at = now()");
+  REQUIRE(queue::claim(conn, "w", 1, 60s).size() == 1);
+  CHECK(finish(db.dsn(), id, "w", {queue::outcome::kind::retry, "HTTP 503", 0ms}));
+  CHECK(field(db, id, "state") == "dead");
+}
