@@ -1,9 +1,8 @@
-#include <pqxx/pqxx>
-
 #include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
+#include <pqxx/pqxx>
 #include <string>
 #include <string_view>
 #include <vector>

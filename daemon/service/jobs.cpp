@@ -1,13 +1,13 @@
-#include <pqxx/pqxx>
-
 #include <algorithm>
 #include <iostream>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
 #include "db/migrations.hpp"
 #include "db/pool.hpp"
 #include "queue/admin.hpp"
+#include "service/cli_database.hpp"
 #include "service/service.hpp"
 
 namespace archiver::service {
@@ -18,39 +18,12 @@ constexpr int exit_ok = 0;
 constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
 
-std::string first_line(const char* text) {
-  std::string line = text;
-  line = line.substr(0, line.find('\n'));
-  return line;
-}
-
-// As in status.cpp: `command` on a fresh connection once the schema is current; a database that
-// fails is one line on stderr and exit 1.
-template <class Command>
-int with_database(const config::config& cfg, Command command) {
-  try {
-    pqxx::connection conn(db::with_connect_timeout(
-        cfg.database.url, static_cast<int>(cfg.database.connect_timeout.count())));
-    const db::schema_status schema = db::check_schema(conn);
-    if (!schema.current()) {
-      std::cerr << "certn-archiver: database schema is at version " << schema.database_version
-                << ", this build needs " << schema.expected_version
-                << ": run `certn-archiver migrate`\n";
-      return exit_failure;
-    }
-    return command(conn);
-  } catch (const pqxx::failure& e) {
-    std::cerr << "certn-archiver: database: " << first_line(e.what()) << "\n";
-    return exit_failure;
-  }
-}
-
 // Errors can be long (a remote's answer): one line, cut to fit a table.
 std::string short_error(const std::optional<std::string>& error) {
   if (!error) {
     return "";
   }
-  std::string text = first_line(error->c_str());
+  std::string text = error->substr(0, error->find('\n'));
   constexpr std::size_t max = 60;
   return text.size() > max ? text.substr(0, max - 3) + "..." : text;
 }
@@ -148,8 +121,8 @@ int retry(pqxx::connection& conn, const jobs_request& request) {
   switch (result.outcome) {
     case queue::retry_outcome::queued:
       std::cout << "job " << request.id << " queued (it was " << result.before->state << " after "
-                << result.before->attempts << " attempts; last error: "
-                << result.before->last_error.value_or("none") << ")\n";
+                << result.before->attempts
+                << " attempts; last error: " << result.before->last_error.value_or("none") << ")\n";
       return exit_ok;
     case queue::retry_outcome::already_pending:
       // The work will be done: the pending job covers the same (kind, key).

@@ -1,5 +1,6 @@
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+
+#include <pqxx/pqxx>
 
 #include "db/migrations.hpp"
 #include "db/pool.hpp"

@@ -22,14 +22,14 @@ struct cases_request {
   std::string endpoint;  // list, get, cancel, generate-report, report-file, supplementary-files,
                          // supplementary-information, order, order-package
   std::string id;
-  certn::case_filter filter;        // list
-  int page = 1;                     // list
-  int page_size = 10;               // list
-  bool all_pages = false;           // list: every page, results as one JSON array
-  std::string language;             // generate-report
-  std::string download_path;        // report-file: save the PDF there
-  std::string order_json_file;      // order: a file, or "-" for standard input
-  certn::package_order package;     // order-package
+  certn::case_filter filter;     // list
+  int page = 1;                  // list
+  int page_size = 10;            // list
+  bool all_pages = false;        // list: every page, results as one JSON array
+  std::string language;          // generate-report
+  std::string download_path;     // report-file: save the PDF there
+  std::string order_json_file;   // order: a file, or "-" for standard input
+  certn::package_order package;  // order-package
 };
 
 // Returns 0 on success; 1 when the call failed (Certn's code and detail on stderr); 2 when the
@@ -42,7 +42,7 @@ int status(const config::config& cfg, bool json);
 
 // `certn-archiver jobs <action>`: the operator's view of the job queue (queue/admin.hpp).
 struct jobs_request {
-  std::string action;  // list, show, retry, cancel, prune
+  std::string action;                // list, show, retry, cancel, prune
   std::optional<std::string> state;  // list
   std::optional<std::string> kind;   // list
   int limit = 50;                    // list
@@ -58,8 +58,8 @@ int jobs(const config::config& cfg, const jobs_request& request);
 
 // `certn-archiver backfill`: a sync_case job for every case the Cases API lists for the period.
 struct backfill_request {
-  std::string since;                 // ISO 8601 date or date-time: order_timeframe_after
-  std::optional<std::string> until;  // order_timeframe_before
+  std::string since;                  // ISO 8601 date or date-time: order_timeframe_after
+  std::optional<std::string> until;   // order_timeframe_before
   std::vector<std::string> statuses;  // overall_status filter, any of
 };
 

@@ -1,13 +1,13 @@
-#include <pqxx/pqxx>
-
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <pqxx/pqxx>
 #include <string>
 
 #include "db/migrations.hpp"
 #include "db/pool.hpp"
 #include "queue/admin.hpp"
+#include "service/cli_database.hpp"
 #include "service/service.hpp"
 
 namespace archiver::service {
@@ -15,36 +15,6 @@ namespace archiver::service {
 namespace {
 
 constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-
-// libpq's messages run over several lines ("could not connect...\n\tIs the server running...");
-// the operator gets the first.
-std::string first_line(const char* text) {
-  std::string line = text;
-  line = line.substr(0, line.find('\n'));
-  return line;
-}
-
-// Runs `command` on a fresh connection once the schema is known to be current; a database that
-// fails is one line on stderr and exit 1.
-template <class Command>
-int with_database(const config::config& cfg, Command command) {
-  try {
-    pqxx::connection conn(db::with_connect_timeout(
-        cfg.database.url, static_cast<int>(cfg.database.connect_timeout.count())));
-    const db::schema_status schema = db::check_schema(conn);
-    if (!schema.current()) {
-      std::cerr << "certn-archiver: database schema is at version " << schema.database_version
-                << ", this build needs " << schema.expected_version
-                << ": run `certn-archiver migrate`\n";
-      return exit_failure;
-    }
-    return command(conn);
-  } catch (const pqxx::failure& e) {
-    std::cerr << "certn-archiver: database: " << first_line(e.what()) << "\n";
-    return exit_failure;
-  }
-}
 
 std::string human_bytes(std::int64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

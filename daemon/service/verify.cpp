@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <pqxx/pqxx>
 
+#include "service/cli_database.hpp"
 #include "service/pipeline.hpp"
 #include "service/service.hpp"
 
@@ -53,8 +54,7 @@ awaitable<void> verify_all(storage::object_store& store,
 
 int verify(const config::config& cfg, const std::string& case_id) {
   std::vector<recorded_object> objects;
-  try {
-    pqxx::connection conn(cfg.database.url);
+  const int read = with_database(cfg, [&](pqxx::connection& conn) {
     pqxx::read_transaction tx(conn);
     const pqxx::result rows =
         case_id.empty()
@@ -67,9 +67,10 @@ int verify(const config::config& cfg, const std::string& case_id) {
       objects.push_back(
           {row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::uint64_t>()});
     }
-  } catch (const std::exception& e) {
-    spdlog::error("verify: cannot read the artifacts from the database: {}", e.what());
-    return 1;
+    return 0;
+  });
+  if (read != 0) {
+    return read;
   }
   if (!case_id.empty() && objects.empty()) {
     std::fprintf(stderr, "verify: no artifact recorded for case %s\n", case_id.c_str());
