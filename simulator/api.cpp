@@ -533,7 +533,7 @@ http::response generate_report(const std::shared_ptr<context>& ctx, const case_r
   return json_response(status::created, out.str());
 }
 
-http::response report_file_json(const context& ctx, const report_file& report) {
+http::response report_file_json(context& ctx, const report_file& report) {
   json_writer out;
   out.begin_object();
   out.key("id").value(report.id);
@@ -550,7 +550,7 @@ http::response report_file_json(const context& ctx, const report_file& report) {
   return json_response(status::ok, out.str());
 }
 
-http::response supplementary_files(const context& ctx, const case_record& c) {
+http::response supplementary_files(context& ctx, const case_record& c) {
   json_writer out;
   out.begin_object().key("id").value(c.id).key("checks").begin_array();
   for (const check_record& check : c.checks) {

@@ -16,8 +16,15 @@ void context::send(const std::vector<event>& events) {
   }
 }
 
-std::string context::presign(std::string_view path) const {
-  return signer.presign(base_url, path, std::chrono::system_clock::now());
+std::string context::presign(std::string_view path) {
+  auto signed_at = std::chrono::system_clock::now();
+  if (config.faults.expire_next_urls > 0) {
+    --config.faults.expire_next_urls;
+    ++stats.expired_urls;
+    // Signed longer ago than a URL lives, with room for X-Amz-Date's whole seconds.
+    signed_at -= config.url_ttl + std::chrono::seconds(2);
+  }
+  return signer.presign(base_url, path, signed_at);
 }
 
 double context::draw() { return std::uniform_real_distribution<double>(0.0, 1.0)(fault_random); }

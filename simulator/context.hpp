@@ -28,6 +28,7 @@ struct request_stats {
   std::uint64_t rate_limited = 0;    // 429s from the per-key limit
   std::uint64_t injected_500 = 0;
   std::uint64_t slowed = 0;
+  std::uint64_t expired_urls = 0;    // presigned already expired (fault expire_next_urls)
 };
 
 struct context {
@@ -35,8 +36,9 @@ struct context {
 
   // Sends one webhook per event, in order.
   void send(const std::vector<event>& events);
-  // A fresh presigned download URL for "files/<id>" or "reports/<id>".
-  std::string presign(std::string_view path) const;
+  // A fresh presigned download URL for "files/<id>" or "reports/<id>"; already expired while the
+  // fault expire_next_urls has some left (and one fewer afterwards).
+  std::string presign(std::string_view path);
   // A uniform draw in [0, 1) from the fault generator.
   double draw();
 

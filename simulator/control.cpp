@@ -194,6 +194,7 @@ http::response set_faults(context& ctx, const std::string& body_text) {
       body.integer("slow_ms", 0, 600000).value_or(f.slow_delay.count()));
   f.requests_per_minute_per_key = static_cast<int>(
       body.integer("rate_limit_per_minute", 0, 1000000).value_or(f.requests_per_minute_per_key));
+  f.expire_next_urls = body.integer("expire_next_urls", 0, 1000000).value_or(f.expire_next_urls);
   json_writer out;
   out.begin_object();
   out.key("rate_429").raw(std::to_string(f.rate_429));
@@ -203,6 +204,7 @@ http::response set_faults(context& ctx, const std::string& body_text) {
   out.key("slow_rate").raw(std::to_string(f.slow_rate));
   out.key("slow_ms").number(f.slow_delay.count());
   out.key("rate_limit_per_minute").number(f.requests_per_minute_per_key);
+  out.key("expire_next_urls").number(f.expire_next_urls);
   out.end_object();
   return json_response(status::ok, out.str());
 }
@@ -228,6 +230,7 @@ http::response stats_json(const context& ctx) {
   out.key("rate_limited").number(static_cast<std::int64_t>(s.rate_limited));
   out.key("injected_500").number(static_cast<std::int64_t>(s.injected_500));
   out.key("slowed").number(static_cast<std::int64_t>(s.slowed));
+  out.key("expired_urls").number(static_cast<std::int64_t>(s.expired_urls));
   out.key("cases").number(static_cast<std::int64_t>(ctx.cases.case_count()));
   out.end_object();
   return json_response(status::ok, out.str());

@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--fault-truncate-rate", config.faults.truncate_rate,
                  "Chance a download stops half-way")->check(rate);
+  app.add_option("--fault-expire-next-urls", config.faults.expire_next_urls,
+                 "The next N presigned URLs handed out are already expired")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1000000}));
   app.add_option("--webhook-duplicate-rate", config.webhooks.duplicate_rate,
                  "Chance a webhook is sent twice")->check(rate);
   app.add_option("--webhook-reorder-rate", config.webhooks.reorder_rate,

@@ -23,6 +23,9 @@ struct fault_settings {
   std::chrono::milliseconds slow_delay{0};
   double truncate_rate = 0;        // chance a download stops half-way
   int requests_per_minute_per_key = 0;  // per API key, sliding minute; 0 = unlimited
+  // The next N presigned URLs handed out (by any API answer) are already expired, as if the
+  // client had waited past their lifetime before using them.
+  std::int64_t expire_next_urls = 0;
 };
 
 struct package {
