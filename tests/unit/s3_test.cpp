@@ -34,17 +34,30 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The shared conformance data lives beside the repository (../shared/vectors), which is where a
+// checkout in the project's workspace finds it; a clone elsewhere names it with
+// ARCHIVER_SIGV4_VECTORS, or finds the workspace's copy at /work/shared.
 fs::path vectors_dir() {
-  const char* from_env = std::getenv("ARCHIVER_SIGV4_VECTORS");
-  const fs::path dir = from_env != nullptr && *from_env != '\0'
-                           ? fs::path(from_env)
-                           : fs::path(ARCHIVER_SOURCE_DIR "/../shared/vectors/sigv4");
-  if (!fs::is_directory(dir / "botocore-aws4_testsuite") ||
-      !fs::is_directory(dir / "aws-c-auth-v4")) {
-    FAIL("the SigV4 vectors are missing: expected botocore-aws4_testsuite/ and aws-c-auth-v4/ in "
-         << dir << " (set ARCHIVER_SIGV4_VECTORS to their directory)");
+  std::vector<fs::path> candidates;
+  if (const char* from_env = std::getenv("ARCHIVER_SIGV4_VECTORS"); from_env && *from_env) {
+    candidates.emplace_back(from_env);
+  } else {
+    candidates.emplace_back(ARCHIVER_SOURCE_DIR "/../shared/vectors/sigv4");
+    candidates.emplace_back("/work/shared/vectors/sigv4");
   }
-  return dir;
+  for (const fs::path& dir : candidates) {
+    if (fs::is_directory(dir / "botocore-aws4_testsuite") &&
+        fs::is_directory(dir / "aws-c-auth-v4")) {
+      return dir;
+    }
+  }
+  std::string looked;
+  for (const fs::path& dir : candidates) {
+    looked += (looked.empty() ? "" : ", ") + dir.string();
+  }
+  FAIL("the SigV4 vectors are missing: expected botocore-aws4_testsuite/ and aws-c-auth-v4/ in "
+       << looked << " (set ARCHIVER_SIGV4_VECTORS to their directory)");
+  return {};
 }
 
 std::string read_file(const fs::path& path) {
