@@ -307,6 +307,7 @@ awaitable<job_result> workflows::request_report(const queue::claimed_job& job_ru
   if (got.failure) {
     co_return from_failure(*got.failure);
   }
+  auth_failing_ = false;
   const std::string report_id = *got.value;
   co_await database_.run([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
@@ -368,6 +369,7 @@ awaitable<job_result> workflows::fetch_report(const queue::claimed_job& job_run)
     if (got.failure) {
       co_return from_failure(*got.failure);
     }
+    auth_failing_ = false;
     const certn::report_file& report = *got.value;
     const auto set_status = [&](const std::string& status) {
       return database_.run([&, status](pqxx::connection& conn) {
@@ -419,6 +421,7 @@ awaitable<job_result> workflows::archive_supplementary(const queue::claimed_job&
   if (info.failure) {
     co_return from_failure(*info.failure);
   }
+  auth_failing_ = false;
   const std::optional<job_result> info_stored = co_await archive_bytes(
       case_id, "supplementary_information", case_id,
       layout_.supplementary_information(case_id, storage::sha256_hex(info.body)), info.body);
