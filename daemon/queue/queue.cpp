@@ -98,6 +98,16 @@ enqueue_outcome enqueue(pqxx::work& tx, const job_spec& job) {
 std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner, int limit,
                                std::chrono::seconds lease) {
   pqxx::work tx(conn, "claim");
+  auto jobs = claim(tx, owner, limit, lease);
+  tx.commit();
+  return jobs;
+}
+
+std::vector<claimed_job> claim(pqxx::work& tx, const std::string& owner, int limit,
+                               std::chrono::seconds lease) {
+  if (limit <= 0) {
+    return {};
+  }
   const pqxx::result rows = tx.exec_params(
       "WITH due AS ("
       "  SELECT j.id FROM jobs j"
@@ -111,7 +121,6 @@ std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner,
       "RETURNING jobs.id, jobs.kind, jobs.key, jobs.payload::text, jobs.attempts, "
       "  jobs.max_attempts",
       owner, limit, static_cast<double>(lease.count()));
-  tx.commit();
   std::vector<claimed_job> jobs;
   jobs.reserve(rows.size());
   for (const auto& row : rows) {
@@ -175,6 +184,37 @@ bool finish(pqxx::work& tx, std::int64_t id, const std::string& owner, const out
     requeue(tx, id, kind, key, attempts_used, "failed", result.delay, result.error);
   }
   return true;
+}
+
+std::vector<bool> finish_all(pqxx::work& tx, const std::string& owner,
+                             const std::vector<finished_run>& runs) {
+  std::vector<std::int64_t> succeeded;
+  for (const auto& run : runs) {
+    if (run.result.what == outcome::kind::succeeded) {
+      succeeded.push_back(run.id);
+    }
+  }
+  std::vector<std::int64_t> recorded;
+  if (!succeeded.empty()) {
+    const pqxx::result rows = tx.exec_params(
+        "UPDATE jobs SET state = 'succeeded', lease_owner = NULL, lease_expires = NULL, "
+        "finished_at = now(), updated_at = now() "
+        "WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
+        id_array(succeeded), owner);
+    for (const auto& row : rows) {
+      recorded.push_back(row[0].as<std::int64_t>());
+    }
+  }
+  std::vector<bool> mine;
+  mine.reserve(runs.size());
+  for (const auto& run : runs) {
+    if (run.result.what == outcome::kind::succeeded) {
+      mine.push_back(std::find(recorded.begin(), recorded.end(), run.id) != recorded.end());
+    } else {
+      mine.push_back(finish(tx, run.id, owner, run.result));
+    }
+  }
+  return mine;
 }
 
 int release(pqxx::connection& conn, const std::string& owner,

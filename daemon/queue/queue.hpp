@@ -50,6 +50,9 @@ struct claimed_job {
 // running under `owner` until now + lease. Its own transaction.
 std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner, int limit,
                                std::chrono::seconds lease);
+// The same inside the caller's transaction (the workers claim where they record outcomes).
+std::vector<claimed_job> claim(pqxx::work& tx, const std::string& owner, int limit,
+                               std::chrono::seconds lease);
 
 // Extends the leases of `ids` that `owner` still holds; returns the ids it no longer holds
 // (rescued or cancelled meanwhile: their workers should stop).
@@ -70,6 +73,16 @@ struct outcome {
 // place (earliest run_at of the two) and this job ends `succeeded` with last_error noting the
 // merge. succeeded also sets processed_at of no event; callers do their own bookkeeping in `tx`.
 bool finish(pqxx::work& tx, std::int64_t id, const std::string& owner, const outcome& result);
+
+// finish() for many runs of `owner` in one transaction (one commit for all, which is what bounds
+// the queue's rate): the successes in a single statement, the others one by one. Returns, in the
+// order given, whether each was recorded.
+struct finished_run {
+  std::int64_t id = 0;
+  outcome result;
+};
+std::vector<bool> finish_all(pqxx::work& tx, const std::string& owner,
+                             const std::vector<finished_run>& runs);
 
 // Gives `owner`'s running jobs back (draining): queued again at once, attempt not counted.
 int release(pqxx::connection& conn, const std::string& owner, const std::vector<std::int64_t>& ids);

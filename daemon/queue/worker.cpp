@@ -183,11 +183,11 @@ awaitable<void> workers::claim_loop() {
   bool database_failing = false;
   while (!stopping_) {
     wake_pending_ = false;
-    const int free_slots = settings_.concurrency - running();
+    const int wanted = std::min(free_slots(), settings_.claim_batch);
     bool maybe_more = false;
-    if (free_slots > 0) {
-      const int wanted = std::min(free_slots, settings_.claim_batch);
+    if (wanted > 0) {
       std::vector<claimed_job> jobs;
+      reserved_ += wanted;
       try {
         jobs = co_await database_.query<std::vector<claimed_job>>([&](pqxx::connection& conn) {
           return claim(conn, settings_.owner, wanted, settings_.lease);
@@ -203,26 +203,14 @@ awaitable<void> workers::claim_loop() {
           database_failing = true;
         }
       }
+      reserved_ -= wanted;
+      maybe_more = static_cast<int>(jobs.size()) == wanted;
+      co_await start_jobs(std::move(jobs));
       if (stopping_) {
-        // Claimed during the drain's first moments: give them straight back.
-        std::vector<std::int64_t> ids;
-        for (const auto& job : jobs) {
-          ids.push_back(job.id);
-        }
-        if (!ids.empty()) {
-          co_await database_.run(
-              [&](pqxx::connection& conn) { release(conn, settings_.owner, ids); });
-        }
         break;
       }
-      for (claimed_job& job : jobs) {
-        running_[job.id] = job.kind;
-        asio::co_spawn(io_, run_one(std::move(job)),
-                       [](std::exception_ptr error) { ops::log_exception("job", error); });
-      }
-      maybe_more = static_cast<int>(jobs.size()) == wanted;
     }
-    if ((maybe_more || wake_pending_) && running() < settings_.concurrency) {
+    if ((maybe_more || wake_pending_) && free_slots() > 0) {
       continue;
     }
     wake_timer_.expires_after(settings_.poll_interval);
@@ -231,6 +219,25 @@ awaitable<void> workers::claim_loop() {
   }
   --loops_alive_;
   idle_timer_.cancel();
+}
+
+awaitable<void> workers::start_jobs(std::vector<claimed_job> jobs) {
+  if (stopping_) {
+    // Claimed during the drain's first moments: give them straight back.
+    std::vector<std::int64_t> ids;
+    for (const auto& job : jobs) {
+      ids.push_back(job.id);
+    }
+    if (!ids.empty()) {
+      co_await database_.run([&](pqxx::connection& conn) { release(conn, settings_.owner, ids); });
+    }
+    co_return;
+  }
+  for (claimed_job& job : jobs) {
+    running_[job.id] = job.kind;
+    asio::co_spawn(io_, run_one(std::move(job)),
+                   [](std::exception_ptr error) { ops::log_exception("job", error); });
+  }
 }
 
 awaitable<void> workers::run_one(claimed_job job) {
@@ -247,34 +254,104 @@ awaitable<void> workers::run_one(claimed_job job) {
     }
   }
   const outcome decided = decide(result, job, settings_);
-
-  // Record the outcome; while the database is away keep trying until the lease would have run
-  // out anyway (then a rescuer re-runs the job: at least once, never lost).
-  bool recorded = false;
   finishing_.insert(job.id);
-  const auto give_up = steady_clock::now() + settings_.lease;
-  for (;;) {
+  const auto now = steady_clock::now();
+  // While the database is away the outcome is kept for recording until the lease would have run
+  // out anyway (then a rescuer re-runs the job: at least once, never lost).
+  to_record_.push_back(pending_outcome{std::move(job), decided, started, now + settings_.lease});
+  if (!recording_) {
+    recording_ = true;
+    asio::co_spawn(io_, record_outcomes(),
+                   [](std::exception_ptr error) { ops::log_exception("job outcomes", error); });
+  }
+}
+
+// Group commit: the outcomes that arrive while one transaction records are recorded together by
+// the next, so a busy queue pays one commit for many jobs and an idle one adds no delay.
+awaitable<void> workers::record_outcomes() {
+  while (!to_record_.empty()) {
+    std::vector<pending_outcome> batch;
+    batch.swap(to_record_);
+    std::vector<finished_run> runs;
+    runs.reserve(batch.size());
+    for (const auto& pending : batch) {
+      runs.push_back({pending.job.id, pending.decided});
+    }
+    // The slots these runs free are filled in the same transaction: one commit per cycle of a
+    // busy queue instead of one to record and one to claim.
+    const int wanted = stopping_ ? 0
+                                 : std::min(settings_.claim_batch,
+                                            free_slots() + static_cast<int>(batch.size()));
+    reserved_ += wanted;
+    std::vector<bool> recorded;
+    std::vector<claimed_job> claimed;
     try {
-      recorded = co_await database_.query<bool>([&](pqxx::connection& conn) {
-        pqxx::work tx(conn, "finish");
-        const bool mine = finish(tx, job.id, settings_.owner, decided);
-        tx.commit();
-        return mine;
-      });
-      break;
+      std::tie(recorded, claimed) =
+          co_await database_.query<std::pair<std::vector<bool>, std::vector<claimed_job>>>(
+              [&](pqxx::connection& conn) {
+                pqxx::work tx(conn, "finish");
+                auto mine = finish_all(tx, settings_.owner, runs);
+                auto next = claim(tx, settings_.owner, wanted, settings_.lease);
+                tx.commit();
+                return std::pair{std::move(mine), std::move(next)};
+              });
     } catch (const std::exception& e) {
-      if (steady_clock::now() >= give_up) {
+      // One run whose outcome cannot be recorded must not hold up the others: record them one by
+      // one this round. When the database itself is away, each fails at once.
+      spdlog::debug("workers: recording {} outcome(s) together failed: {}", batch.size(),
+                    one_line(e.what()));
+      recorded.clear();
+    }
+    reserved_ -= wanted;
+    if (recorded.size() == batch.size()) {
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        after_recorded(batch[i], recorded[i]);
+      }
+      co_await start_jobs(std::move(claimed));
+      continue;
+    }
+    std::vector<pending_outcome> unrecorded;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      std::string error;
+      try {
+        const bool mine = co_await database_.query<bool>([&](pqxx::connection& conn) {
+          pqxx::work tx(conn, "finish");
+          const bool held = finish(tx, runs[i].id, settings_.owner, runs[i].result);
+          tx.commit();
+          return held;
+        });
+        after_recorded(batch[i], mine);
+        continue;
+      } catch (const std::exception& e) {
+        error = one_line(e.what());
+      }
+      const auto& job = batch[i].job;
+      if (steady_clock::now() >= batch[i].give_up) {
         spdlog::error("job {} {}({}): cannot record its outcome: {}; it will run again", job.id,
-                      job.kind, job.key, one_line(e.what()));
-        break;
+                      job.kind, job.key, error);
+        after_recorded(batch[i], false);
+      } else {
+        unrecorded.push_back(std::move(batch[i]));
       }
     }
-    asio::steady_timer pause(io_, settings_.poll_interval);
-    error_code ec;
-    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!unrecorded.empty()) {
+      to_record_.insert(to_record_.begin(), std::make_move_iterator(unrecorded.begin()),
+                        std::make_move_iterator(unrecorded.end()));
+      asio::steady_timer pause(io_, settings_.poll_interval);
+      error_code ec;
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
   }
+  recording_ = false;
+  if (stopping_) {
+    idle_timer_.cancel();
+  }
+}
 
-  const double elapsed = std::chrono::duration<double>(steady_clock::now() - started).count();
+void workers::after_recorded(const pending_outcome& run, bool recorded) {
+  const auto& job = run.job;
+  const auto& decided = run.decided;
+  const double elapsed = std::chrono::duration<double>(steady_clock::now() - run.started).count();
   metrics_.runs.inc({job.kind, outcome_label(decided.what, recorded)});
   metrics_.duration.observe({job.kind}, elapsed);
   if (!recorded) {
@@ -409,7 +486,7 @@ awaitable<void> workers::drain() {
     spdlog::info("workers: waiting up to {} s for {} running job(s)",
                  settings_.drain_timeout.count(), running_.size());
   }
-  while ((!running_.empty() || loops_alive_ > 0) && steady_clock::now() < deadline) {
+  while ((!running_.empty() || loops_alive_ > 0 || recording_) && steady_clock::now() < deadline) {
     idle_timer_.expires_at(deadline);
     error_code ec;
     co_await idle_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "db/pool.hpp"
 #include "net/asio.hpp"
@@ -88,9 +89,21 @@ class workers {
 
  private:
   struct listener;
+  // A run's outcome waiting to be recorded; `give_up`: when the lease would have run out.
+  struct pending_outcome {
+    claimed_job job;
+    outcome decided;
+    std::chrono::steady_clock::time_point started;
+    std::chrono::steady_clock::time_point give_up;
+  };
   awaitable<void> claim_loop();
   awaitable<void> maintenance_loop();
   awaitable<void> run_one(claimed_job job);
+  // Runs what was claimed, or gives it straight back when draining began meanwhile.
+  awaitable<void> start_jobs(std::vector<claimed_job> jobs);
+  int free_slots() const { return settings_.concurrency - running() - reserved_; }
+  awaitable<void> record_outcomes();
+  void after_recorded(const pending_outcome& run, bool recorded);
   awaitable<void> refresh_depth();
   void wake();
 
@@ -102,6 +115,9 @@ class workers {
   std::map<std::string, handler> handlers_;
   std::map<std::int64_t, std::string> running_;  // id -> kind
   std::set<std::int64_t> finishing_;  // running, outcome being recorded: no more heartbeats
+  std::vector<pending_outcome> to_record_;
+  bool recording_ = false;  // record_outcomes() is running
+  int reserved_ = 0;        // slots of claims in flight
   asio::steady_timer wake_timer_;
   asio::steady_timer idle_timer_;  // drain waits on it for the last job
   asio::steady_timer maintenance_timer_;

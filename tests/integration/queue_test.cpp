@@ -169,6 +169,43 @@ TEST_CASE("a retry with a pending successor merges into it and hands on its atte
                   std::to_string(successor)) == "t");
 }
 
+TEST_CASE("finish_all records many outcomes in one transaction, and only the held ones") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const auto a = add(db.dsn(), "k", "a");
+  const auto b = add(db.dsn(), "k", "b");
+  const auto c = add(db.dsn(), "k", "c");
+  const auto d = add(db.dsn(), "k", "d");
+  REQUIRE(queue::claim(conn, "w", 4, 60s).size() == 4);
+  // d was cancelled meanwhile: its lease is lost.
+  pqxx::nontransaction(conn).exec("UPDATE jobs SET state = 'cancelled', lease_owner = NULL "
+                                  "WHERE id = " + std::to_string(d));
+  std::vector<bool> recorded;
+  {
+    pqxx::work tx(conn);
+    recorded = queue::finish_all(
+        tx, "w",
+        {{a, {}},
+         {b, {queue::outcome::kind::retry, "HTTP 503", 60'000ms}},
+         {c, {queue::outcome::kind::dead, "report FAILED", 0ms}},
+         {d, {}}});
+    tx.commit();
+  }
+  CHECK(recorded == std::vector<bool>{true, true, true, false});
+  CHECK(field(db, a, "state") == "succeeded");
+  CHECK(field(db, b, "state") == "failed");
+  CHECK(field(db, b, "last_error") == "HTTP 503");
+  CHECK(field(db, c, "state") == "dead");
+  CHECK(field(db, d, "state") == "cancelled");
+  // Another owner's runs are not touched.
+  const auto e = add(db.dsn(), "k", "e");
+  REQUIRE(queue::claim(conn, "other", 1, 60s).size() == 1);
+  pqxx::work tx(conn);
+  CHECK(queue::finish_all(tx, "w", {{e, {}}}) == std::vector<bool>{false});
+  tx.commit();
+  CHECK(field(db, e, "state") == "running");
+}
+
 TEST_CASE("heartbeat extends held leases and names the lost ones") {
   scratch_database db;
   pqxx::connection conn(db.dsn());
@@ -279,9 +316,16 @@ TEST_CASE("workers run every job once, woken by NOTIFY, retrying what throws") {
   scratch_database db;
   std::atomic<int> runs{0};
   std::atomic<int> flaky_runs{0};
+  int in_flight = 0;  // handlers run on the io thread
+  int most_in_flight = 0;
   runtime rt(db.dsn(), fast_settings("worker-a"));
   rt.workers.add("noop", [&](const queue::claimed_job&) -> awaitable<queue::job_result> {
     ++runs;
+    most_in_flight = std::max(most_in_flight, ++in_flight);
+    const auto executor = co_await asio::this_coro::executor;
+    asio::steady_timer pause(executor, 2ms);
+    co_await pause.async_wait(asio::use_awaitable);
+    --in_flight;
     co_return queue::job_result::done();
   });
   rt.workers.add("flaky", [&](const queue::claimed_job& job) -> awaitable<queue::job_result> {
@@ -294,8 +338,14 @@ TEST_CASE("workers run every job once, woken by NOTIFY, retrying what throws") {
   rt.start();
   // Jobs enqueued after start: only a notification can wake the workers within the test's time.
   std::this_thread::sleep_for(300ms);
-  for (int i = 0; i < 30; ++i) {
-    add(db.dsn(), "noop", "n" + std::to_string(i));
+  {
+    // In one transaction, so that all are due at once and the concurrency cap is what limits.
+    pqxx::connection conn(db.dsn());
+    pqxx::work tx(conn);
+    for (int i = 0; i < 30; ++i) {
+      queue::enqueue(tx, {"noop", "n" + std::to_string(i), "{}", 3, 0s});
+    }
+    tx.commit();
   }
   add(db.dsn(), "flaky", "f", 5);
   add(db.dsn(), "unknown-kind", "u");
@@ -307,6 +357,8 @@ TEST_CASE("workers run every job once, woken by NOTIFY, retrying what throws") {
       },
       10s));
   CHECK(runs == 30);
+  // Slots freed by recorded outcomes are refilled in the same transaction, never beyond the cap.
+  CHECK(most_in_flight == 4);
   CHECK(flaky_runs == 3);
   CHECK(db.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == "31");
   CHECK(db.scalar("SELECT last_error FROM jobs WHERE kind = 'unknown-kind'") ==
