@@ -208,11 +208,24 @@ int serve(const config::config& cfg) {
           io.stop();
           co_return;
         }
+        if (archiving) {
+          // Before the listeners: a daemon that cannot archive must not look healthy. Exiting
+          // lets the service manager restart it (the database may have gone since the check).
+          std::string failure;
+          try {
+            co_await archiving->start();
+          } catch (const std::exception& e) {
+            failure = e.what();
+          }
+          if (!failure.empty()) {
+            spdlog::error("not starting: cannot start archiving: {}", failure);
+            exit_code = 1;
+            co_await shut_down();
+            co_return;
+          }
+        }
         for (auto& listener : servers) {
           listener->start();
-        }
-        if (archiving) {
-          co_await archiving->start();
         }
         const auto endpoint_text = [](const tcp::endpoint& e) {
           return e.address().to_string() + ":" + std::to_string(e.port());
