@@ -262,10 +262,14 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
   const bool newly_closed = co_await database_.query<bool>([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
     const pqxx::result before = tx.exec_params(
-        "SELECT overall_status, closed_at IS NOT NULL FROM cases WHERE id = $1 FOR UPDATE",
-        case_id);
+        "SELECT overall_status, closed_at IS NOT NULL, snapshot = $2::jsonb FROM cases "
+        "WHERE id = $1 FOR UPDATE",
+        case_id, got.body);
     const bool known = !before.empty();
     const bool was_closed = known && before[0][1].as<bool>();
+    // Closed before and closed now, but with other content: it was reopened (a dispute) and
+    // closed again between two syncs, or we missed the reopening event. Archived again too.
+    const bool changed_while_closed = was_closed && !before[0][2].as<bool>(false);
     const std::string old_status = known ? before[0][0].as<std::string>("") : "";
     tx.exec_params(
         "INSERT INTO cases (id, overall_status, snapshot, last_synced, closed_at) "
@@ -279,7 +283,7 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
           "INSERT INTO case_status_history (case_id, status, source) VALUES ($1, $2, $3)", case_id,
           record.overall_status, source);
     }
-    const bool enters_archive = closing && !was_closed;
+    const bool enters_archive = closing && (!was_closed || changed_while_closed);
     if (enters_archive) {
       // Archived again after each (re)closing: a dispute that reopened the case may have
       // changed its results.
