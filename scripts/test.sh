@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs every test of certn-archiver on a fresh Debian 12 machine, as root:
 # installs what it needs, builds twice (normal, and with AddressSanitizer + UBSan), starts a
-# throwaway PostgreSQL, runs ctest on both builds, prints the summaries, and stops what it started.
+# throwaway PostgreSQL and s3rver, runs ctest on both builds and the fuzzers briefly, prints the
+# summaries, and stops what it started.
 # Exits non-zero when anything fails.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -80,6 +81,16 @@ run_suite() {  # name build-dir
 summaries=()
 run_suite release "$root/build/release"
 run_suite asan "$root/build/asan"
+
+# libFuzzer targets of the parsers (clang), briefly: replays past crashes, then 10 s each.
+step "fuzzing (scripts/fuzz.sh 10)"
+if bash "$root/scripts/fuzz.sh" 10 2>&1 | tee "$work/fuzz.log"; then
+  passed=$((passed + 1))
+  summaries+=("fuzz: $(grep -E '^fuzz: [0-9]+ targets' "$work/fuzz.log" | tail -1)")
+else
+  failed=$((failed + 1))
+  summaries+=("fuzz: FAILED (see above)")
+fi
 
 step "summary"
 printf '%s\n' "${summaries[@]}"

@@ -19,8 +19,31 @@ extern char** environ;
 
 namespace archiver::config {
 
+namespace {
+
+// Control characters as \xNN: keys may be quoted TOML keys and toml++ quotes the offending
+// character of a syntax error, either of which may be a newline, and what() must stay one line.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[byte >> 4];
+      out += hex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 config_error::config_error(std::string key, const std::string& message)
-    : std::runtime_error(key.empty() ? message : key + ": " + message), key_(std::move(key)) {}
+    : std::runtime_error(printable(key.empty() ? message : key + ": " + message)),
+      key_(printable(std::move(key))) {}
 
 namespace {
 

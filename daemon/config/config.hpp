@@ -14,7 +14,8 @@
 namespace archiver::config {
 
 // Thrown by load(): `key()` is the dotted key ("server.listen"), or "" for file-level errors.
-// what() is one line fit for an operator: "server.listen: expected host:port, got \"x\"".
+// what() is one line fit for an operator: "server.listen: expected host:port, got \"x\"";
+// control characters, in both, are written as \xNN.
 class config_error : public std::runtime_error {
  public:
   config_error(std::string key, const std::string& message);

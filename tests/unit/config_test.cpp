@@ -796,3 +796,15 @@ TEST_CASE("from_environ reads the process environment") {
   REQUIRE(it != env.end());
   CHECK(it->second == "a=b");
 }
+
+// Found by tests/fuzz (config target); the inputs are in tests/fuzz/regressions/config/.
+TEST_CASE("an error stays on one line when toml++ or a quoted key brings a newline") {
+  const temp_dir dir;
+  const error_text syntax = error_of([&] { dir.load_toml("[log]\nlevel = t\n"); });
+  CHECK(syntax.what.find('\n') == std::string::npos);
+  CHECK(contains(syntax.what, "\\x0a"));
+
+  const error_text key = error_of([&] { dir.load_toml("[server]\n\"a\\nb\" = 1\n"); });
+  CHECK(key.key == "server.a\\x0ab");
+  CHECK(key.what == "server.a\\x0ab: unknown key");
+}
