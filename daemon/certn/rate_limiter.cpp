@@ -25,19 +25,31 @@ rate_limiter::clock::time_point rate_limiter::reserve(clock::time_point now) {
 awaitable<rate_limiter::clock::duration> rate_limiter::acquire() {
   const clock::time_point now = clock::now();
   const clock::time_point turn = reserve(now);
-  if (turn <= now) {
-    co_return clock::duration::zero();
+  const auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
+  if (turn > now) {
+    timer.expires_at(turn);
+    co_await timer.async_wait(asio::use_awaitable);
   }
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_at(turn);
-  co_await timer.async_wait(asio::use_awaitable);
+  if (shared_.book) {
+    const std::optional<clock::duration> shared_wait = co_await shared_.book();
+    if (shared_wait && *shared_wait > clock::duration::zero()) {
+      timer.expires_after(*shared_wait);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+  }
   co_return clock::now() - now;
 }
 
 void rate_limiter::hold_until(clock::time_point until) {
-  std::lock_guard lock(mutex_);
-  // The next turn starts at `until` at the earliest, with no burst on top.
-  next_turn_end_ = std::max(next_turn_end_, until + burst_tolerance_);
+  {
+    std::lock_guard lock(mutex_);
+    // The next turn starts at `until` at the earliest, with no burst on top.
+    next_turn_end_ = std::max(next_turn_end_, until + burst_tolerance_);
+  }
+  if (shared_.hold) {
+    shared_.hold(until);
+  }
 }
 
 }  // namespace archiver::certn

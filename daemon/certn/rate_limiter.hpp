@@ -5,7 +5,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <optional>
 
 #include "net/asio.hpp"
 
@@ -29,7 +31,18 @@ class rate_limiter {
   // No turn before `until`: Certn said so with Retry-After.
   void hold_until(clock::time_point until);
 
+  // A limit shared with other processes (service/shared_rate_limit), honoured after this
+  // process's own. `book` returns how long the caller must still wait for its shared turn, or
+  // nullopt when the shared limit cannot be reached (this process's limit then applies alone);
+  // `hold` passes a Retry-After on. Set before the first acquire().
+  struct shared_limit {
+    std::function<awaitable<std::optional<clock::duration>>()> book;
+    std::function<void(clock::time_point until)> hold;
+  };
+  void share(shared_limit shared) { shared_ = std::move(shared); }
+
  private:
+  shared_limit shared_;
   std::mutex mutex_;
   clock::duration interval_;
   clock::duration burst_tolerance_;   // (burst - 1) turns may go early

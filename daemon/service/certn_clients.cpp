@@ -4,6 +4,7 @@
 
 #include "http/proxy.hpp"
 #include "http/url.hpp"
+#include "service/shared_rate_limit.hpp"
 
 namespace archiver::service {
 
@@ -58,7 +59,7 @@ http::client_settings client_settings_from_environment() {
 }  // namespace
 
 certn_clients::certn_clients(asio::io_context& io, const config::certn_settings& settings,
-                             ops::registry* registry)
+                             ops::registry* registry, db::pool* shared_limit_database)
     : tls_(make_tls(settings)),
       api_http_(io, api_policy(settings), &tls_, client_settings_from_environment()),
       download_http_(io, download_policy(settings), &tls_, client_settings_from_environment()),
@@ -66,6 +67,12 @@ certn_clients::certn_clients(asio::io_context& io, const config::certn_settings&
       metrics_(registry != nullptr ? std::optional<certn::api_metrics>(std::in_place, *registry)
                                    : std::nullopt),
       api_(api_http_, download_http_, limiter_, {settings.base_url, settings.api_key},
-           metrics_ ? &*metrics_ : nullptr) {}
+           metrics_ ? &*metrics_ : nullptr) {
+  if (shared_limit_database != nullptr) {
+    limiter_.share(shared_rate_limit(*shared_limit_database, io,
+                                     rate_limit_name(settings.base_url, settings.api_key),
+                                     settings.requests_per_minute));
+  }
+}
 
 }  // namespace archiver::service

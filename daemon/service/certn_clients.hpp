@@ -1,12 +1,14 @@
 // The Certn API client as configuration describes it: TLS trust (system store plus certn.ca_file),
 // the API's destination policy (only the base URL's host) and the downloads' (only
-// certn.download_hosts), one rate limiter for the process. Used by `serve` and `cases`.
+// certn.download_hosts), one rate limiter for the process (shared with the other replicas in `serve`). Used by `serve`,
+// `cases` and `backfill`.
 #pragma once
 
 #include <optional>
 
 #include "certn/api.hpp"
 #include "config/config.hpp"
+#include "db/pool.hpp"
 #include "net/asio.hpp"
 #include "ops/metrics.hpp"
 
@@ -15,9 +17,10 @@ namespace archiver::service {
 class certn_clients {
  public:
   // Throws std::runtime_error when the CA file cannot be loaded or the base URL is unusable.
-  // `registry` may be null (no metrics).
+  // `registry` may be null (no metrics). With `shared_limit_database`, the rate limit is also
+  // shared with every other process using that database (service/shared_rate_limit).
   certn_clients(asio::io_context& io, const config::certn_settings& settings,
-                ops::registry* registry);
+                ops::registry* registry, db::pool* shared_limit_database = nullptr);
   certn::api_client& api() { return api_; }
 
  private:

@@ -50,7 +50,7 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& da
     : cfg_(cfg),
       database_(database),
       store_(make_store(io, cfg.storage)),
-      certn_(io, cfg.certn, &registry),
+      certn_(io, cfg.certn, &registry, &database),
       archive_metrics_(registry),
       workflows_(database, certn_.api(), *store_, archive_settings_from(cfg), archive_metrics_),
       worker_metrics_(registry),

@@ -1,0 +1,117 @@
+#include "service/shared_rate_limit.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <pqxx/pqxx>
+
+#include "ops/logging.hpp"
+#include "storage/digest.hpp"
+
+namespace archiver::service {
+
+namespace {
+
+using clock = certn::rate_limiter::clock;
+
+struct shared_state {
+  shared_state(db::pool& database, asio::io_context& io, std::string name, double interval,
+               double tolerance)
+      : database(database),
+        io(io),
+        name(std::move(name)),
+        interval_seconds(interval),
+        tolerance_seconds(tolerance) {}
+  db::pool& database;
+  asio::io_context& io;
+  std::string name;
+  double interval_seconds;
+  double tolerance_seconds;
+  std::atomic<bool> failing{false};  // logged once per outage
+
+  void failed(const std::exception& e) {
+    if (!failing.exchange(true)) {
+      std::string why = e.what();
+      std::replace(why.begin(), why.end(), '\n', ' ');
+      spdlog::warn("shared Certn rate limit unavailable ({}); this process keeps its own limit",
+                   why);
+    }
+  }
+  void succeeded() {
+    if (failing.exchange(false)) {
+      spdlog::info("shared Certn rate limit available again");
+    }
+  }
+};
+
+// Books a turn: the slot starts when the last booked one ends (or now), and the caller may go
+// up to the burst tolerance before its slot. Returns seconds still to wait (<= 0: at once).
+double book(pqxx::connection& conn, const shared_state& s) {
+  pqxx::nontransaction tx(conn);
+  const pqxx::row row = tx.exec_params1(
+      "INSERT INTO rate_limits AS r (name, next_turn_end) "
+      "VALUES ($1, clock_timestamp() + make_interval(secs => $2)) "
+      "ON CONFLICT (name) DO UPDATE SET next_turn_end = "
+      "  GREATEST(r.next_turn_end, clock_timestamp()) + make_interval(secs => $2) "
+      "RETURNING extract(epoch FROM r.next_turn_end - clock_timestamp())::float8 - $2 - $3",
+      s.name, s.interval_seconds, s.tolerance_seconds);
+  return row[0].as<double>();
+}
+
+}  // namespace
+
+certn::rate_limiter::shared_limit shared_rate_limit(db::pool& database, asio::io_context& io,
+                                                   std::string name, int per_minute, int burst) {
+  if (per_minute < 1 || burst < 1) {
+    throw std::invalid_argument("shared rate limit: per_minute and burst must be at least 1");
+  }
+  const double interval = 60.0 / per_minute;
+  auto state =
+      std::make_shared<shared_state>(database, io, std::move(name), interval, interval * (burst - 1));
+  certn::rate_limiter::shared_limit limit;
+  limit.book = [state]() -> awaitable<std::optional<clock::duration>> {
+    try {
+      const double wait = co_await state->database.query<double>(
+          [&](pqxx::connection& conn) { return book(conn, *state); });
+      state->succeeded();
+      co_return std::chrono::duration_cast<clock::duration>(
+          std::chrono::duration<double>(std::max(0.0, wait)));
+    } catch (const std::exception& e) {
+      state->failed(e);
+    }
+    co_return std::nullopt;
+  };
+  limit.hold = [state](clock::time_point until) {
+    const double from_now = std::chrono::duration<double>(until - clock::now()).count();
+    asio::co_spawn(
+        state->io,
+        [state, from_now]() -> awaitable<void> {
+          try {
+            co_await state->database.run([&](pqxx::connection& conn) {
+              pqxx::nontransaction(conn).exec_params0(
+                  "INSERT INTO rate_limits AS r (name, next_turn_end) "
+                  "VALUES ($1, clock_timestamp() + make_interval(secs => $2::float8 + $3::float8)) "
+                  "ON CONFLICT (name) DO UPDATE SET next_turn_end = GREATEST(r.next_turn_end, "
+                  "  clock_timestamp() + make_interval(secs => $2::float8 + $3::float8))",
+                  state->name, std::max(0.0, from_now), state->tolerance_seconds);
+            });
+            state->succeeded();
+          } catch (const std::exception& e) {
+            state->failed(e);
+          }
+        },
+        asio::detached);
+  };
+  return limit;
+}
+
+std::string rate_limit_name(std::string_view base_url, std::string_view api_key) {
+  std::string material(base_url);
+  material += '\n';
+  material += api_key;
+  return "certn " + storage::sha256_hex(material).substr(0, 16);
+}
+
+}  // namespace archiver::service

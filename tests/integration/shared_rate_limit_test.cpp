@@ -1,0 +1,91 @@
+// The Certn rate limit shared through PostgreSQL: two processes' limiters (two pools on one
+// database) hand out turns as one limiter would; a Retry-After seen by one holds the other back;
+// without the database each keeps its own limit.
+#include "service/shared_rate_limit.hpp"
+
+#include <doctest/doctest.h>
+
+#include <future>
+
+#include "certn/rate_limiter.hpp"
+#include "db/pool.hpp"
+#include "support/harness.hpp"
+
+using namespace archiver;
+using namespace std::chrono_literals;
+using testing::scratch_database;
+using clock_type = certn::rate_limiter::clock;
+
+namespace {
+
+// `per_minute` 1200: a turn every 50 ms, no burst.
+struct replica {
+  replica(asio::io_context& io, const std::string& dsn)
+      : database(dsn, 1, 5), limiter(1200) {
+    limiter.share(service::shared_rate_limit(database, io, "certn test", 1200));
+  }
+  db::pool database;
+  certn::rate_limiter limiter;
+};
+
+// Runs `calls` acquires on each limiter at once; returns the time the last one took.
+clock_type::duration run_turns(asio::io_context& io, std::vector<certn::rate_limiter*> limiters,
+                               int calls) {
+  const auto started = clock_type::now();
+  int left = static_cast<int>(limiters.size()) * calls;
+  for (auto* limiter : limiters) {
+    for (int i = 0; i < calls; ++i) {
+      asio::co_spawn(io, limiter->acquire(), [&](std::exception_ptr error, clock_type::duration) {
+        REQUIRE_FALSE(error);
+        --left;
+      });
+    }
+  }
+  io.restart();
+  io.run();
+  CHECK(left == 0);
+  return clock_type::now() - started;
+}
+
+}  // namespace
+
+TEST_CASE("two replicas share one turn sequence") {
+  scratch_database db;
+  asio::io_context io;
+  replica a(io, db.dsn());
+  replica b(io, db.dsn());
+  // 20 turns 50 ms apart take at least 19 intervals; each replica alone would take 9.
+  const auto both = run_turns(io, {&a.limiter, &b.limiter}, 10);
+  CHECK(both >= 900ms);
+  CHECK(db.scalar("SELECT count(*) FROM rate_limits WHERE name = 'certn test'") == "1");
+}
+
+TEST_CASE("a Retry-After seen by one replica holds the other back") {
+  scratch_database db;
+  asio::io_context io;
+  replica a(io, db.dsn());
+  replica b(io, db.dsn());
+  a.limiter.hold_until(clock_type::now() + 600ms);
+  io.restart();
+  io.run();  // the hold is written by a coroutine of its own
+  const auto waited = run_turns(io, {&b.limiter}, 1);
+  CHECK(waited >= 500ms);
+}
+
+TEST_CASE("without the database each process keeps its own limit") {
+  asio::io_context io;
+  // Nothing listens on port 1: every booking fails at once.
+  replica lonely(io, "postgresql://postgres@127.0.0.1:1/none");
+  const auto took = run_turns(io, {&lonely.limiter}, 5);
+  CHECK(took >= 190ms);  // 4 intervals of the local limit
+  CHECK(took < 5s);
+}
+
+TEST_CASE("the row name hides the key and tells accounts apart") {
+  const auto name = service::rate_limit_name("https://api.certn.co", "secret-key");
+  CHECK(name.rfind("certn ", 0) == 0);
+  CHECK(name.size() == 6 + 16);
+  CHECK(name.find("secret") == std::string::npos);
+  CHECK(name != service::rate_limit_name("https://api.certn.co", "other-key"));
+  CHECK(name == service::rate_limit_name("https://api.certn.co", "secret-key"));
+}
