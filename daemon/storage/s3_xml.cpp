@@ -1,5 +1,7 @@
 #include "storage/s3_xml.hpp"
 
+#include "encoding/encoding.hpp"
+
 #include <array>
 
 namespace archiver::storage::s3_xml {
@@ -24,6 +26,26 @@ std::string unescape(std::string_view text) {
           replaced = true;
           break;
         }
+      }
+    }
+    if (!replaced && text.substr(i, 2) == "&#") {
+      // Go's encoder (MinIO) writes quotes as &#34;.
+      const bool hex = text.substr(i + 2, 1) == "x";
+      std::size_t j = i + (hex ? 3 : 2);
+      unsigned value = 0;
+      std::size_t digits = 0;
+      for (; j < text.size() && digits < 3; ++j, ++digits) {
+        const char c = text[j];
+        const int d = hex ? encoding::hex_digit_value(c) : (c >= '0' && c <= '9' ? c - '0' : -1);
+        if (d < 0) {
+          break;
+        }
+        value = value * (hex ? 16 : 10) + static_cast<unsigned>(d);
+      }
+      if (digits > 0 && j < text.size() && text[j] == ';' && value > 0 && value < 128) {
+        out += static_cast<char>(value);
+        i = j + 1;
+        replaced = true;
       }
     }
     if (!replaced) {

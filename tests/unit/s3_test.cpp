@@ -313,6 +313,12 @@ TEST_CASE("parses S3 error documents") {
   REQUIRE(error);
   CHECK(error->code == "NoSuchKey");
   CHECK(error->message == "The specified key does not exist.");
+  // Numeric references as Go's encoder (MinIO) writes them; beyond ASCII or malformed: as written.
+  const auto minio = s3_xml::parse_error(
+      "<Error><Code>SlowDown</Code><Message>Resource &#39;b&#x27; is &#34;busy&#34; "
+      "&#233; &#; &#x;</Message></Error>");
+  REQUIRE(minio);
+  CHECK(minio->message == "Resource 'b' is \"busy\" &#233; &#; &#x;");
   CHECK_FALSE(s3_xml::parse_error(""));
   CHECK_FALSE(
       s3_xml::parse_error("<InitiateMultipartUploadResult><UploadId>x</UploadId>"
