@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include "http/framing.hpp"
 #include "ops/logging.hpp"
 
 #include <spdlog/spdlog.h>
@@ -15,39 +16,6 @@ namespace {
 
 auto with_error(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
 
-// Beast accepts a Transfer-Encoding whose last coding is not "chunked" and then reads no body,
-// and accepts repeated framing headers; a proxy in front of us may read those differently
-// (request smuggling), so anything but one plain framing header is refused.
-std::string framing_problem(const request& header, bool chunked) {
-  const auto content_lengths = std::distance(header.equal_range(bhttp::field::content_length).first,
-                                             header.equal_range(bhttp::field::content_length).second);
-  const auto transfer_encodings =
-      std::distance(header.equal_range(bhttp::field::transfer_encoding).first,
-                    header.equal_range(bhttp::field::transfer_encoding).second);
-  if (content_lengths > 1) {
-    return "more than one Content-Length header";
-  }
-  if (content_lengths == 1) {
-    const std::string_view value = header[bhttp::field::content_length];
-    if (value.empty() || !std::all_of(value.begin(), value.end(),
-                                      [](char c) { return c >= '0' && c <= '9'; })) {
-      return "Content-Length is not a plain number";
-    }
-  }
-  if (transfer_encodings > 1) {
-    return "more than one Transfer-Encoding header";
-  }
-  if (transfer_encodings == 1) {
-    if (content_lengths == 1) {
-      return "both Content-Length and Transfer-Encoding";
-    }
-    if (!chunked || !beast::iequals(header[bhttp::field::transfer_encoding], "chunked")) {
-      return "Transfer-Encoding other than chunked";
-    }
-  }
-  return {};
-}
-
 status status_for_read_error(const error_code& ec) {
   if (ec == bhttp::error::header_limit) {
     return status::request_header_fields_too_large;
@@ -56,6 +24,11 @@ status status_for_read_error(const error_code& ec) {
     return status::payload_too_large;
   }
   return status::bad_request;
+}
+
+std::string_view buffer_view(const beast::flat_buffer& buffer) {
+  const auto bytes = buffer.data();
+  return {static_cast<const char*>(bytes.data()), bytes.size()};
 }
 
 // A read that ended because the peer went away or a deadline passed: nothing to answer.
@@ -242,13 +215,17 @@ server_metrics::server_metrics(ops::registry& registry)
                                       "HTTP connections open now, by listener.", {"listener"})),
       refused_connections(registry.counter(
           "certn_archiver_http_refused_connections_total",
-          "Connections closed at once because a cap was reached, by listener and reason.",
+          "Connections refused, or shed to make room, because a cap was reached, by listener "
+          "and reason.",
           {"listener", "reason"})) {}
 
-// One open connection as the drain sees it.
+// One open connection as the drain and the connection cap see it.
 struct server::connection {
   std::function<void()> close;  // closes the socket, cancelling its pending I/O
   bool idle = true;             // between requests: safe to close when draining
+  bool in_handler = false;      // our handler is working for it: never shed
+  bool shed = false;            // closed by the cap; counted in shed_unwinding_ until it ends
+  std::list<connection*>::iterator position;  // in connections_
 };
 
 server::server(asio::io_context& io, std::string name, tcp::endpoint endpoint, router routes,
@@ -289,7 +266,11 @@ awaitable<void> server::accept_loop() {
       co_await backoff.async_wait(with_error(ec));
       continue;
     }
-    if (connections_.size() >= limits_.max_connections) {
+    // Refusing at the cap would let a slow or silent client hold every slot for a whole
+    // deadline (slowloris, a connection flood); shedding the longest waiting one instead keeps
+    // the newest, which a legitimate sender fills at once, and lets a flood only churn.
+    if (connections_.size() - shed_unwinding_ >= limits_.max_connections &&
+        !shed_longest_waiting()) {
       metrics_.refused_connections.inc({name_, "max_connections"});
       socket.close(ec);
       continue;
@@ -306,6 +287,23 @@ awaitable<void> server::accept_loop() {
   }
 }
 
+bool server::shed_longest_waiting() {
+  for (connection* open : connections_) {
+    if (!open->shed && !open->in_handler) {
+      open->shed = true;
+      ++shed_unwinding_;
+      metrics_.refused_connections.inc({name_, "max_connections_shed"});
+      open->close();
+      return true;
+    }
+  }
+  return false;
+}
+
+void server::note_progress(connection& state) {
+  connections_.splice(connections_.end(), connections_, state.position);
+}
+
 awaitable<void> server::run_plain(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   connection state;
@@ -314,7 +312,7 @@ awaitable<void> server::run_plain(tcp::socket socket) {
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream.socket().close(ec);
   };
-  const auto listed = connections_.insert(connections_.end(), &state);
+  state.position = connections_.insert(connections_.end(), &state);
   metrics_.open_connections.add({name_}, 1);
   std::exception_ptr failure;
   try {
@@ -322,7 +320,8 @@ awaitable<void> server::run_plain(tcp::socket socket) {
   } catch (...) {
     failure = std::current_exception();
   }
-  connections_.erase(listed);
+  connections_.erase(state.position);
+  shed_unwinding_ -= state.shed ? 1 : 0;
   metrics_.open_connections.add({name_}, -1);
   error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -341,7 +340,7 @@ awaitable<void> server::run_tls(tcp::socket socket, std::shared_ptr<ssl::context
     lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
     lowest.socket().close(ec);
   };
-  const auto listed = connections_.insert(connections_.end(), &state);
+  state.position = connections_.insert(connections_.end(), &state);
   metrics_.open_connections.add({name_}, 1);
   std::exception_ptr failure;
   try {
@@ -356,7 +355,8 @@ awaitable<void> server::run_tls(tcp::socket socket, std::shared_ptr<ssl::context
   } catch (...) {
     failure = std::current_exception();
   }
-  connections_.erase(listed);
+  connections_.erase(state.position);
+  shed_unwinding_ -= state.shed ? 1 : 0;
   metrics_.open_connections.add({name_}, -1);
   error_code ec;
   beast::get_lowest_layer(stream).socket().close(ec);
@@ -397,6 +397,13 @@ awaitable<void> server::serve_connection(Stream& stream, connection& state) {
 
   for (std::size_t served = 0;; ++served) {
     state.idle = true;
+    state.in_handler = false;
+    if (served > 0) {
+      note_progress(state);
+    }
+    // Empty lines between requests are ignored (RFC 9112 2.2), so a CRLF after a body is no
+    // request of its own.
+    buffer.consume(framing::empty_line_prefix(buffer_view(buffer)));
     // The first request must arrive whole within the header timeout of the accept (a client that
     // connects and says nothing is a slowloris too); later ones get the idle timeout to start.
     auto header_deadline = steady_clock::now() + limits_.header_timeout;
@@ -420,10 +427,36 @@ awaitable<void> server::serve_connection(Stream& stream, connection& state) {
     }
     state.idle = false;
 
+    // The raw head is checked strictly (framing.hpp) as it arrives, then Beast parses it from
+    // the buffer.
+    lowest.expires_at(header_deadline);
+    framing::head_checker checker;
+    framing::head_result head = checker.check(buffer_view(buffer));
+    while (head.state == framing::head_state::incomplete &&
+           buffer.size() < limits_.max_header_bytes) {
+      const std::size_t n = co_await stream.async_read_some(buffer.prepare(4096), with_error(ec));
+      if (ec) {
+        co_return;  // closed mid-head or too slow: nothing to answer
+      }
+      buffer.commit(n);
+      head = checker.check(buffer_view(buffer));
+    }
+    if (head.state == framing::head_state::incomplete) {
+      co_await refuse(
+          11, status::request_header_fields_too_large,
+          "request header larger than " + std::to_string(limits_.max_header_bytes) + " bytes",
+          "unmatched");
+      co_return;
+    }
+    if (head.state == framing::head_state::invalid) {
+      co_await refuse(11, status::bad_request, "bad request: " + head.problem, "unmatched");
+      co_return;
+    }
+    buffer.consume(head.skip);
+
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser.body_limit(limits_.max_body_bytes);
-    lowest.expires_at(header_deadline);
     co_await bhttp::async_read_header(stream, buffer, parser, with_error(ec));
     if (ec) {
       if (!is_disconnect(ec)) {
@@ -440,9 +473,11 @@ awaitable<void> server::serve_connection(Stream& stream, connection& state) {
                       route_label);
       co_return;
     }
-    if (const std::string problem = framing_problem(header, parser.chunked()); !problem.empty()) {
-      co_await refuse(header.version(), status::bad_request, "bad request: " + problem,
-                      route_label);
+    if (head.other_codings) {
+      // Framed by its final chunked coding, but we decode no other transfer coding, and a proxy
+      // in front of us may not frame it alike.
+      co_await refuse(header.version(), status::bad_request,
+                      "bad request: transfer coding other than chunked", route_label);
       co_return;
     }
     if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
@@ -455,6 +490,34 @@ awaitable<void> server::serve_connection(Stream& stream, connection& state) {
     }
 
     lowest.expires_after(limits_.body_timeout);
+    if (parser.chunked()) {
+      // A chunked body is checked strictly (framing.hpp) as it arrives, then Beast parses it from
+      // the buffer. The buffer is capped: chunk data by the body limit, chunk lines and trailer
+      // by the header limit.
+      framing::chunked_checker checker(limits_.max_body_bytes);
+      framing::body_result body = checker.check(buffer_view(buffer));
+      while (body.state == framing::body_state::incomplete &&
+             buffer.size() < limits_.max_body_bytes + limits_.max_header_bytes) {
+        const std::size_t n = co_await stream.async_read_some(buffer.prepare(4096), with_error(ec));
+        if (ec) {
+          co_return;  // closed mid-body or too slow: nothing to answer
+        }
+        buffer.commit(n);
+        body = checker.check(buffer_view(buffer));
+      }
+      if (body.state == framing::body_state::invalid) {
+        co_await refuse(header.version(), status::bad_request, "bad request: " + body.problem,
+                        route_label);
+        co_return;
+      }
+      if (body.state != framing::body_state::complete) {
+        co_await refuse(
+            header.version(), status::payload_too_large,
+            "request body larger than " + std::to_string(limits_.max_body_bytes) + " bytes",
+            route_label);
+        co_return;
+      }
+    }
     co_await bhttp::async_read(stream, buffer, parser, with_error(ec));
     if (ec) {
       if (ec == bhttp::error::body_limit) {
@@ -473,6 +536,7 @@ awaitable<void> server::serve_connection(Stream& stream, connection& state) {
     // handler's writes set their own).
     lowest.expires_never();
     request req = parser.release();
+    state.in_handler = true;
     if (route && route->on_stream != nullptr) {
       const bool go_on = co_await serve_streamed(
           stream, req, *route->on_stream,
@@ -497,6 +561,8 @@ awaitable<void> server::serve_connection(Stream& stream, connection& state) {
         res = text_response(status::internal_server_error, "internal error\n");
       }
     }
+    // Writing the answer waits on the peer again (a slow reader may stall it): sheddable.
+    state.in_handler = false;
     const bool keep_alive =
         req.keep_alive() && !draining_ && served + 1 < limits_.max_requests_per_connection;
     res.version(req.version());

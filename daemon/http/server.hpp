@@ -31,7 +31,9 @@ struct limits {
   std::size_t max_body_bytes = 64 * 1024;  // 413 from Content-Length, or as a chunked body passes it
   std::size_t max_header_bytes = 16 * 1024;  // 431 (request line included)
   std::size_t max_uri_bytes = 8 * 1024;      // 414
-  std::size_t max_connections = 1024;        // more are accepted and closed at once
+  // At the cap a new connection sheds the open one that has gone longest without completing a
+  // request (never one whose handler is running); it is refused only when none can be shed.
+  std::size_t max_connections = 1024;
   std::size_t max_requests_per_connection = 1000;
   std::chrono::milliseconds header_timeout{10'000};  // first byte to end of headers
   std::chrono::milliseconds body_timeout{10'000};    // end of headers to end of body; also writes
@@ -138,7 +140,9 @@ struct server_metrics {
   explicit server_metrics(ops::registry& registry);
   ops::counter_family& requests;             // {listener, route, status}
   ops::gauge_family& open_connections;       // {listener}
-  ops::counter_family& refused_connections;  // {listener, reason}
+  // {listener, reason}: "max_connections" (a new one refused), "max_connections_shed" (an old
+  // one closed to make room for a new one)
+  ops::counter_family& refused_connections;
 };
 
 class server {
@@ -160,6 +164,10 @@ class server {
  private:
   struct connection;
   awaitable<void> accept_loop();
+  // Makes room for one more connection at the cap; false when every open one is busy.
+  bool shed_longest_waiting();
+  // A request on `state` was answered: it goes to the back of the shedding order.
+  void note_progress(connection& state);
   template <class Stream>
   awaitable<void> serve_connection(Stream& stream, connection& state);
   awaitable<void> run_plain(tcp::socket socket);
@@ -177,7 +185,9 @@ class server {
   limits limits_;
   server_metrics& metrics_;
   std::shared_ptr<tls_credentials> tls_;
+  // Open connections, longest without a completed request (or since the accept) first.
   std::list<connection*> connections_;
+  std::size_t shed_unwinding_ = 0;  // shed, closed, but not yet off connections_
   bool draining_ = false;
 };
 

@@ -3,9 +3,11 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "http/address_policy.hpp"
+#include "http/framing.hpp"
 #include "http/proxy.hpp"
 #include "http/url.hpp"
 
@@ -275,4 +277,137 @@ TEST_CASE("proxy URLs: http only, credentials turned into Basic and never in err
   CHECK_FALSE(parse_proxy_url("http://proxy:3128/path", &error));
   CHECK_FALSE(parse_proxy_url("http://user:secret@", &error));
   CHECK_FALSE(contains(error, "secret"));
+}
+
+namespace {
+
+framing::head_result check_head(std::string_view bytes) {
+  framing::head_checker checker;
+  return checker.check(bytes);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "framing: a well-formed head is complete, with its length and the empty lines before it") {
+  const std::string head = "POST /x?a=b HTTP/1.1\r\nHost: h\r\nContent-Length:  5 \r\n\r\n";
+  const auto result = check_head("\r\n\r\n" + head + "hello");
+  CHECK(result.state == framing::head_state::complete);
+  CHECK(result.skip == 4);
+  CHECK(result.length == head.size());
+  CHECK_FALSE(result.other_codings);
+}
+
+TEST_CASE("framing: bytes arriving piece by piece give the same verdict as all at once") {
+  const std::string good = "GET / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
+  const std::string bad = "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n";
+  for (const std::string& input : {good, bad}) {
+    framing::head_checker checker;
+    framing::head_result result;
+    for (std::size_t n = 1; n <= input.size(); ++n) {
+      result = checker.check(std::string_view(input).substr(0, n));
+      if (result.state != framing::head_state::incomplete) {
+        break;
+      }
+    }
+    CHECK(result.state == check_head(input).state);
+  }
+  CHECK(check_head(good).other_codings);
+  CHECK(check_head(bad).state == framing::head_state::invalid);
+}
+
+TEST_CASE("framing: a bad request line is refused before the head ends") {
+  CHECK(check_head("GET / HTTP/5.6\r\n").state == framing::head_state::invalid);
+  CHECK(check_head("GET / HTTP/1.1\r\n").state == framing::head_state::incomplete);
+  CHECK(check_head("GET / HTTP/1.1\r").state == framing::head_state::incomplete);
+  CHECK(check_head("GET / HTTP/1.1\rX").state == framing::head_state::invalid);
+}
+
+TEST_CASE("framing: refuses what llhttp's strict mode refuses") {
+  const std::vector<std::string> refused = {
+      "GET / HTTP/1.1\nHost: h\n\n",               // bare LF
+      "GET / HTTP/1.1\r\nFoo: 1\rBar: 2\r\n\r\n",  // bare CR
+      "MKCOLA / HTTP/1.1\r\n\r\n",                 // unknown method
+      "get / HTTP/1.1\r\n\r\n",                    // methods are case-sensitive
+      "GET  / HTTP/1.1\r\n\r\n",                   // two spaces
+      "GET /\xce\xb4 HTTP/1.1\r\n\r\n",            // non-ASCII target
+      "GET /\r\n\r\n",                             // HTTP/0.9
+      "GET / HTTP/1.1\r\nHost : h\r\n\r\n",        // space before colon
+      "GET / HTTP/1.1\r\n Host: h\r\n\r\n",        // leading space
+      "GET / HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n",     // obs-fold
+      "GET / HTTP/1.1\r\nX: a\x01"
+      "b\r\n\r\n",                                           // control character
+      std::string("GET / HTTP/1.1\r\nX: a\0b\r\n\r\n", 26),  // NUL
+      "POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding:\x0b chunked\r\n\r\n",
+      "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+  };
+  for (const std::string& input : refused) {
+    CHECK_MESSAGE(check_head(input).state == framing::head_state::invalid, input);
+  }
+}
+
+TEST_CASE("framing: accepts what llhttp accepts") {
+  const std::vector<std::string> accepted = {
+      "M-SEARCH * HTTP/1.1\r\n\r\n",
+      "GET http://a%12:b!&*$@h:1/t?q=\"x\"#f HTTP/1.0\r\n\r\n",
+      "GET / HTTP/1.1\r\nTest: D\xc3\xbcsseldorf\r\nX:\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length:\t003\t \r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: CHUNKED\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n",
+  };
+  for (const std::string& input : accepted) {
+    CHECK_MESSAGE(check_head(input).state == framing::head_state::complete, input);
+  }
+  CHECK(framing::empty_line_prefix("\r\n\r\n\rGET") == 4);
+}
+
+TEST_CASE("framing: a chunked body ends at its final CRLF, trailers and extensions included") {
+  const std::string body = "5;a=b;c=\"d \\\" e\"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n";
+  framing::chunked_checker checker(64);
+  const auto result = checker.check(body + "GET / HTTP/1.1\r\n\r\n");
+  CHECK(result.state == framing::body_state::complete);
+  CHECK(result.length == body.size());
+  framing::chunked_checker piecewise(64);
+  for (std::size_t n = 1; n < body.size(); ++n) {
+    CHECK(piecewise.check(std::string_view(body).substr(0, n)).state ==
+          framing::body_state::incomplete);
+  }
+  CHECK(piecewise.check(body).state == framing::body_state::complete);
+}
+
+TEST_CASE("framing: refuses bad chunk lines at the first wrong byte") {
+  const std::vector<std::string> refused = {
+      "-5\r\n",                  // negative
+      "0x5\r\n",                 // hex prefix
+      "5g\r\n",                  // junk
+      " 5\r\n",                  // space before
+      "5 \r\n",                  // space after
+      "ffffffffffffffffff\r\n",  // overflow
+      "5;\r\n",                  // extension without a name
+      "5;a=\"b\r\n",             // unterminated quote
+      "5\nhello",                // bare LF
+      "5\r\nhelloX\r\n",         // data not followed by CRLF
+      "5\r\nhello0\r\n\r\n",     // next size straight after the data
+      "0\r\nX-T: a\n",           // trailer with a bare LF
+      "0\r\n X-T: a\r\n\r\n",    // folded trailer
+  };
+  for (const std::string& input : refused) {
+    framing::chunked_checker checker(1024);
+    CHECK_MESSAGE(checker.check(input).state == framing::body_state::invalid, input);
+  }
+}
+
+TEST_CASE("framing: chunk sizes adding up past the limit are too large") {
+  framing::chunked_checker checker(8);
+  CHECK(checker.check("5\r\nhello\r\n").state == framing::body_state::incomplete);
+  CHECK(checker.check("5\r\nhello\r\n4\r\n").state == framing::body_state::too_large);
 }
