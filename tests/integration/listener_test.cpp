@@ -126,35 +126,88 @@ TEST_CASE("an idle keep-alive connection is closed after the idle timeout") {
   CHECK(res.elapsed < std::chrono::milliseconds(2000));
 }
 
-TEST_CASE("connections past max_connections are closed at once") {
+namespace {
+
+tcp::socket connect_and_hold(asio::io_context& io, unsigned short port) {
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  socket.non_blocking(true);
+  return socket;
+}
+
+// True once the server has closed `socket` (a non-blocking one it sent nothing on).
+bool closed_by_server(tcp::socket& socket) {
+  char byte = 0;
+  error_code ec;
+  socket.read_some(asio::buffer(&byte, 1), ec);
+  return ec && ec != asio::error::would_block;
+}
+
+bool open_connections_are(listener_harness& daemon, int n) {
+  return daemon.registry().expose().find("certn_archiver_http_open_connections{listener=\"main\"} " +
+                                         std::to_string(n) + "\n") != std::string::npos;
+}
+
+bool shed_count_is(listener_harness& daemon, int n) {
+  return daemon.registry().expose().find(
+             "certn_archiver_http_refused_connections_total{listener=\"main\",reason=\"max_connections_shed\"} " +
+             std::to_string(n) + "\n") != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("at max_connections a new connection sheds the one waiting longest for a request") {
+  scratch_database db;
+  config::config cfg = test_config(db.dsn());
+  cfg.server.max_connections = 2;
+  listener_harness daemon(cfg);
+
+  // Two silent clients fill the cap, the first one accepted first.
+  asio::io_context io;
+  tcp::socket oldest = connect_and_hold(io, daemon.port());
+  REQUIRE(eventually([&] { return open_connections_are(daemon, 1); }));
+  tcp::socket newer = connect_and_hold(io, daemon.port());
+  REQUIRE(eventually([&] { return open_connections_are(daemon, 2); }));
+
+  // A client with a request is served rather than refused, and the oldest silent one goes.
+  CHECK(http_request(daemon.port(), "GET", path + "?challenge=served").body == "served");
+  CHECK(eventually([&] { return closed_by_server(oldest); }));
+  CHECK_FALSE(closed_by_server(newer));
+  CHECK(shed_count_is(daemon, 1));
+  CHECK(daemon.registry().expose().find("reason=\"max_connections\"}") == std::string::npos);
+}
+
+TEST_CASE("a connection that completed a request is shed after one that never did") {
   scratch_database db;
   config::config cfg = test_config(db.dsn());
   cfg.server.max_connections = 2;
   listener_harness daemon(cfg);
 
   asio::io_context io;
-  std::vector<tcp::socket> held;
-  for (int i = 0; i < 2; ++i) {
-    held.emplace_back(io);
-    held.back().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), daemon.port()));
-  }
-  // Let the server accept both before the third arrives.
-  REQUIRE(eventually([&] {
-    return daemon.registry().expose().find("certn_archiver_http_open_connections{listener=\"main\"} 2") !=
-           std::string::npos;
-  }));
-  const raw_result refused = raw_exchange(
-      daemon.port(), "GET " + path + "?challenge=x HTTP/1.1\r\nHost: x\r\n\r\n", std::chrono::seconds(3));
-  CHECK(refused.received.empty());
-  CHECK(refused.closed_by_server);
-  CHECK(daemon.registry().expose().find(
-            "certn_archiver_http_refused_connections_total{listener=\"main\",reason=\"max_connections\"} 1") !=
-        std::string::npos);
+  tcp::socket keep_alive = connect_and_hold(io, daemon.port());
+  REQUIRE(eventually([&] { return open_connections_are(daemon, 1); }));
+  tcp::socket silent = connect_and_hold(io, daemon.port());
+  REQUIRE(eventually([&] { return open_connections_are(daemon, 2); }));
 
-  held.clear();  // closing them frees the slots
-  CHECK(eventually([&] {
-    return http_request(daemon.port(), "GET", path + "?challenge=back").body == "back";
+  // The first-accepted connection is answered after the silent one arrived, so it has made
+  // progress more recently and is no longer the one to shed.
+  const std::string request = "GET " + path + "?challenge=kept HTTP/1.1\r\nHost: x\r\n\r\n";
+  keep_alive.non_blocking(false);
+  asio::write(keep_alive, asio::buffer(request));
+  keep_alive.non_blocking(true);
+  std::string answer;
+  REQUIRE(eventually([&] {
+    char chunk[512];
+    error_code ec;
+    const std::size_t n = keep_alive.read_some(asio::buffer(chunk), ec);
+    answer.append(chunk, n);
+    return answer.find("\r\n\r\nkept") != std::string::npos;
   }));
+
+  CHECK(http_request(daemon.port(), "GET", path + "?challenge=third").body == "third");
+  CHECK(eventually([&] { return closed_by_server(silent); }));
+  CHECK_FALSE(closed_by_server(keep_alive));
+  CHECK(shed_count_is(daemon, 1));
 }
 
 TEST_CASE("unknown paths are 404 and other methods 405") {
