@@ -86,7 +86,7 @@ run_suite asan "$root/build/asan"
 step "fuzzing (scripts/fuzz.sh 10)"
 if bash "$root/scripts/fuzz.sh" 10 2>&1 | tee "$work/fuzz.log"; then
   passed=$((passed + 1))
-  summaries+=("fuzz: $(grep -E '^fuzz: [0-9]+ targets' "$work/fuzz.log" | tail -1)")
+  summaries+=("$(grep -E '^fuzz: [0-9]+ targets' "$work/fuzz.log" | tail -1)")
 else
   failed=$((failed + 1))
   summaries+=("fuzz: FAILED (see above)")
