@@ -57,6 +57,7 @@ constexpr std::int64_t mib = 1024 * 1024;
 constexpr std::int64_t max_timeout_ms = 24 * 60 * 60 * 1000;
 
 constexpr std::pair<signature_scheme, std::string_view> scheme_names[] = {
+    {signature_scheme::auto_detect, "auto"},
     {signature_scheme::x_signature_hex, "x-signature-hex"},
     {signature_scheme::x_signature_base64, "x-signature-base64"},
     {signature_scheme::certn_signature, "certn-signature"},

@@ -42,12 +42,14 @@ struct server_settings {
   std::chrono::milliseconds shutdown_timeout{20'000};
 };
 
-enum class signature_scheme { x_signature_hex, x_signature_base64, certn_signature };
+// How webhook requests are signed. `auto`: the X-Signature MAC in whichever encoding its value
+// has (hex, base64, base64url), else Certn-Signature; the others accept one form only.
+enum class signature_scheme { auto_detect, x_signature_hex, x_signature_base64, certn_signature };
 
 struct webhook_settings {
   std::vector<std::string> secrets;  // secret; any one matching accepts the request
-  signature_scheme scheme = signature_scheme::x_signature_hex;
-  std::chrono::seconds timestamp_tolerance{300};  // certn-signature only
+  signature_scheme scheme = signature_scheme::auto_detect;
+  std::chrono::seconds timestamp_tolerance{300};  // certn-signature (and auto's fallback to it)
   std::size_t max_challenge_bytes = 1024;
 };
 

@@ -113,6 +113,8 @@ std::optional<mac_bytes> decode_hex(std::string_view text) {
   return out;
 }
 
+// The value of a base64 character in either alphabet: '+' '/' (standard) or '-' '_' (URL-safe).
+// -1 for anything else.
 int base64_value(char c) {
   if (c >= 'A' && c <= 'Z') {
     return c - 'A';
@@ -123,17 +125,18 @@ int base64_value(char c) {
   if (c >= '0' && c <= '9') {
     return c - '0' + 52;
   }
-  if (c == '+') {
+  if (c == '+' || c == '-') {
     return 62;
   }
-  if (c == '/') {
+  if (c == '/' || c == '_') {
     return 63;
   }
   return -1;
 }
 
-// Standard alphabet; 32 bytes are 43 characters plus one optional '='. The two bits left over in
-// the last character must be zero, so each MAC has exactly one accepted spelling.
+// Standard or URL-safe alphabet, not both in one value; 32 bytes are 43 characters plus one
+// optional '='. The two bits left over in the last character must be zero, so each MAC has
+// exactly one accepted spelling per alphabet.
 std::optional<mac_bytes> decode_base64(std::string_view text) {
   constexpr std::size_t unpadded = (mac_size * 8 + 5) / 6;  // 43
   if (text.size() == unpadded + 1 && text.back() == '=') {
@@ -146,11 +149,15 @@ std::optional<mac_bytes> decode_base64(std::string_view text) {
   std::size_t n = 0;
   unsigned acc = 0;
   int bits = 0;
+  bool standard = false;
+  bool url_safe = false;
   for (char c : text) {
     const int v = base64_value(c);
     if (v < 0) {
       return std::nullopt;
     }
+    standard |= c == '+' || c == '/';
+    url_safe |= c == '-' || c == '_';
     acc = (acc << 6) | static_cast<unsigned>(v);
     bits += 6;
     if (bits >= 8) {
@@ -158,7 +165,7 @@ std::optional<mac_bytes> decode_base64(std::string_view text) {
       out[n++] = static_cast<unsigned char>((acc >> bits) & 0xff);
     }
   }
-  if ((acc & ((1u << bits) - 1)) != 0) {
+  if ((standard && url_safe) || (acc & ((1u << bits) - 1)) != 0) {
     return std::nullopt;
   }
   return out;
@@ -304,6 +311,7 @@ signature_check verify_certn(std::string_view header, std::string_view body,
 
 std::string_view signature_header(signature_scheme scheme) {
   switch (scheme) {
+    case signature_scheme::auto_detect:
     case signature_scheme::x_signature_hex:
     case signature_scheme::x_signature_base64:
       return "X-Signature";
@@ -320,19 +328,53 @@ signature_check verify_signature(signature_scheme scheme, std::string_view heade
   // Surrounding whitespace is not part of an HTTP field value.
   header_value = trim(header_value);
   if (header_value.empty()) {
-    return {signature_verdict::missing, 0};
+    return {signature_verdict::missing, 0, scheme};
   }
   if (scheme == signature_scheme::certn_signature) {
-    return verify_certn(header_value, body, secrets, now, tolerance);
+    signature_check check = verify_certn(header_value, body, secrets, now, tolerance);
+    check.scheme = scheme;
+    return check;
   }
   const std::string_view encoded = strip_sha256_prefix(header_value);
+  if (scheme == signature_scheme::auto_detect) {
+    // Hex of 32 bytes is 64 characters, base64 43 or 44: the length alone decides.
+    scheme = encoded.size() == mac_size * 2 ? signature_scheme::x_signature_hex
+                                            : signature_scheme::x_signature_base64;
+  }
   const auto presented = scheme == signature_scheme::x_signature_base64 ? decode_base64(encoded)
                                                                          : decode_hex(encoded);
   if (!presented) {
-    return {signature_verdict::malformed, 0};
+    return {signature_verdict::malformed, 0, scheme};
   }
-  return match_any(secrets, std::span<const mac_bytes>(&*presented, 1),
-                   [&](const std::string& secret) { return hmac_sha256(secret, {body}); });
+  signature_check check =
+      match_any(secrets, std::span<const mac_bytes>(&*presented, 1),
+                [&](const std::string& secret) { return hmac_sha256(secret, {body}); });
+  check.scheme = scheme;
+  return check;
+}
+
+signature_check verify_request_signature(signature_scheme scheme, std::string_view x_signature,
+                                         std::string_view certn_signature, std::string_view body,
+                                         std::span<const std::string> secrets,
+                                         std::chrono::system_clock::time_point now,
+                                         std::chrono::seconds tolerance) {
+  switch (scheme) {
+    case signature_scheme::x_signature_hex:
+    case signature_scheme::x_signature_base64:
+      return verify_signature(scheme, x_signature, body, secrets, now, tolerance);
+    case signature_scheme::certn_signature:
+      return verify_signature(scheme, certn_signature, body, secrets, now, tolerance);
+    case signature_scheme::auto_detect:
+      break;
+  }
+  // An X-Signature that is there decides alone, even when malformed or wrong: a request gets
+  // one verdict, never the better of two.
+  if (!trim(x_signature).empty() || trim(certn_signature).empty()) {
+    return verify_signature(signature_scheme::auto_detect, x_signature, body, secrets, now,
+                            tolerance);
+  }
+  return verify_signature(signature_scheme::certn_signature, certn_signature, body, secrets, now,
+                          tolerance);
 }
 
 std::string sign_hex(std::string_view secret, std::string_view body) {

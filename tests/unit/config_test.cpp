@@ -103,7 +103,7 @@ TEST_CASE("without a file or environment every setting has its default") {
   CHECK(c.server.idle_timeout == 30s);
   CHECK(c.server.shutdown_timeout == 20s);
   CHECK(c.webhook.secrets.empty());
-  CHECK(c.webhook.scheme == signature_scheme::x_signature_hex);
+  CHECK(c.webhook.scheme == signature_scheme::auto_detect);
   CHECK(c.webhook.timestamp_tolerance == 300s);
   CHECK(c.webhook.max_challenge_bytes == 1024);
   CHECK(c.certn.base_url == "https://api.sandbox.certn.co");
@@ -316,7 +316,7 @@ TEST_CASE("a value of the wrong TOML type names the key and the expected type") 
       {"[webhook]\nsecrets = \"one\"\n", "webhook.secrets", "expected an array of strings"},
       {"[webhook]\nsecrets = [\"one\", 2]\n", "webhook.secrets", "element 2 is an integer"},
       {"[webhook]\nsignature_scheme = \"hmac\"\n", "webhook.signature_scheme",
-       "expected one of x-signature-hex, x-signature-base64, certn-signature"},
+       "expected one of auto, x-signature-hex, x-signature-base64, certn-signature"},
       {"[log]\nformat = \"xml\"\n", "log.format", "expected one of text, json"},
       {"[certn]\napi_key_file = 5\n", "certn.api_key_file", "expected a string"},
       {"server = 1\n", "server", "expected a table, got an integer"},
@@ -777,14 +777,32 @@ TEST_CASE("parse_host_port splits host and port, with IPv6 in brackets") {
 }
 
 TEST_CASE("signature schemes print as their TOML spelling") {
+  CHECK(std::string(to_string(signature_scheme::auto_detect)) == "auto");
   CHECK(std::string(to_string(signature_scheme::x_signature_hex)) == "x-signature-hex");
   CHECK(std::string(to_string(signature_scheme::x_signature_base64)) == "x-signature-base64");
   CHECK(std::string(to_string(signature_scheme::certn_signature)) == "certn-signature");
-  for (const signature_scheme s : {signature_scheme::x_signature_hex,
-                                   signature_scheme::x_signature_base64,
-                                   signature_scheme::certn_signature}) {
+  for (const signature_scheme s :
+       {signature_scheme::auto_detect, signature_scheme::x_signature_hex,
+        signature_scheme::x_signature_base64, signature_scheme::certn_signature}) {
     const config c = load(std::nullopt, {{"CERTN_ARCHIVER_WEBHOOK_SIGNATURE_SCHEME", to_string(s)}});
     CHECK(c.webhook.scheme == s);
+  }
+}
+
+TEST_CASE("webhook.signature_scheme is auto unless set, and \"auto\" can be set explicitly") {
+  temp_dir dir;
+  CHECK(load(std::nullopt, {}).webhook.scheme == signature_scheme::auto_detect);
+  CHECK(dir.load_toml("[webhook]\nsignature_scheme = \"auto\"\n").webhook.scheme ==
+        signature_scheme::auto_detect);
+  CHECK(dir.load_toml("[webhook]\nsignature_scheme = \"x-signature-hex\"\n").webhook.scheme ==
+        signature_scheme::x_signature_hex);
+  // Spellings are exact, as for the other schemes.
+  for (const std::string bad : {"AUTO", "Auto", "auto-detect", "auto_detect", " auto"}) {
+    CAPTURE(bad);
+    const error_text e =
+        error_of([&] { load(std::nullopt, {{"CERTN_ARCHIVER_WEBHOOK_SIGNATURE_SCHEME", bad}}); });
+    CHECK(e.key == "webhook.signature_scheme");
+    CHECK(contains(e.what, "expected one of auto, "));
   }
 }
 
