@@ -31,6 +31,12 @@ std::string layout::supplementary_information(std::string_view case_id,
   return case_root(case_id) + "supplementary-information/" + std::string(sha256_hex) + ".json";
 }
 
+std::string layout::certn_response(std::string_view case_id, std::string_view endpoint,
+                                   std::string_view sha256_hex) const {
+  return case_root(case_id) + "responses/" + std::string(endpoint) + "/" +
+         std::string(sha256_hex) + ".json";
+}
+
 std::string layout::case_snapshot(std::string_view case_id, std::string_view sha256_hex) const {
   return case_root(case_id) + "case/" + std::string(sha256_hex) + ".json";
 }

@@ -21,6 +21,10 @@ class layout {
   std::string supplementary_information(std::string_view case_id,
                                         std::string_view sha256_hex) const;
   std::string case_snapshot(std::string_view case_id, std::string_view sha256_hex) const;
+  // Another Certn answer about the case, as received: "responses/<endpoint>/<sha256>.json"
+  // (the supplementary-files listing, a report file's metadata, an unusable answer).
+  std::string certn_response(std::string_view case_id, std::string_view endpoint,
+                             std::string_view sha256_hex) const;
   std::string manifest(std::string_view case_id) const;
 
  private:
@@ -33,7 +37,8 @@ class layout {
 std::string safe_file_name(std::string_view name);
 
 struct manifest_entry {
-  std::string kind;  // report, supplementary_file, supplementary_information, case_snapshot
+  std::string kind;  // report, supplementary_file, supplementary_information, case_snapshot,
+                     // supplementary_files_listing, report_file_metadata, certn_response
   std::string key;
   std::string sha256;
   std::int64_t size_bytes = 0;

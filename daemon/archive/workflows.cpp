@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 #include <set>
 
+#include "archive/policy.hpp"
 #include "encoding/json.hpp"
 #include "queue/queue.hpp"
 #include "storage/digest.hpp"
@@ -19,7 +20,6 @@ namespace {
 using queue::job_result;
 
 constexpr const char* request_report_kind = "request_report";
-constexpr const char* report_ready_kind = "report_ready";
 constexpr const char* fetch_report_kind = "fetch_report";
 constexpr const char* archive_supplementary_kind = "archive_supplementary";
 constexpr const char* write_manifest_kind = "write_manifest";
@@ -118,7 +118,16 @@ metrics::metrics(ops::registry& registry)
                                         {"kind"})),
       stored_bytes(registry.counter("certn_archiver_stored_bytes_total",
                                     "Bytes written to the object store, by artifact kind.",
-                                    {"kind"})) {}
+                                    {"kind"})),
+      skipped_entries(registry.counter(
+          "certn_archiver_certn_skipped_entries_total",
+          "Entries of Certn answers (cases of a list, files of a listing) left out because "
+          "they lack a field we need.",
+          {"endpoint"})),
+      unusable_answers(registry.counter(
+          "certn_archiver_certn_unusable_answers_total",
+          "Successful Certn answers the reader could not use (kept in the archive as received).",
+          {"endpoint"})) {}
 
 workflows::workflows(db::pool& database, certn::api_client& api, storage::object_store& store,
                      settings config, metrics& counters)
@@ -134,6 +143,7 @@ void workflows::register_with(queue::workers& workers) {
     return [this, member](const queue::claimed_job& j) { return (this->*member)(j); };
   };
   workers.add(sync_case_kind, bind(&workflows::sync_case));
+  workers.add(check_changed_kind, bind(&workflows::check_changed));
   workers.add(request_report_kind, bind(&workflows::request_report));
   workers.add(report_ready_kind, bind(&workflows::report_ready));
   workers.add(fetch_report_kind, bind(&workflows::fetch_report));
@@ -142,10 +152,23 @@ void workflows::register_with(queue::workers& workers) {
   workers.add(reconcile_kind, bind(&workflows::reconcile));
 }
 
+job_result workflows::from_failure(const certn::call_failure& failure,
+                                   const std::string& kept_at) {
+  job_result result = from_failure(failure);
+  if (!kept_at.empty()) {
+    result.error += " (answer kept at " + kept_at + ")";
+  }
+  return result;
+}
+
 job_result workflows::from_failure(const certn::call_failure& failure) {
   using certn::failure_class;
   auth_failing_ = failure.kind == failure_class::authentication;
   switch (failure.kind) {
+    case failure_class::forbidden:
+      // Retrying does not grant a permission: an operator has to.
+      return job_result::permanent(failure.message +
+                                   " (the API key lacks permission for this endpoint)");
     case failure_class::rate_limited:
       return job_result::throttled(failure.message, failure.retry_after);
     case failure_class::retryable:
@@ -237,56 +260,80 @@ awaitable<workflows::download_outcome> workflows::archive_download(
   co_return download_outcome{};
 }
 
+awaitable<workflows::kept_answer> workflows::keep_answer(const std::string& case_id,
+                                                         const std::string& kind,
+                                                         const std::string& endpoint,
+                                                         const std::string& source_id,
+                                                         const std::string& body) {
+  kept_answer kept;
+  kept.key = layout_.certn_response(case_id, endpoint, storage::sha256_hex(body));
+  kept.failure = co_await archive_bytes(case_id, kind, source_id, kept.key, body);
+  co_return kept;
+}
+
 awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
   const std::string& case_id = job_run.key;
   const certn::call_result<certn::case_record> got = co_await api_.get_case(case_id);
+  // Raw first: the snapshot exactly as received, once per distinct content, whether or not we
+  // can read it.
+  std::string snapshot_key;
+  if (!got.body.empty()) {
+    snapshot_key = layout_.case_snapshot(case_id, storage::sha256_hex(got.body));
+    const std::optional<job_result> stored =
+        co_await archive_bytes(case_id, "case_snapshot", case_id, snapshot_key, got.body);
+    if (stored) {
+      co_return *stored;
+    }
+  }
   if (got.failure) {
-    co_return from_failure(*got.failure);
+    if (got.failure->unreadable_answer) {
+      metrics_.unusable_answers.inc({"get_case"});
+    }
+    co_return from_failure(*got.failure, got.failure->unreadable_answer ? snapshot_key : "");
   }
   auth_failing_ = false;
   const certn::case_record& record = *got.value;
   if (record.id != case_id) {
     co_return job_result::permanent("GET /cases/" + case_id + "/ answered case \"" + record.id +
-                                    "\"");
-  }
-  // The snapshot exactly as received, once per distinct content.
-  const std::string snapshot_key = layout_.case_snapshot(case_id, storage::sha256_hex(got.body));
-  const std::optional<job_result> stored =
-      co_await archive_bytes(case_id, "case_snapshot", case_id, snapshot_key, got.body);
-  if (stored) {
-    co_return *stored;
+                                    "\" (answer kept at " + snapshot_key + ")");
   }
 
-  const bool closing = is_archive_status(record.overall_status, settings_.policy.on_statuses);
   const std::string source = sync_source(job_run.payload);
-  const bool newly_closed = co_await database_.query<bool>([&](pqxx::connection& conn) {
+  const bool archivable = is_archive_status(record.overall_status, settings_.policy.on_statuses);
+  const bool archive_now = co_await database_.query<bool>([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
     const pqxx::result before = tx.exec_params(
         "SELECT overall_status, closed_at IS NOT NULL, snapshot = $2::jsonb FROM cases "
         "WHERE id = $1 FOR UPDATE",
         case_id, got.body);
-    const bool known = !before.empty();
-    const bool was_closed = known && before[0][1].as<bool>();
-    // Closed before and closed now, but with other content: it was reopened (a dispute) and
-    // closed again between two syncs, or we missed the reopening event. Archived again too.
-    const bool changed_while_closed = was_closed && !before[0][2].as<bool>(false);
-    const std::string old_status = known ? before[0][0].as<std::string>("") : "";
+    case_facts facts;
+    facts.known = !before.empty();
+    facts.was_closed = facts.known && before[0][1].as<bool>();
+    facts.same_snapshot = facts.known && before[0][2].as<bool>(false);
+    facts.old_status = facts.known ? before[0][0].as<std::string>("") : "";
+    facts.new_status = record.overall_status;
+    facts.archivable = archivable;
+    const case_decision decision = decide_case(facts);
     tx.exec_params(
-        "INSERT INTO cases (id, overall_status, snapshot, last_synced, closed_at) "
-        "VALUES ($1, $2, $3::jsonb, now(), CASE WHEN $4 THEN now() END) "
+        "INSERT INTO cases (id, overall_status, snapshot, certn_modified, last_synced, closed_at) "
+        "VALUES ($1, $2, $3::jsonb, $4, now(), CASE WHEN $5 THEN now() END) "
         "ON CONFLICT (id) DO UPDATE SET overall_status = EXCLUDED.overall_status, "
-        "snapshot = EXCLUDED.snapshot, last_synced = now(), "
-        "closed_at = CASE WHEN $4 THEN COALESCE(cases.closed_at, now()) END",
-        case_id, record.overall_status, got.body, closing);
-    if (!known || old_status != record.overall_status) {
+        "snapshot = EXCLUDED.snapshot, certn_modified = EXCLUDED.certn_modified, "
+        "last_synced = now(), closed_at = CASE WHEN $5 THEN COALESCE(cases.closed_at, now()) END",
+        case_id, record.overall_status, got.body, record.modified, archivable);
+    for (const certn::check& check : record.checks) {
+      // Events may name a check instead of its case (check_changed finds the case here).
+      tx.exec_params(
+          "INSERT INTO case_checks (check_id, case_id) VALUES ($1, $2) "
+          "ON CONFLICT (check_id) DO UPDATE SET case_id = EXCLUDED.case_id",
+          check.id, case_id);
+    }
+    if (decision.record_status) {
       tx.exec_params(
           "INSERT INTO case_status_history (case_id, status, source) VALUES ($1, $2, $3)", case_id,
           record.overall_status, source);
     }
-    const bool enters_archive = closing && (!was_closed || changed_while_closed);
-    if (enters_archive) {
-      // Archived again after each (re)closing: a dispute that reopened the case may have
-      // changed its results.
+    if (decision.archive) {
       if (settings_.policy.generate_report) {
         queue::enqueue(tx, job(request_report_kind, case_id, case_payload(case_id, source),
                                settings_.max_attempts));
@@ -296,10 +343,34 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
     }
     mark_events_processed(tx, case_id);
     tx.commit();
-    return enters_archive;
+    return decision.archive;
   });
-  if (newly_closed) {
+  if (archive_now) {
     spdlog::info("case {} is {}: archiving", case_id, record.overall_status);
+  }
+  co_return job_result::done();
+}
+
+awaitable<job_result> workflows::check_changed(const queue::claimed_job& job_run) {
+  const std::string& check_id = job_run.key;
+  const std::string case_id = co_await database_.query<std::string>([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    const pqxx::result found =
+        tx.exec_params("SELECT case_id FROM case_checks WHERE check_id = $1", check_id);
+    std::string owner = found.empty() ? std::string() : found[0][0].as<std::string>();
+    if (!owner.empty()) {
+      queue::enqueue(tx, job(sync_case_kind, owner, case_payload(owner, "check " + check_id),
+                             settings_.max_attempts));
+    } else {
+      // A check of a case we have not seen yet: the listing of recent cases shows it.
+      queue::enqueue(tx, job(reconcile_kind, targeted_reconcile_key, "{}", settings_.max_attempts));
+    }
+    mark_events_processed(tx, check_id);
+    tx.commit();
+    return owner;
+  });
+  if (case_id.empty()) {
+    spdlog::info("check {} belongs to no case held here: reconciling recent cases", check_id);
   }
   co_return job_result::done();
 }
@@ -309,7 +380,19 @@ awaitable<job_result> workflows::request_report(const queue::claimed_job& job_ru
   const certn::call_result<std::string> got =
       co_await api_.generate_report(case_id, settings_.policy.report_language);
   if (got.failure) {
-    co_return from_failure(*got.failure);
+    std::string kept_at;
+    if (got.failure->unreadable_answer) {
+      metrics_.unusable_answers.inc({"generate_report"});
+      if (!got.body.empty()) {
+        const kept_answer kept =
+            co_await keep_answer(case_id, "certn_response", "generate-report", case_id, got.body);
+        if (kept.failure) {
+          co_return *kept.failure;
+        }
+        kept_at = kept.key;
+      }
+    }
+    co_return from_failure(*got.failure, kept_at);
   }
   auth_failing_ = false;
   const std::string report_id = *got.value;
@@ -367,37 +450,57 @@ awaitable<job_result> workflows::fetch_report(const queue::claimed_job& job_run)
   if (case_id.empty()) {
     co_return job_result::permanent("report file " + report_id + " was never requested here");
   }
+  const std::string endpoint = "GET /cases/report-files/" + report_id + "/";
   const std::string key = layout_.report(case_id, report_id);
+  const auto set_status = [&](const std::string& status) {
+    return database_.run([&, status](pqxx::connection& conn) {
+      pqxx::work tx(conn);
+      tx.exec_params(
+          "UPDATE report_files SET status = $2, ready_at = CASE WHEN $2 = 'COMPLETE' "
+          "THEN COALESCE(ready_at, now()) END WHERE id = $1",
+          report_id, status);
+      tx.commit();
+    });
+  };
   for (int listing = 1; listing <= 2; ++listing) {
     const certn::call_result<certn::report_file> got = co_await api_.get_report_file(report_id);
+    std::string kept_at;
+    if (!got.body.empty()) {
+      const kept_answer kept =
+          co_await keep_answer(case_id, "report_file_metadata", "report-file", report_id, got.body);
+      if (kept.failure) {
+        co_return *kept.failure;
+      }
+      kept_at = kept.key;
+    }
     if (got.failure) {
-      co_return from_failure(*got.failure);
+      if (got.failure->unreadable_answer) {
+        metrics_.unusable_answers.inc({"report_file"});
+      }
+      co_return from_failure(*got.failure, got.failure->unreadable_answer ? kept_at : "");
     }
     auth_failing_ = false;
     const certn::report_file& report = *got.value;
-    const auto set_status = [&](const std::string& status) {
-      return database_.run([&, status](pqxx::connection& conn) {
-        pqxx::work tx(conn);
-        tx.exec_params(
-            "UPDATE report_files SET status = $2, ready_at = CASE WHEN $2 = 'COMPLETE' "
-            "THEN COALESCE(ready_at, now()) END WHERE id = $1",
-            report_id, status);
-        tx.commit();
-      });
-    };
-    if (report.status == "FAILED") {
-      co_await set_status(report.status);
-      co_return job_result::permanent("Certn reports report file " + report_id + " of case " +
-                                      case_id + " as FAILED");
-    }
-    if (report.status != "COMPLETE") {
-      co_await set_status(report.status);
-      co_return job_result::retry(
-          "report file " + report_id + " is " + report.status + ", not COMPLETE yet",
-          settings_.report_poll_delay);
-    }
-    if (!report.url) {
-      co_return job_result::retry("report file " + report_id + " is COMPLETE without a URL");
+    const std::string status = report.status.empty() ? "(no status)" : report.status;
+    switch (decide_report(report)) {
+      case report_step::failed:
+        co_await set_status(report.status);
+        co_return job_result::permanent("Certn reports report file " + report_id + " of case " +
+                                        case_id + " as " + report.status);
+      case report_step::wait:
+        co_await set_status(report.status.empty() ? "IN_PROGRESS" : report.status);
+        co_return job_result::retry(
+            "report file " + report_id + " is " + status + ", not COMPLETE yet",
+            settings_.report_poll_delay);
+      case report_step::no_url:
+        // Retried (a URL may follow), then dead with this reason.
+        metrics_.unusable_answers.inc({"report_file"});
+        co_return job_result::retry(endpoint + ": " + status +
+                                    " without a URL (none of pdf_url, url, report_url, file_url, "
+                                    "download_url, presigned_url); answer kept at " +
+                                    kept_at);
+      case report_step::download:
+        break;
     }
     const bool archived = co_await is_archived(key);
     if (!archived) {
@@ -420,25 +523,56 @@ awaitable<job_result> workflows::fetch_report(const queue::claimed_job& job_run)
 
 awaitable<job_result> workflows::archive_supplementary(const queue::claimed_job& job_run) {
   const std::string& case_id = job_run.key;
+  // What could not be archived this run; the job ends with the first of these once everything
+  // else is done, so one unusable answer never costs the rest.
+  std::optional<job_result> deferred;
+  const auto defer = [&deferred](job_result result) {
+    if (!deferred) {
+      deferred = std::move(result);
+    }
+  };
+
   const certn::call_result<certn::supplementary_information> info =
       co_await api_.get_supplementary_information(case_id);
-  if (info.failure) {
-    co_return from_failure(*info.failure);
+  if (!info.body.empty()) {
+    // As received, whether or not it reads: nothing in it is needed for what follows.
+    const std::optional<job_result> info_stored = co_await archive_bytes(
+        case_id, "supplementary_information", case_id,
+        layout_.supplementary_information(case_id, storage::sha256_hex(info.body)), info.body);
+    if (info_stored) {
+      co_return *info_stored;
+    }
   }
-  auth_failing_ = false;
-  const std::optional<job_result> info_stored = co_await archive_bytes(
-      case_id, "supplementary_information", case_id,
-      layout_.supplementary_information(case_id, storage::sha256_hex(info.body)), info.body);
-  if (info_stored) {
-    co_return *info_stored;
+  if (info.failure && info.failure->unreadable_answer) {
+    metrics_.unusable_answers.inc({"supplementary_information"});
+    spdlog::warn("case {}: supplementary information archived as received, but unreadable: {}",
+                 case_id, info.failure->message);
+  } else if (info.failure) {
+    defer(from_failure(*info.failure));
+  } else {
+    auth_failing_ = false;
   }
 
   for (int listing = 1; listing <= 3; ++listing) {
     const certn::call_result<certn::supplementary_files> files =
         co_await api_.get_supplementary_files(case_id);
-    if (files.failure) {
-      co_return from_failure(*files.failure);
+    std::string kept_at;
+    if (!files.body.empty()) {
+      const kept_answer kept = co_await keep_answer(case_id, "supplementary_files_listing",
+                                                    "supplementary-files", case_id, files.body);
+      if (kept.failure) {
+        co_return *kept.failure;
+      }
+      kept_at = kept.key;
     }
+    if (files.failure) {
+      if (files.failure->unreadable_answer) {
+        metrics_.unusable_answers.inc({"supplementary_files"});
+      }
+      defer(from_failure(*files.failure, files.failure->unreadable_answer ? kept_at : ""));
+      break;
+    }
+    auth_failing_ = false;
     bool expired = false;
     for (const certn::supplementary_check& check : files.value->checks) {
       for (const certn::supplementary_file& file : check.files) {
@@ -457,13 +591,28 @@ awaitable<job_result> workflows::archive_supplementary(const queue::claimed_job&
         expired = expired || outcome.expired;
       }
     }
+    if (!files.value->unusable.empty()) {
+      metrics_.skipped_entries.inc({"supplementary_files"},
+                                   static_cast<double>(files.value->unusable.size()));
+      std::string reason = "GET /cases/" + case_id + "/supplementary-files/: " +
+                           std::to_string(files.value->unusable.size()) +
+                           " file entr(y/ies) cannot be archived: " + files.value->unusable.front();
+      if (files.value->unusable.size() > 1) {
+        reason += " (+" + std::to_string(files.value->unusable.size() - 1) + " more)";
+      }
+      spdlog::warn("case {}: {}", case_id, reason);
+      defer(job_result::permanent(reason + "; answer kept at " + kept_at));
+    }
     if (!expired) {
-      co_return job_result::done();
+      break;
     }
     spdlog::info("case {}: some download URLs expired; listing the files again", case_id);
+    if (listing == 3) {
+      defer(job_result::retry("case " + case_id +
+                              ": download URLs kept expiring after fresh listings"));
+    }
   }
-  co_return job_result::retry("case " + case_id +
-                              ": download URLs kept expiring after fresh listings");
+  co_return deferred.value_or(job_result::done());
 }
 
 awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_run) {
@@ -501,19 +650,25 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
   co_return job_result::done();
 }
 
-awaitable<job_result> workflows::reconcile(const queue::claimed_job&) {
+awaitable<job_result> workflows::reconcile(const queue::claimed_job& job_run) {
+  // The periodic chain books its next run before anything can fail: whatever becomes of this run
+  // (a crash, a 500, an unreadable answer), reconciliation goes on. The pending-job index keeps
+  // it one chain, however many replicas restart.
+  if (job_run.key == reconcile_key && settings_.reconcile_interval.count() > 0) {
+    co_await database_.run([&](pqxx::connection& conn) {
+      pqxx::work tx(conn);
+      queue::enqueue(tx, job(reconcile_kind, reconcile_key, "{}", settings_.max_attempts,
+                             settings_.reconcile_interval));
+      tx.commit();
+    });
+  }
   // What we hold: every case's status and Certn's "modified", and the cases still open here.
-  struct known_case {
-    std::string status;
-    std::string modified;
-    bool open = false;
-  };
-  std::map<std::string, known_case> known =
-      co_await database_.query<std::map<std::string, known_case>>([](pqxx::connection& conn) {
+  std::map<std::string, held_case> known =
+      co_await database_.query<std::map<std::string, held_case>>([](pqxx::connection& conn) {
         pqxx::read_transaction tx(conn);
-        std::map<std::string, known_case> out;
+        std::map<std::string, held_case> out;
         for (const auto& row : tx.exec(
-                 "SELECT id, COALESCE(overall_status, ''), COALESCE(snapshot->>'modified', ''), "
+                 "SELECT id, COALESCE(overall_status, ''), COALESCE(certn_modified, ''), "
                  "closed_at IS NULL FROM cases")) {
           out[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>(),
                                            row[3].as<bool>()};
@@ -526,16 +681,25 @@ awaitable<job_result> workflows::reconcile(const queue::claimed_job&) {
   certn::case_pages pages(api_, recent, 100);
   std::vector<std::string> stale;
   std::set<std::string> listed;
+  std::size_t skipped = 0;
   while (!pages.done()) {
     const certn::call_result<certn::case_page> page = co_await pages.next();
     if (page.failure) {
+      if (page.failure->unreadable_answer) {
+        metrics_.unusable_answers.inc({"list_cases"});
+      }
       co_return from_failure(*page.failure);
     }
+    auth_failing_ = false;
+    for (const std::string& why : page.value->skipped) {
+      spdlog::warn("reconcile: a listed case was skipped: {}", why);
+    }
+    skipped += page.value->skipped.size();
+    metrics_.skipped_entries.inc({"list_cases"}, static_cast<double>(page.value->skipped.size()));
     for (const certn::case_record& c : page.value->results) {
       listed.insert(c.id);
       const auto found = known.find(c.id);
-      if (found == known.end() || found->second.status != c.overall_status ||
-          found->second.modified != c.modified) {
+      if (listed_case_is_stale(c, found == known.end() ? nullptr : &found->second)) {
         stale.push_back(c.id);
       }
     }
@@ -551,13 +715,10 @@ awaitable<job_result> workflows::reconcile(const queue::claimed_job&) {
       queue::enqueue(
           tx, job(sync_case_kind, id, case_payload(id, "reconcile"), settings_.max_attempts));
     }
-    if (settings_.reconcile_interval.count() > 0) {
-      queue::enqueue(tx, job(reconcile_kind, reconcile_key, "{}", settings_.max_attempts,
-                             settings_.reconcile_interval));
-    }
     tx.commit();
   });
-  spdlog::info("reconcile: {} case(s) listed, {} to sync", listed.size(), stale.size());
+  spdlog::info("reconcile ({}): {} case(s) listed, {} skipped, {} to sync", job_run.key,
+               listed.size(), skipped, stale.size());
   co_return job_result::done();
 }
 

@@ -1,19 +1,27 @@
-// The archiving policy: what each job kind does (DESIGN.md "Data flow"), and the only place that
-// knows it. Every job reads the current state from the Certn API, so duplicated, reordered and
-// lost webhook events are all harmless; every side effect is idempotent (deterministic keys,
-// content hashes, upserts), so a job that runs twice does no harm.
+// The archiving workflows: what each job kind does (DESIGN.md "Data flow"). Decisions come from
+// archive/policy; this file fetches, stores and enqueues. Every job reads the current state from
+// the Certn API, so duplicated, reordered and lost webhook events are all harmless; every side
+// effect is idempotent (deterministic keys, content hashes, upserts). Every Certn answer that
+// feeds the archive is stored as received before anything is read from it (raw first), and an
+// answer we cannot use ends as a dead job naming the endpoint, the field and where it was kept.
 //
-//   sync_case(case)              GET case; snapshot stored by content hash; case row and status
-//                                history; entering an archive status enqueues request_report and
-//                                archive_supplementary (again after a dispute reopened the case)
+//   sync_case(case)              GET case; snapshot stored by content hash; case row, status
+//                                history and its checks; entering an archive status enqueues
+//                                request_report and archive_supplementary (again after a dispute)
+//   check_changed(check)         an event that names a check: sync its case when we know it,
+//                                else a targeted reconcile finds it
 //   request_report(case)         POST generate-report; fetch_report(report file) after a delay
 //   report_ready(object)         CASE_REPORT_READY: a known report file, else the case's pending
-//   ones fetch_report(report file)    IN_PROGRESS: retry later; COMPLETE: PDF archived; FAILED:
-//   dead archive_supplementary(case)  supplementary information as received, then every file; an
-//                                expired URL means a fresh listing, never the stale URL again
+//                                ones
+//   fetch_report(report file)    metadata kept; not ready: retry later; ready: PDF archived;
+//                                failed: dead
+//   archive_supplementary(case)  supplementary information as received, then the files listing
+//                                as received and every file in it; an expired URL means a fresh
+//                                listing, never the stale URL again
 //   write_manifest(case)         manifest.json from the case's artifacts (one writer per case)
 //   reconcile                    cases ordered recently and cases still open here: sync what
-//   changed
+//                                changed; the periodic one books its next run first, so the
+//                                chain outlives any failure of this run
 #pragma once
 
 #include <atomic>
@@ -41,12 +49,16 @@ struct settings {
 };
 
 // certn_archiver_artifacts_total{kind}, certn_archiver_downloaded_bytes_total{kind},
-// certn_archiver_stored_bytes_total{kind}.
+// certn_archiver_stored_bytes_total{kind}, certn_archiver_certn_skipped_entries_total{endpoint}
+// (list entries and file entries left out), certn_archiver_certn_unusable_answers_total{endpoint}
+// (2xx answers the reader could not use; kept in the archive).
 struct metrics {
   explicit metrics(ops::registry& registry);
   ops::counter_family& artifacts;
   ops::counter_family& downloaded_bytes;
   ops::counter_family& stored_bytes;
+  ops::counter_family& skipped_entries;
+  ops::counter_family& unusable_answers;
 };
 
 class workflows {
@@ -57,11 +69,12 @@ class workflows {
 
   void register_with(queue::workers& workers);
 
-  // True while the last Certn call of any job was refused as unauthenticated (401/403): the API
-  // key is wrong or expired. For /readyz.
+  // True while the last Certn call of any job was refused as unauthenticated (401): the API key
+  // is wrong or expired. For /readyz.
   bool certn_auth_failing() const { return auth_failing_.load(); }
 
   awaitable<queue::job_result> sync_case(const queue::claimed_job& job);
+  awaitable<queue::job_result> check_changed(const queue::claimed_job& job);
   awaitable<queue::job_result> request_report(const queue::claimed_job& job);
   awaitable<queue::job_result> report_ready(const queue::claimed_job& job);
   awaitable<queue::job_result> fetch_report(const queue::claimed_job& job);
@@ -82,7 +95,17 @@ class workflows {
                                                             const std::string& key,
                                                             std::string bytes);
   awaitable<bool> is_archived(const std::string& key);
+  // Keeps a Certn answer as received, content-addressed under the case; its key, or why not.
+  struct kept_answer {
+    std::string key;
+    std::optional<queue::job_result> failure;
+  };
+  awaitable<kept_answer> keep_answer(const std::string& case_id, const std::string& kind,
+                                     const std::string& endpoint, const std::string& source_id,
+                                     const std::string& body);
   queue::job_result from_failure(const certn::call_failure& failure);
+  // from_failure(), naming where the unusable answer was kept.
+  queue::job_result from_failure(const certn::call_failure& failure, const std::string& kept_at);
 
   db::pool& database_;
   certn::api_client& api_;
@@ -95,7 +118,11 @@ class workflows {
 
 // The job kinds above, for enqueueing from elsewhere (intake, backfill, serve).
 inline constexpr const char* sync_case_kind = "sync_case";
+inline constexpr const char* check_changed_kind = "check_changed";
+inline constexpr const char* report_ready_kind = "report_ready";
 inline constexpr const char* reconcile_kind = "reconcile";
 inline constexpr const char* reconcile_key = "periodic";
+// A one-off reconcile (an event named a check we do not know): at most one pending at a time.
+inline constexpr const char* targeted_reconcile_key = "targeted";
 
 }  // namespace archiver::archive

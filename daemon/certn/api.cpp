@@ -163,14 +163,17 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
     auto retry_after = error.retry_after;
     co_return failed<T>({kind, status, std::move(error), retry_after, std::move(message)});
   }
-  auto parsed = parse(status, std::string_view(sink.data()));
-  if (!parsed.value) {
-    co_return failed<T>({failure_class::permanent, status, std::nullopt, std::nullopt,
-                         what + ": unexpected answer: " + parsed.error});
-  }
+  // The body is kept whether or not it reads: the caller archives it as received (raw first).
   call_result<T> result;
-  result.value = std::move(*parsed.value);
   result.body = sink.data();
+  auto parsed = parse(status, std::string_view(result.body));
+  if (!parsed.value) {
+    result.failure = call_failure{failure_class::permanent, status, std::nullopt, std::nullopt,
+                                  what + ": unexpected answer: " + parsed.error};
+    result.failure->unreadable_answer = true;
+    co_return result;
+  }
+  result.value = std::move(*parsed.value);
   co_return result;
 }
 
@@ -205,8 +208,9 @@ awaitable<call_result<case_record>> api_client::get_case(std::string id) {
   if (!is_valid_id(id)) {
     co_return refused_id<case_record>(id);
   }
-  co_return co_await call<case_record>("get_case", "GET", "/cases/" + id + "/", "",
-                                       [](int, std::string_view body) { return parse_case(body); });
+  co_return co_await call<case_record>(
+      "get_case", "GET", "/cases/" + id + "/", "",
+      [id](int, std::string_view body) { return parse_case(body, id); });
 }
 
 awaitable<call_result<std::optional<case_record>>> api_client::cancel_case(std::string id) {
@@ -215,17 +219,10 @@ awaitable<call_result<std::optional<case_record>>> api_client::cancel_case(std::
   }
   co_return co_await call<std::optional<case_record>>(
       "cancel_case", "POST", "/cases/" + id + "/cancel/", "",
-      [](int status, std::string_view body) {
+      [id](int, std::string_view body) {
+        // 200 with the case, 202 or 204 (with or without a body): any 2xx means cancelled.
         parsed<std::optional<case_record>> out;
-        if (status == 204 || body.empty()) {
-          out.value.emplace();
-          return out;
-        }
-        auto record = parse_case(body);
-        if (record.value) {
-          out.value.emplace(std::move(record.value));
-        }
-        out.error = std::move(record.error);
+        out.value.emplace(parse_case(body, id).value);
         return out;
       });
 }
@@ -248,7 +245,7 @@ awaitable<call_result<supplementary_files>> api_client::get_supplementary_files(
   }
   co_return co_await call<supplementary_files>(
       "supplementary_files", "GET", "/cases/" + id + "/supplementary-files/", "",
-      [](int, std::string_view body) { return parse_supplementary_files(body); });
+      [id](int, std::string_view body) { return parse_supplementary_files(body, id); });
 }
 
 awaitable<call_result<supplementary_information>> api_client::get_supplementary_information(
@@ -258,7 +255,7 @@ awaitable<call_result<supplementary_information>> api_client::get_supplementary_
   }
   co_return co_await call<supplementary_information>(
       "supplementary_information", "GET", "/cases/" + id + "/supplementary-information/", "",
-      [](int, std::string_view body) { return parse_supplementary_information(body); });
+      [id](int, std::string_view body) { return parse_supplementary_information(body, id); });
 }
 
 awaitable<call_result<case_record>> api_client::order(std::string request_json) {
@@ -292,7 +289,7 @@ awaitable<call_result<report_file>> api_client::get_report_file(std::string id) 
   }
   co_return co_await call<report_file>(
       "report_file", "GET", "/cases/report-files/" + id + "/", "",
-      [](int, std::string_view body) { return parse_report_file(body); });
+      [id](int, std::string_view body) { return parse_report_file(body, id); });
 }
 
 awaitable<call_result<std::uint64_t>> api_client::download(std::string url, http::body_sink& sink) {
@@ -334,7 +331,7 @@ awaitable<call_result<case_page>> case_pages::next() {
   auto result = co_await client_.list_cases(filter_, page_, page_size_);
   // Pages are addressed by number, not by following `next`: a URL from the answer could point
   // anywhere, and our own numbering cannot.
-  if (!result.value || !result.value->next || result.value->results.empty()) {
+  if (!result.value || !has_more_pages(*result.value, page_size_)) {
     done_ = true;
   }
   ++page_;

@@ -25,13 +25,17 @@ struct call_failure {
   std::optional<api_error> error;   // Certn's error envelope, when it answered an error status
   std::optional<std::chrono::seconds> retry_after;
   std::string message;
+  // A 2xx whose body the reader could not use; call_result::body holds it, to be archived.
+  bool unreadable_answer = false;
 };
 
 template <class T>
 struct call_result {
   std::optional<T> value;               // set on success
   std::optional<call_failure> failure;  // set otherwise
-  std::string body;                     // the successful answer's bytes, exactly as received
+  // Any 2xx answer's bytes, exactly as received: also when the reader could not use them
+  // (failure->unreadable_answer), so that they can be archived before anything else.
+  std::string body;
 };
 
 // GET /cases/ filters; vectors repeat the parameter (any value matches).
@@ -78,7 +82,7 @@ class api_client {
 
   awaitable<call_result<case_page>> list_cases(const case_filter& filter, int page, int page_size);
   awaitable<call_result<case_record>> get_case(std::string id);
-  // 200 with the case, or 204 (value holds nullopt).
+  // 200 with the case, or 202/204 or a body that is not a case (value holds nullopt).
   awaitable<call_result<std::optional<case_record>>> cancel_case(std::string id);
   // The new report file's id. `language` empty: Certn's default.
   awaitable<call_result<std::string>> generate_report(std::string id, std::string language);
@@ -106,7 +110,8 @@ class api_client {
   api_metrics* metrics_;
 };
 
-// Every page of a listing, in order: next() until done(). Stops at the first failure.
+// Every page of a listing, in order: next() until done(). Stops at the first failure; a page's
+// unreadable entries are in its `skipped`, and do not stop it.
 class case_pages {
  public:
   case_pages(api_client& client, case_filter filter, int page_size);

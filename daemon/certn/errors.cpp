@@ -152,8 +152,9 @@ failure_class classify(int http_status) {
     case 429:
       return failure_class::rate_limited;
     case 401:
-    case 403:
       return failure_class::authentication;
+    case 403:
+      return failure_class::forbidden;
     default:
       break;
   }
@@ -171,6 +172,8 @@ const char* to_string(failure_class value) {
       return "permanent";
     case failure_class::authentication:
       return "authentication";
+    case failure_class::forbidden:
+      return "forbidden";
     case failure_class::rate_limited:
       return "rate_limited";
     case failure_class::expired_url:
@@ -189,6 +192,9 @@ failure_class classify_download(int http_status, std::string_view body_start) {
         (lower.find("<error>") != std::string::npos && lower.find("expired") != std::string::npos)) {
       return failure_class::expired_url;
     }
+  }
+  if (http_status == 403) {
+    return failure_class::retryable;
   }
   return classify(http_status);
 }

@@ -36,18 +36,27 @@ api_error parse_error_envelope(int http_status, std::string_view body,
                                std::string_view retry_after_header);
 
 // expired_url: a presigned download URL has expired; retrying it is pointless, the caller must
-// ask the API for a fresh one.
-enum class failure_class { retryable, permanent, authentication, rate_limited, expired_url };
+// ask the API for a fresh one. forbidden: the key is valid but lacks permission for this endpoint
+// (403); retrying does not help, an operator must change the key's permissions.
+enum class failure_class {
+  retryable,
+  permanent,
+  authentication,
+  forbidden,
+  rate_limited,
+  expired_url
+};
 
-// 408/425/5xx -> retryable, 429 -> rate_limited, 401/403 -> authentication, other 4xx ->
-// permanent. Anything else (not an error status) is reported as permanent.
+// 408/425/5xx -> retryable, 429 -> rate_limited, 401 -> authentication, 403 -> forbidden, other
+// 4xx -> permanent. Anything else (not an error status) is reported as permanent.
 failure_class classify(int http_status);
 
 const char* to_string(failure_class value);
 
 // A presigned-URL store's answer (S3 style): 403 whose XML error says the request has expired
-// (code ExpiredRequest or ExpiredToken, or a message containing "expired") is expired_url;
-// other statuses as classify(). `body_start` is the first bytes of the body.
+// (code ExpiredRequest or ExpiredToken, or a message containing "expired") is expired_url; any
+// other 403 is retryable (the next attempt lists the files again and gets fresh URLs); other
+// statuses as classify(). `body_start` is the first bytes of the body.
 failure_class classify_download(int http_status, std::string_view body_start);
 
 // Retry-After as delta-seconds or an IMF-fixdate ("Wed, 21 Oct 2015 07:28:00 GMT"). A past date

@@ -89,7 +89,7 @@ awaitable<void> pipeline::drain() { co_await workers_.drain(); }
 
 std::optional<std::string> pipeline::problem() const {
   if (workflows_.certn_auth_failing()) {
-    return "Certn refuses the API key (401/403): replace certn.api_key";
+    return "Certn refuses the API key (401): replace certn.api_key";
   }
   return std::nullopt;
 }

@@ -86,12 +86,25 @@ parsed_event parse_event(std::string_view body) {
     problem = read_field(object, "object_id", max_id_length, is_id_char, received.object_id,
                          "[A-Za-z0-9._:-]");
   }
-  if (problem.empty()) {
+  // Optional fields: absent and null are the same.
+  const auto present = [&object](std::string_view name) {
+    simdjson::dom::element value;
+    return object.at_key(name).get(value) == simdjson::SUCCESS && !value.is_null();
+  };
+  if (problem.empty() && present("object_type")) {
     problem = read_field(object, "object_type", max_type_length, is_type_char,
                          received.object_type, "[A-Za-z0-9_.-]");
   }
+  if (problem.empty() && present("case_id")) {
+    problem = read_field(object, "case_id", max_id_length, is_id_char, received.case_id,
+                         "[A-Za-z0-9._:-]");
+  }
   if (!problem.empty()) {
     return {std::nullopt, problem};
+  }
+  std::string_view created;
+  if (object.at_key("created").get_string().get(created) == simdjson::SUCCESS) {
+    received.created.assign(created.substr(0, 64));
   }
   return {std::move(received), {}};
 }
@@ -106,6 +119,25 @@ bool is_known_event_type(std::string_view event_type) {
     }
   }
   return false;
+}
+
+object_kind kind_of_object(std::string_view object_type) {
+  std::string upper(object_type);
+  for (char& c : upper) {
+    if (c >= 'a' && c <= 'z') {
+      c = static_cast<char>(c - 'a' + 'A');
+    }
+  }
+  if (upper.find("REPORT") != std::string::npos) {
+    return object_kind::report_file;
+  }
+  if (upper.find("CHECK") != std::string::npos) {
+    return object_kind::check;
+  }
+  if (upper.empty() || upper == "CASE") {
+    return object_kind::case_object;
+  }
+  return object_kind::unknown;
 }
 
 }  // namespace archiver::webhook

@@ -107,12 +107,12 @@ awaitable<http::response> intake::receive_event(const http::request& req) {
 
   // The signature is checked over the raw bytes before anything parses them.
   const std::string_view body = req.body();
-  const signature_check check = verify_signature(
-      settings_.scheme, req[signature_header(settings_.scheme)], body, settings_.secrets,
+  const signature_check check = verify_request_signature(
+      settings_.scheme, req["X-Signature"], req["Certn-Signature"], body, settings_.secrets,
       std::chrono::system_clock::now(), settings_.timestamp_tolerance);
   if (check.verdict != signature_verdict::valid) {
     spdlog::warn("webhook rejected: signature {} ({} header, scheme {})",
-                 to_string(check.verdict), signature_header(settings_.scheme),
+                 to_string(check.verdict), signature_header(check.scheme),
                  config::to_string(settings_.scheme));
     co_return finish("unknown", "bad_signature", http::status::unauthorized,
                      std::string("signature ") + to_string(check.verdict) + "\n");
@@ -126,7 +126,9 @@ awaitable<http::response> intake::receive_event(const http::request& req) {
   }
   const event received = std::move(*parsed.value);
   const std::optional<queue::job_spec> job = job_for(received, max_attempts_);
-  const std::string scheme = config::to_string(settings_.scheme);
+  // The form that verified it (under auto: hex, base64 or certn), so operators learn which one
+  // their account sends.
+  const std::string scheme = config::to_string(check.scheme);
 
   store_outcome outcome{};
   std::string failure;

@@ -26,27 +26,46 @@ std::string json_string(std::string_view text) {
 }  // namespace
 
 std::optional<queue::job_spec> job_for(const event& received, int max_attempts) {
-  const std::string& type = received.event_type;
+  if (!is_known_event_type(received.event_type)) {
+    return std::nullopt;  // stored and acknowledged; nothing we know to do
+  }
   const std::string source = "\"source_event\":" + json_string(received.id);
-  if (type == "CASE_STATUS_CHANGED" || type == "CHECK_STATUS_CHANGED" ||
-      type == "CASE_INPUT_CLAIMS_AUTOMATICALLY_GENERATED") {
+  const auto sync = [&](const std::string& case_id) {
     return queue::job_spec{
         .kind = "sync_case",
-        .key = received.object_id,
-        .payload = "{\"case_id\":" + json_string(received.object_id) + "," + source + "}",
+        .key = case_id,
+        .payload = "{\"case_id\":" + json_string(case_id) + "," + source + "}",
         .max_attempts = max_attempts,
     };
+  };
+  switch (kind_of_object(received.object_type)) {
+    case object_kind::case_object:
+      if (received.event_type == "CASE_REPORT_READY") {
+        break;  // report_ready below: it finds the case's pending report files
+      }
+      return sync(received.object_id);
+    case object_kind::check:
+      if (!received.case_id.empty()) {
+        return sync(received.case_id);
+      }
+      return queue::job_spec{
+          .kind = "check_changed",
+          .key = received.object_id,
+          .payload = "{\"check_id\":" + json_string(received.object_id) + "," + source + "}",
+          .max_attempts = max_attempts,
+      };
+    case object_kind::report_file:
+      break;
+    case object_kind::unknown:
+      return std::nullopt;
   }
-  if (type == "CASE_REPORT_READY") {
-    return queue::job_spec{
-        .kind = "report_ready",
-        .key = received.object_id,
-        .payload = "{\"object_id\":" + json_string(received.object_id) +
-                   ",\"object_type\":" + json_string(received.object_type) + "," + source + "}",
-        .max_attempts = max_attempts,
-    };
-  }
-  return std::nullopt;
+  return queue::job_spec{
+      .kind = "report_ready",
+      .key = received.object_id,
+      .payload = "{\"object_id\":" + json_string(received.object_id) +
+                 ",\"object_type\":" + json_string(received.object_type) + "," + source + "}",
+      .max_attempts = max_attempts,
+  };
 }
 
 store_outcome store_event(pqxx::connection& conn, const event& received, std::string_view raw_body,

@@ -12,10 +12,11 @@
 
 namespace archiver::webhook {
 
-// The job an event asks for: CASE_STATUS_CHANGED, CHECK_STATUS_CHANGED and
-// CASE_INPUT_CLAIMS_AUTOMATICALLY_GENERATED -> sync_case(object_id); CASE_REPORT_READY ->
-// report_ready(object_id), which may name a case or a report file. Unknown types: nullopt (the
-// event is stored and marked processed).
+// The job an event asks for, routed by object_type (kind_of_object): a case -> sync_case, except
+// CASE_REPORT_READY -> report_ready (which finds the case's pending report files); a check ->
+// sync_case(case_id) when the body names the case, else check_changed(check id); a report file
+// -> report_ready(object_id). Unknown event types and unknown object types: nullopt (the event is
+// stored and marked processed).
 std::optional<queue::job_spec> job_for(const event& received, int max_attempts);
 
 enum class store_outcome { stored, duplicate };

@@ -1,8 +1,14 @@
-// The archive's storage keys (a contract with operators), safe file names and the manifest.
+// The archive's storage keys (a contract with operators), safe file names, the manifest, and the
+// decisions of archive/policy.
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "archive/layout.hpp"
+#include "archive/policy.hpp"
 
 using namespace archiver::archive;
 
@@ -14,6 +20,8 @@ TEST_CASE("storage keys follow DESIGN.md, under the configured prefix") {
   CHECK(plain.supplementary_information("c1", "ab12") ==
         "cases/c1/supplementary-information/ab12.json");
   CHECK(plain.case_snapshot("c1", "ab12") == "cases/c1/case/ab12.json");
+  CHECK(plain.certn_response("c1", "report-file", "ab12") ==
+        "cases/c1/responses/report-file/ab12.json");
   CHECK(plain.manifest("c1") == "cases/c1/manifest.json");
   CHECK(layout("certn").report("c1", "r1") == "certn/cases/c1/report/r1.pdf");
   CHECK(layout("a/b/").manifest("c1") == "a/b/cases/c1/manifest.json");
@@ -61,4 +69,85 @@ TEST_CASE("archive statuses come from configuration") {
   CHECK_FALSE(is_archive_status("IN_DISPUTE", on));
   CHECK_FALSE(is_archive_status("complete", on));
   CHECK_FALSE(is_archive_status("COMPLETE", {}));
+}
+
+// ---- archive/policy: the decisions, table-driven ---------------------------------------------
+
+
+TEST_CASE("decide_report: what to do with a report file's metadata") {
+  struct row {
+    std::string status;
+    std::optional<std::string> url;
+    report_step expected;
+  };
+  const std::vector<row> rows = {
+      {"COMPLETE", "https://s/r.pdf", report_step::download},
+      {"COMPLETED", "https://s/r.pdf", report_step::download},
+      {"READY", "https://s/r.pdf", report_step::download},
+      {"", "https://s/r.pdf", report_step::download},  // no status: the URL is the readiness
+      {"COMPLETE", std::nullopt, report_step::no_url},
+      {"IN_PROGRESS", std::nullopt, report_step::wait},
+      {"IN_PROGRESS", "https://s/partial", report_step::wait},
+      {"", std::nullopt, report_step::wait},
+      {"SOMETHING_NEW", std::nullopt, report_step::wait},
+      {"FAILED", std::nullopt, report_step::failed},
+      {"ERROR", "https://s/r.pdf", report_step::failed},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.status);
+    CAPTURE(r.url.value_or("(none)"));
+    archiver::certn::report_file report;
+    report.id = "r1";
+    report.status = r.status;
+    report.url = r.url;
+    CHECK(decide_report(report) == r.expected);
+  }
+}
+
+TEST_CASE("decide_case: archive on entering an archive status, again when closed content changed") {
+  struct row {
+    const char* what;
+    case_facts facts;
+    bool record_status;
+    bool archive;
+  };
+  const auto facts = [](bool known, bool was_closed, bool same, const char* old_status,
+                        const char* new_status, bool archivable) {
+    return case_facts{known, was_closed, same, old_status, new_status, archivable};
+  };
+  const std::vector<row> rows = {
+      {"first seen, open", facts(false, false, false, "", "APPLICANT_INVITED", false), true, false},
+      {"first seen, complete", facts(false, false, false, "", "COMPLETE", true), true, true},
+      {"open, unchanged", facts(true, false, true, "IN_PROGRESS", "IN_PROGRESS", false), false,
+       false},
+      {"closes", facts(true, false, false, "IN_PROGRESS", "COMPLETE", true), true, true},
+      {"closed, synced again unchanged", facts(true, true, true, "COMPLETE", "COMPLETE", true),
+       false, false},
+      {"closed, content changed between syncs",
+       facts(true, true, false, "COMPLETE", "COMPLETE", true), false, true},
+      {"reopened by a dispute", facts(true, true, false, "COMPLETE", "IN_DISPUTE", false), true,
+       false},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.what);
+    const case_decision decided = decide_case(r.facts);
+    CHECK(decided.record_status == r.record_status);
+    CHECK(decided.archive == r.archive);
+  }
+}
+
+TEST_CASE("listed_case_is_stale: sync what we never saw or what changed") {
+  archiver::certn::case_record listed;
+  listed.id = "c1";
+  listed.overall_status = "COMPLETE";
+  listed.modified = "m2";
+  const held_case same{"COMPLETE", "m2", false};
+  const held_case older{"COMPLETE", "m1", false};
+  const held_case other_status{"IN_PROGRESS", "m2", true};
+  CHECK(listed_case_is_stale(listed, nullptr));
+  CHECK_FALSE(listed_case_is_stale(listed, &same));
+  CHECK(listed_case_is_stale(listed, &older));
+  CHECK(listed_case_is_stale(listed, &other_status));
+  listed.overall_status.clear();  // a list entry without a status: read the case whole
+  CHECK(listed_case_is_stale(listed, &same));
 }

@@ -1,4 +1,5 @@
-// Unit tests for daemon/webhook: signature verification (all three schemes) and event parsing.
+// Unit tests for daemon/webhook: signature verification (auto and the three explicit schemes)
+// and event parsing.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -68,6 +69,30 @@ std::string certn_header(std::string_view secret, std::int64_t t,
 // The v1 value of a header made by sign_certn.
 std::string v1_of(const std::string& header) { return header.substr(header.find("v1=") + 3); }
 
+// Standard base64 spelt in the URL-safe alphabet, padding kept.
+std::string url_safe(std::string b64) {
+  for (char& c : b64) {
+    c = c == '+' ? '-' : c == '/' ? '_' : c;
+  }
+  return b64;
+}
+
+std::string unpadded(std::string b64) {
+  while (!b64.empty() && b64.back() == '=') {
+    b64.pop_back();
+  }
+  return b64;
+}
+
+// verify_request_signature with the test's clock, tolerance and body.
+signature_check verify_request(signature_scheme scheme, std::string_view x_signature,
+                               std::string_view certn_signature,
+                               const std::vector<std::string>& secrets = current_secret,
+                               std::string_view signed_body = body) {
+  return verify_request_signature(scheme, x_signature, certn_signature, signed_body, secrets,
+                                  fixed_now, tolerance);
+}
+
 }  // namespace
 
 // =============================================================================================
@@ -104,6 +129,13 @@ TEST_CASE("verify_signature accepts the RFC 4231 test case 2 MAC in every X-Sign
               "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=") == signature_verdict::valid);
   CHECK(check(signature_scheme::x_signature_base64,
               "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM") == signature_verdict::valid);
+  for (const std::string& value :
+       {hex, upper(hex), "sha256=" + hex,
+        std::string("W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="),
+        std::string("sha256=W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM")}) {
+    CAPTURE(value);
+    CHECK(check(signature_scheme::auto_detect, value) == signature_verdict::valid);
+  }
 }
 
 TEST_CASE("sign_certn signs \"<t>.<body>\" and returns the whole header value") {
@@ -118,6 +150,7 @@ TEST_CASE("names of headers and verdicts") {
   CHECK(signature_header(signature_scheme::x_signature_hex) == "X-Signature");
   CHECK(signature_header(signature_scheme::x_signature_base64) == "X-Signature");
   CHECK(signature_header(signature_scheme::certn_signature) == "Certn-Signature");
+  CHECK(signature_header(signature_scheme::auto_detect) == "X-Signature");
   CHECK(std::string(to_string(signature_verdict::valid)) == "valid");
   CHECK(std::string(to_string(signature_verdict::missing)) == "missing");
   CHECK(std::string(to_string(signature_verdict::malformed)) == "malformed");
@@ -283,12 +316,30 @@ TEST_CASE("X-Signature base64: upper-casing the signature breaks it") {
   CHECK((result == signature_verdict::mismatch || result == signature_verdict::malformed));
 }
 
-TEST_CASE("X-Signature base64: characters outside the standard alphabet are malformed") {
+TEST_CASE("X-Signature base64: the URL-safe alphabet is accepted, padded or not") {
+  const std::string mac = sign_base64("whsec_current", body);
+  REQUIRE(url_safe(mac) != mac);
+  const auto scheme = signature_scheme::x_signature_base64;
+  CHECK(verify(scheme, url_safe(mac)).verdict == signature_verdict::valid);
+  CHECK(verify(scheme, unpadded(url_safe(mac))).verdict == signature_verdict::valid);
+  CHECK(verify(scheme, "sha256=" + unpadded(url_safe(mac))).verdict == signature_verdict::valid);
+  CHECK(verify(scheme, url_safe(sign_base64("whsec_wrong", body))).verdict ==
+        signature_verdict::mismatch);
+}
+
+TEST_CASE("X-Signature base64: characters outside both alphabets, or both mixed, are malformed") {
   const std::string mac = sign_base64("whsec_current", body);
   const auto scheme = signature_scheme::x_signature_base64;
+  // The MAC has both '+' and '/', so one URL-safe character makes a mix of alphabets.
+  REQUIRE(mac.find('+') != std::string::npos);
+  REQUIRE(mac.find('/') != std::string::npos);
   std::string bad = mac;
-  SUBCASE("URL-safe '-'") { bad[3] = '-'; }
-  SUBCASE("URL-safe '_'") { bad[3] = '_'; }
+  SUBCASE("URL-safe '-' among standard characters") { bad[3] = '-'; }
+  SUBCASE("URL-safe '_' among standard characters") { bad[3] = '_'; }
+  SUBCASE("standard '+' among URL-safe characters") {
+    bad = url_safe(mac);
+    bad[3] = '+';
+  }
   SUBCASE("padding in the middle") { bad[3] = '='; }
   SUBCASE("a space inside") { bad[3] = ' '; }
   SUBCASE("a non-ASCII byte") { bad[3] = '\xff'; }
@@ -513,6 +564,197 @@ TEST_CASE("Certn-Signature: malformed headers") {
 }
 
 // =============================================================================================
+// auto: X-Signature in whichever encoding its value has, else Certn-Signature
+
+TEST_CASE("auto: accepts the X-Signature MAC in every encoding, with or without sha256=") {
+  const std::string hex = sign_hex("whsec_current", body);
+  const std::string b64 = sign_base64("whsec_current", body);
+  REQUIRE(b64.back() == '=');
+  REQUIRE(upper(hex) != hex);
+  REQUIRE(url_safe(b64) != b64);
+  struct encoding {
+    const char* name;
+    std::string value;
+    signature_scheme judged_as;
+  };
+  const std::vector<encoding> encodings = {
+      {"lowercase hex", hex, signature_scheme::x_signature_hex},
+      {"uppercase hex", upper(hex), signature_scheme::x_signature_hex},
+      {"base64, padded", b64, signature_scheme::x_signature_base64},
+      {"base64, unpadded", unpadded(b64), signature_scheme::x_signature_base64},
+      {"base64url, unpadded", unpadded(url_safe(b64)), signature_scheme::x_signature_base64},
+      {"base64url, padded", url_safe(b64), signature_scheme::x_signature_base64},
+  };
+  for (const encoding& e : encodings) {
+    for (const std::string prefix : {"", "sha256=", "SHA256="}) {
+      const std::string value = prefix + e.value;
+      CAPTURE(e.name);
+      CAPTURE(value);
+      const signature_check check = verify_request(signature_scheme::auto_detect, value, "");
+      CHECK(check.verdict == signature_verdict::valid);
+      CHECK(check.secret_index == 0);
+      CHECK(check.scheme == e.judged_as);
+      // The same through the one-header function, and with surrounding whitespace.
+      CHECK(verdict(signature_scheme::auto_detect, " " + value + "\t") == signature_verdict::valid);
+    }
+  }
+}
+
+TEST_CASE("auto: with two secrets configured the second one matches, in every encoding") {
+  const std::string hex = sign_hex("whsec_current", body);
+  const std::string b64 = sign_base64("whsec_current", body);
+  for (const std::string& value : {hex, upper(hex), b64, unpadded(url_safe(b64))}) {
+    CAPTURE(value);
+    const signature_check check =
+        verify_request(signature_scheme::auto_detect, value, "", rotated_secrets);
+    CHECK(check.verdict == signature_verdict::valid);
+    CHECK(check.secret_index == 1);
+  }
+  CHECK(verify_request(signature_scheme::auto_detect, sign_hex("whsec_old", body), "",
+                       rotated_secrets)
+            .secret_index == 0);
+}
+
+TEST_CASE("auto: rejects a well-formed MAC that no secret makes as mismatch") {
+  const std::string hex = sign_hex("whsec_wrong", body);
+  const std::string b64 = sign_base64("whsec_wrong", body);
+  for (const std::string& value :
+       {hex, upper(hex), "sha256=" + hex, b64, unpadded(b64), url_safe(b64), "sha256=" + b64,
+        sign_hex("whsec_current", "some other body"), sign_base64("whsec_current", body + " ")}) {
+    CAPTURE(value);
+    CHECK(verify_request(signature_scheme::auto_detect, value, "").verdict ==
+          signature_verdict::mismatch);
+  }
+  SUBCASE("no secrets configured") {
+    CHECK(verify_request(signature_scheme::auto_detect, sign_hex("whsec_current", body), "", {})
+              .verdict == signature_verdict::mismatch);
+  }
+}
+
+TEST_CASE("auto: a value that is neither hex nor base64 of 32 bytes is malformed") {
+  // RFC 4231 test case 2: the 32-byte MAC, and base64 of its first 31 bytes or of 33 bytes.
+  const std::vector<std::string> jefe = {"Jefe"};
+  const std::string data = "what do ya want for nothing?";
+  const std::string b64 = "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=";
+  const std::string hex = sign_hex("Jefe", data);
+  REQUIRE(verify_request(signature_scheme::auto_detect, b64, "", jefe, data).verdict ==
+          signature_verdict::valid);
+  std::string bad;
+  SUBCASE("garbage") { bad = "garbage"; }
+  SUBCASE("sha256= and nothing") { bad = "sha256="; }
+  SUBCASE("another prefix") { bad = "sha1=" + hex; }
+  SUBCASE("base64 of 31 bytes, padded") { bad = "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOA=="; }
+  SUBCASE("base64 of 31 bytes, unpadded") { bad = "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOA"; }
+  SUBCASE("base64 of 33 bytes") { bad = "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEMA"; }
+  SUBCASE("base64 with a non-canonical last character") {
+    bad = "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEN=";
+  }
+  SUBCASE("hex one digit short") { bad = hex.substr(0, 63); }
+  SUBCASE("hex one digit long") { bad = hex + "0"; }
+  SUBCASE("64 characters, not all hex") {
+    bad = hex;
+    bad[10] = 'g';
+  }
+  SUBCASE("hex and base64 run together") { bad = hex + b64; }
+  SUBCASE("base64 with both alphabets") {
+    bad = sign_base64("whsec_current", body);
+    bad[3] = '-';
+  }
+  SUBCASE("a Certn-Signature value in X-Signature") { bad = sign_certn("Jefe", data, now_unix); }
+  CAPTURE(bad);
+  const signature_check check = verify_request(signature_scheme::auto_detect, bad, "", jefe, data);
+  CHECK(check.verdict == signature_verdict::malformed);
+  CHECK(check.scheme != signature_scheme::auto_detect);
+}
+
+TEST_CASE("auto: Certn-Signature is verified when X-Signature is absent or blank") {
+  const std::string certn = certn_header("whsec_current", now_unix - 10);
+  for (const std::string x : {"", " ", "\t "}) {
+    CAPTURE(x);
+    const signature_check check = verify_request(signature_scheme::auto_detect, x, certn);
+    CHECK(check.verdict == signature_verdict::valid);
+    CHECK(check.scheme == signature_scheme::certn_signature);
+  }
+  SUBCASE("the second of two secrets") {
+    const signature_check check =
+        verify_request(signature_scheme::auto_detect, "", certn, rotated_secrets);
+    CHECK(check.verdict == signature_verdict::valid);
+    CHECK(check.secret_index == 1);
+  }
+  SUBCASE("with the same timestamp tolerance as certn-signature") {
+    CHECK(verify_request(signature_scheme::auto_detect, "",
+                         certn_header("whsec_current", now_unix - 301))
+              .verdict == signature_verdict::timestamp_too_old);
+    CHECK(verify_request(signature_scheme::auto_detect, "",
+                         certn_header("whsec_current", now_unix + 301))
+              .verdict == signature_verdict::timestamp_in_future);
+  }
+  SUBCASE("a wrong MAC or a malformed value") {
+    CHECK(verify_request(signature_scheme::auto_detect, "", certn_header("whsec_wrong", now_unix))
+              .verdict == signature_verdict::mismatch);
+    CHECK(verify_request(signature_scheme::auto_detect, "", "garbage").verdict ==
+          signature_verdict::malformed);
+    CHECK(verify_request(signature_scheme::auto_detect, "", sign_hex("whsec_current", body))
+              .verdict == signature_verdict::malformed);
+  }
+}
+
+TEST_CASE("auto: an X-Signature that is there decides, whatever Certn-Signature says") {
+  const std::string certn = certn_header("whsec_current", now_unix);
+  SUBCASE("valid X-Signature, wrong Certn-Signature") {
+    CHECK(verify_request(signature_scheme::auto_detect, sign_hex("whsec_current", body),
+                         certn_header("whsec_wrong", now_unix))
+              .verdict == signature_verdict::valid);
+  }
+  SUBCASE("malformed X-Signature, valid Certn-Signature") {
+    CHECK(verify_request(signature_scheme::auto_detect, "garbage", certn).verdict ==
+          signature_verdict::malformed);
+  }
+  SUBCASE("wrong X-Signature, valid Certn-Signature") {
+    CHECK(verify_request(signature_scheme::auto_detect, sign_hex("whsec_wrong", body), certn)
+              .verdict == signature_verdict::mismatch);
+  }
+}
+
+TEST_CASE("auto: with both headers absent or blank the signature is missing") {
+  for (const auto& [x, certn] : std::vector<std::pair<std::string, std::string>>{
+           {"", ""}, {" ", ""}, {"", "  "}, {"\t", " "}}) {
+    CAPTURE(x);
+    CAPTURE(certn);
+    const signature_check check = verify_request(signature_scheme::auto_detect, x, certn);
+    CHECK(check.verdict == signature_verdict::missing);
+    CHECK(check.scheme == signature_scheme::auto_detect);
+  }
+  CHECK(verdict(signature_scheme::auto_detect, "") == signature_verdict::missing);
+}
+
+TEST_CASE("verify_request_signature: an explicit scheme reads its own header only") {
+  const std::string hex = sign_hex("whsec_current", body);
+  const std::string b64 = sign_base64("whsec_current", body);
+  const std::string certn = certn_header("whsec_current", now_unix);
+  SUBCASE("x-signature-hex") {
+    const auto scheme = signature_scheme::x_signature_hex;
+    CHECK(verify_request(scheme, hex, "").verdict == signature_verdict::valid);
+    CHECK(verify_request(scheme, hex, "").scheme == scheme);
+    CHECK(verify_request(scheme, "", certn).verdict == signature_verdict::missing);
+    CHECK(verify_request(scheme, b64, certn).verdict == signature_verdict::malformed);
+  }
+  SUBCASE("x-signature-base64") {
+    const auto scheme = signature_scheme::x_signature_base64;
+    CHECK(verify_request(scheme, b64, "").verdict == signature_verdict::valid);
+    CHECK(verify_request(scheme, "", certn).verdict == signature_verdict::missing);
+    CHECK(verify_request(scheme, hex, certn).verdict == signature_verdict::malformed);
+  }
+  SUBCASE("certn-signature") {
+    const auto scheme = signature_scheme::certn_signature;
+    CHECK(verify_request(scheme, "", certn).verdict == signature_verdict::valid);
+    CHECK(verify_request(scheme, "", certn).scheme == scheme);
+    CHECK(verify_request(scheme, hex, "").verdict == signature_verdict::missing);
+    CHECK(verify_request(scheme, hex, "garbage").verdict == signature_verdict::malformed);
+  }
+}
+
+// =============================================================================================
 // Event parsing
 
 namespace {
@@ -633,8 +875,12 @@ TEST_CASE("parse_event names each missing required field") {
   SUBCASE("object_id") {
     CHECK(error_of(to_body(without(valid_fields(), "object_id"))) == "object_id: missing");
   }
-  SUBCASE("object_type") {
-    CHECK(error_of(to_body(without(valid_fields(), "object_type"))) == "object_type: missing");
+  SUBCASE("object_type is optional: absent or null is a case") {
+    const auto absent = parse_event(to_body(without(valid_fields(), "object_type")));
+    REQUIRE_MESSAGE(absent.value, absent.error);
+    CHECK(absent.value->object_type.empty());
+    CHECK(kind_of_object(absent.value->object_type) == object_kind::case_object);
+    CHECK(parse_event(to_body(with(valid_fields(), "object_type", "null"))).value);
   }
   SUBCASE("everything: the empty object") {
     CHECK(error_of("{}") == "id: missing (neither id nor event_id)");
@@ -642,14 +888,52 @@ TEST_CASE("parse_event names each missing required field") {
 }
 
 TEST_CASE("parse_event rejects fields of the wrong JSON type") {
-  for (const char* field : {"id", "event_type", "object_id", "object_type"}) {
+  for (const char* field : {"id", "event_type", "object_id", "object_type", "case_id"}) {
     for (const char* raw :
          {"1", "1.5", "-3", "true", "false", "null", "[]", R"(["x"])", "{}", R"({"id":"x"})"}) {
       CAPTURE(field);
       CAPTURE(raw);
+      const bool optional = std::string_view(field) == "object_type" ||
+                            std::string_view(field) == "case_id";
+      if (optional && std::string_view(raw) == "null") {
+        CHECK(parse_event(to_body(with(valid_fields(), field, raw))).value);  // null is absent
+        continue;
+      }
       CHECK(error_of(to_body(with(valid_fields(), field, raw))) ==
             std::string(field) + ": expected a string");
     }
+  }
+}
+
+TEST_CASE("parse_event reads event_id, created and case_id as live bodies carry them") {
+  const auto observed = parse_event(
+      R"({"event_id":"ev-1","created":"2026-12-01T10:00:00Z","event_type":"CHECK_STATUS_CHANGED",)"
+      R"("object_id":"chk-1","object_type":"CHECK","case_id":"case-1","case_status":"X"})");
+  REQUIRE_MESSAGE(observed.value, observed.error);
+  CHECK(observed.value->id == "ev-1");
+  CHECK(observed.value->created == "2026-12-01T10:00:00Z");
+  CHECK(observed.value->object_type == "CHECK");
+  CHECK(observed.value->case_id == "case-1");
+  CHECK(error_of(R"({"id":"e","event_type":"T","object_id":"o","case_id":"a/b"})") ==
+        "case_id: contains characters other than [A-Za-z0-9._:-]");
+}
+
+TEST_CASE("kind_of_object: what object_id names, by object_type") {
+  struct row {
+    const char* type;
+    object_kind kind;
+  };
+  for (const row& r : std::vector<row>{{"", object_kind::case_object},
+                                      {"CASE", object_kind::case_object},
+                                      {"case", object_kind::case_object},
+                                      {"CHECK", object_kind::check},
+                                      {"Check", object_kind::check},
+                                      {"CASE_CHECK", object_kind::check},
+                                      {"CASE_REPORT_FILE", object_kind::report_file},
+                                      {"REPORT_FILE", object_kind::report_file},
+                                      {"APPLICANT", object_kind::unknown}}) {
+    CAPTURE(r.type);
+    CHECK(kind_of_object(r.type) == r.kind);
   }
 }
 
@@ -832,7 +1116,7 @@ TEST_CASE("parse_event refuses a body with a number outside 64 bits, even in an 
 
 TEST_CASE("events map to the job they ask for") {
   const auto job_of = [](const std::string& type, const std::string& object) {
-    return job_for(event{"e-1", type, object, "CASE"}, 7);
+    return job_for(event{"e-1", type, object, "CASE", "", ""}, 7);
   };
   for (const char* type : {"CASE_STATUS_CHANGED", "CHECK_STATUS_CHANGED",
                            "CASE_INPUT_CLAIMS_AUTOMATICALLY_GENERATED"}) {
@@ -848,4 +1132,33 @@ TEST_CASE("events map to the job they ask for") {
   CHECK(report->kind == "report_ready");
   CHECK(report->payload == R"({"object_id":"rf-1","object_type":"CASE","source_event":"e-1"})");
   CHECK_FALSE(job_of("SOMETHING_NEW", "x"));
+}
+
+TEST_CASE("events are routed by object_type") {
+  const auto route = [](const std::string& type, const std::string& object_type,
+                        const std::string& case_id = "") {
+    return job_for(event{"e-1", type, "obj-1", object_type, case_id, ""}, 7);
+  };
+  // A check without its case: check_changed finds the case (or reconciles).
+  const auto check = route("CHECK_STATUS_CHANGED", "CHECK");
+  REQUIRE(check);
+  CHECK(check->kind == "check_changed");
+  CHECK(check->key == "obj-1");
+  CHECK(check->payload == R"({"check_id":"obj-1","source_event":"e-1"})");
+  // A check whose event names the case too: the case is synced directly.
+  const auto with_case = route("CHECK_STATUS_CHANGED", "CHECK", "case-3");
+  REQUIRE(with_case);
+  CHECK(with_case->kind == "sync_case");
+  CHECK(with_case->key == "case-3");
+  // A report file, whatever the event type.
+  const auto report = route("CASE_REPORT_READY", "CASE_REPORT_FILE");
+  REQUIRE(report);
+  CHECK(report->kind == "report_ready");
+  CHECK(report->key == "obj-1");
+  // No object_type at all is a case.
+  const auto untyped = route("CASE_STATUS_CHANGED", "");
+  REQUIRE(untyped);
+  CHECK(untyped->kind == "sync_case");
+  // An object we do not know: stored and acknowledged, no job.
+  CHECK_FALSE(route("CASE_STATUS_CHANGED", "APPLICANT"));
 }

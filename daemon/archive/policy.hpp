@@ -1,0 +1,57 @@
+// The archive's decisions, as pure functions from facts to decisions: no I/O, no SQL, no clock.
+// The workflows (archive/workflows) gather the facts, call these, and carry out the result.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "certn/model.hpp"
+
+namespace archiver::archive {
+
+// What to do with a report file's metadata (GET /cases/report-files/{id}/).
+enum class report_step {
+  wait,      // not ready yet: poll again later
+  download,  // ready and has a URL
+  failed,    // Certn says the report failed: a dead job
+  no_url,    // ready but no URL under any accepted name: retried, then a dead job naming it
+};
+
+// COMPLETE (or COMPLETED, READY, DONE, SUCCESS) with a URL: download; FAILED (or ERROR,
+// CANCELLED): failed; no status at all but a URL: download (the URL is the readiness); no status
+// and no URL, or any other status: wait.
+report_step decide_report(const certn::report_file& report);
+
+// What sync_case learns from comparing the case as fetched with what we held.
+struct case_facts {
+  bool known = false;            // we held this case before
+  bool was_closed = false;       // closed_at was set
+  bool same_snapshot = false;    // the fetched body equals the stored snapshot (as JSON)
+  std::string old_status;
+  std::string new_status;
+  bool archivable = false;       // new_status is one of archive.on_statuses
+};
+
+struct case_decision {
+  bool record_status = false;    // a new case_status_history row
+  bool archive = false;          // request the report and the supplementary data now
+};
+
+// A case is archived when it enters an archive status, and again when it was closed and its
+// content changed (a dispute reopened and closed it between two syncs, or we missed the
+// reopening event).
+case_decision decide_case(const case_facts& facts);
+
+// What reconcile holds about a case.
+struct held_case {
+  std::string status;
+  std::string modified;  // Certn's "modified" (any accepted name), "" when it had none
+  bool open = false;
+};
+
+// A listed case needs a sync when we never saw it, or its status or modified changed; a listed
+// case without a status is always synced (the sync reads it whole).
+bool listed_case_is_stale(const certn::case_record& listed, const held_case* held);
+
+}  // namespace archiver::archive
