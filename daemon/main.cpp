@@ -87,6 +87,19 @@ int main(int argc, char** argv) {
   order_package->add_flag("--return-invite-link", cases_request.package.return_invite_link,
                           "Include the invitation link in the answer");
 
+  // probe: what the readers make of this account's answers, before anything is archived
+  // (service/probe.cpp). Needs certn.* only.
+  service::probe_request probe_request;
+  CLI::App* probe = app.add_subcommand(
+      "probe", "Read-only check of what the archiver makes of your Certn account's answers");
+  probe->add_option("--case", probe_request.case_id,
+                    "Case to look at (default: the first closed case listed, else the first)");
+  probe->add_option("--report-file", probe_request.report_file_id,
+                    "Also read this report file (GET /cases/report-files/{id}/)");
+  probe->add_option("--page-size", probe_request.page_size, "Cases to list (1-100, default 5)")
+      ->check(CLI::Range(1, 100));
+  probe->add_flag("--json", probe_request.json, "One JSON document instead of text");
+
   // status, jobs <action>, backfill: the operator's view of the queue (service/status.cpp,
   // jobs.cpp, backfill.cpp).
   bool status_json = false;
@@ -160,7 +173,8 @@ int main(int argc, char** argv) {
     } else if (const auto it = env.find("CERTN_ARCHIVER_CONFIG"); it != env.end()) {
       file = it->second;
     }
-    cfg = config::load(file, env);
+    // probe reads no database, webhook or storage secret (service::probe_environment).
+    cfg = config::load(file, probe->parsed() ? service::probe_environment(env) : env);
     if (!log_format.empty()) {
       cfg.log.format = log_format == "json" ? config::log_format::json : config::log_format::text;
     }
@@ -183,6 +197,9 @@ int main(int argc, char** argv) {
     if (cases->parsed()) {
       cases_request.endpoint = cases->get_subcommands().front()->get_name();
       return service::cases(cfg, cases_request);
+    }
+    if (probe->parsed()) {
+      return service::probe(cfg, probe_request);
     }
     if (status->parsed()) {
       return service::status(cfg, status_json);

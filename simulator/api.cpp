@@ -10,6 +10,7 @@
 #include "encoding/encoding.hpp"
 #include "encoding/json.hpp"
 #include "ops/logging.hpp"
+#include "shapes.hpp"
 
 namespace certn_sim {
 
@@ -56,6 +57,14 @@ http::response validation_error(std::vector<field_error> errors) {
 }
 
 http::response not_found() { return client_error(status::not_found, "not_found", "Not found."); }
+
+// An answer whose status the shapes choose; an empty body is sent as no body at all.
+http::response shaped_response(int code, std::string body) {
+  if (body.empty()) {
+    return http::response{static_cast<status>(code), 11};
+  }
+  return json_response(static_cast<status>(code), std::move(body));
+}
 
 // The endpoint a path names, for routing, method checks and statistics.
 enum class endpoint {
@@ -257,35 +266,36 @@ http::response list_cases(context& ctx, std::string_view target) {
     }
   }
   const auto matches = ctx.cases.list(filter);
+  const shape_settings& shapes = ctx.config.shapes;
   const auto count = static_cast<std::int64_t>(matches.size());
   const std::int64_t pages = std::max<std::int64_t>(1, (count + page_size - 1) / page_size);
   const auto page = page_text == "last" ? std::optional<std::int64_t>(pages)
                                         : parse_positive(page_text);
-  if (!page || *page > pages) {
+  // A bare array has no next link: its clients page until a short page, so pages past the end
+  // are empty rather than missing.
+  const bool bare = knob_value(shapes, "list.form") == "bare";
+  if (!page || (*page > pages && !bare)) {
     return client_error(status::not_found, "not_found", "Invalid page.");
   }
-  json_writer out;
-  out.begin_object();
-  out.key("count").number(count);
-  out.key("next");
+  list_page out;
+  out.count = count;
+  out.page = *page;
+  out.pages = pages;
+  out.page_size = page_size;
   if (*page < pages) {
-    out.value(page_url(ctx, *query, *page + 1));
-  } else {
-    out.null();
+    out.next = page_url(ctx, *query, *page + 1);
   }
-  out.key("previous");
   if (*page > 1) {
-    out.value(page_url(ctx, *query, *page - 1));
-  } else {
-    out.null();
+    out.previous = page_url(ctx, *query, *page - 1);
   }
-  out.key("results").begin_array();
+  const bool bad_first = knob_value(shapes, "list.bad_entry") == "first";
   const std::int64_t first = (*page - 1) * page_size;
   for (std::int64_t i = first; i < std::min(count, first + page_size); ++i) {
-    out.raw(case_json(*matches[static_cast<std::size_t>(i)]));
+    case_options options;
+    options.without_id = bad_first && i == first;
+    out.entries.push_back(case_json(*matches[static_cast<std::size_t>(i)], shapes, options));
   }
-  out.end_array().end_object();
-  return json_response(status::ok, out.str());
+  return json_response(status::ok, list_json(out, shapes));
 }
 
 // Request bodies: an absent or empty body is an empty object.
@@ -379,11 +389,11 @@ http::response created_case(context& ctx, const new_case& spec, bool return_invi
   std::vector<event> events;
   case_record& c = ctx.cases.create_case(spec, now_utc(), events);
   ctx.send(events);
-  std::optional<std::string> invite;
+  case_options options;
   if (return_invite_link) {
-    invite = ctx.base_url + "/applicant/invite/" + c.id + "/";
+    options.invite_link = ctx.base_url + "/applicant/invite/" + c.id + "/";
   }
-  return json_response(status::created, case_json(c, invite));
+  return json_response(status::created, case_json(c, ctx.config.shapes, options));
 }
 
 new_case order_defaults(const context& ctx, const order_common& common) {
@@ -487,7 +497,8 @@ http::response cancel(context& ctx, case_record& c) {
   std::vector<event> events;
   ctx.cases.set_status(c, "CANCELLED", now_utc(), events);
   ctx.send(events);
-  return json_response(status::ok, case_json(c));
+  const int code = std::stoi(std::string(knob_value(ctx.config.shapes, "cancel.status")));
+  return shaped_response(code, code == 204 ? "" : case_json(c, ctx.config.shapes));
 }
 
 awaitable<void> finish_report(std::weak_ptr<context> weak, std::string report_id,
@@ -506,9 +517,9 @@ awaitable<void> finish_report(std::weak_ptr<context> weak, std::string report_id
   }
   report->status = "COMPLETE";
   if (ctx->config.report_ready_object_type == "CASE_REPORT_FILE") {
-    ctx->webhooks.send("CASE_REPORT_READY", report->id, "CASE_REPORT_FILE");
+    ctx->send({{"CASE_REPORT_READY", report->id, "CASE_REPORT_FILE", ""}});
   } else {
-    ctx->webhooks.send("CASE_REPORT_READY", report->case_id, "CASE");
+    ctx->send({{"CASE_REPORT_READY", report->case_id, "CASE", ""}});
   }
 }
 
@@ -528,64 +539,21 @@ http::response generate_report(const std::shared_ptr<context>& ctx, const case_r
   archiver::asio::co_spawn(
       ctx->io, finish_report(ctx, report.id, ctx->config.report_delay),
       [](std::exception_ptr failure) { archiver::ops::log_exception("report timer", failure); });
-  json_writer out;
-  out.begin_object().key("case_report_file_id").value(report.id).end_object();
-  return json_response(status::created, out.str());
+  shaped_answer answer = generate_report_answer(report, ctx->config.shapes);
+  return shaped_response(answer.status, std::move(answer.body));
 }
 
-http::response report_file_json(context& ctx, const report_file& report) {
-  json_writer out;
-  out.begin_object();
-  out.key("id").value(report.id);
-  out.key("case_id").value(report.case_id);
-  out.key("status").value(report.status);
-  out.key("pdf_url");
+http::response report_file_answer(context& ctx, const report_file& report) {
+  std::optional<std::string> url;
   if (report.status == "COMPLETE") {
-    out.value(ctx.presign("reports/" + report.id));
-  } else {
-    out.null();
+    url = ctx.presign("reports/" + report.id);
   }
-  out.key("created").value(iso8601(report.created));
-  out.end_object();
-  return json_response(status::ok, out.str());
+  return json_response(status::ok, report_file_json(report, url, ctx.config.shapes));
 }
 
 http::response supplementary_files(context& ctx, const case_record& c) {
-  json_writer out;
-  out.begin_object().key("id").value(c.id).key("checks").begin_array();
-  for (const check_record& check : c.checks) {
-    out.begin_object();
-    out.key("id").value(check.id).key("type").value(check.type).key("status").value(check.status);
-    out.key("files").begin_array();
-    if (is_closed_check_status(check.status)) {
-      for (const file_record& file : check.files) {
-        out.begin_object();
-        out.key("id").value(file.id);
-        out.key("name").value(file.name);
-        out.key("content_type").value(file.content_type);
-        out.key("size").number(static_cast<std::int64_t>(file.size));
-        out.key("url").value(ctx.presign("files/" + file.id));
-        out.key("created").value(iso8601(file.created));
-        out.end_object();
-      }
-    }
-    out.end_array().end_object();
-  }
-  out.end_array().end_object();
-  return json_response(status::ok, out.str());
-}
-
-http::response supplementary_information(const case_record& c) {
-  json_writer out;
-  out.begin_object().key("id").value(c.id).key("checks").begin_array();
-  for (const check_record& check : c.checks) {
-    out.begin_object();
-    out.key("id").value(check.id).key("type").value(check.type).key("status").value(check.status);
-    out.key("supplementary_information").raw(supplementary_information_json(c, check));
-    out.end_object();
-  }
-  out.end_array().end_object();
-  return json_response(status::ok, out.str());
+  const auto presign = [&ctx](const file_record& file) { return ctx.presign("files/" + file.id); };
+  return json_response(status::ok, supplementary_files_json(c, ctx.config.shapes, presign));
 }
 
 // The API key of `req`, or nullopt when the header is missing or not "Api-Key <key>".
@@ -668,6 +636,10 @@ awaitable<http::response> answer(std::shared_ptr<context> ctx, const http::reque
   if (r.kind == endpoint::unknown) {
     co_return not_found();
   }
+  if (is_forbidden(ctx->config.shapes, endpoint_name(r.kind))) {
+    co_return client_error(status::forbidden, "permission_denied",
+                           "You do not have permission to perform this action.");
+  }
   if (req.method() != allowed_method(r.kind)) {
     auto res = client_error(status::method_not_allowed, "method_not_allowed",
                             "Method \"" + std::string(req.method_string()) + "\" not allowed.");
@@ -683,7 +655,7 @@ awaitable<http::response> answer(std::shared_ptr<context> ctx, const http::reque
       co_return order_package(*ctx, req.body());
     case endpoint::report_file: {
       const report_file* report = ctx->cases.find_report(r.id);
-      co_return report ? report_file_json(*ctx, *report) : not_found();
+      co_return report ? report_file_answer(*ctx, *report) : not_found();
     }
     default:
       break;
@@ -694,7 +666,7 @@ awaitable<http::response> answer(std::shared_ptr<context> ctx, const http::reque
   }
   switch (r.kind) {
     case endpoint::detail:
-      co_return json_response(status::ok, case_json(*c));
+      co_return json_response(status::ok, case_json(*c, ctx->config.shapes));
     case endpoint::cancel:
       co_return cancel(*ctx, *c);
     case endpoint::generate_report:
@@ -702,13 +674,28 @@ awaitable<http::response> answer(std::shared_ptr<context> ctx, const http::reque
     case endpoint::supplementary_files:
       co_return supplementary_files(*ctx, *c);
     case endpoint::supplementary_information:
-      co_return supplementary_information(*c);
+      co_return json_response(status::ok,
+                              supplementary_information_body(*c, ctx->config.shapes));
     default:
       co_return not_found();
   }
 }
 
 }  // namespace
+
+const std::vector<std::string_view>& api_endpoint_names() {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> out;
+    for (const endpoint e : {endpoint::list, endpoint::detail, endpoint::cancel,
+                             endpoint::generate_report, endpoint::supplementary_files,
+                             endpoint::supplementary_information, endpoint::order,
+                             endpoint::order_package, endpoint::report_file}) {
+      out.push_back(endpoint_name(e));
+    }
+    return out;
+  }();
+  return names;
+}
 
 awaitable<http::response> handle_api(std::shared_ptr<context> ctx, const http::request& req) {
   const route r = match(http::target_path(req.target()));

@@ -1,5 +1,9 @@
 #include "context.hpp"
 
+#include <stdexcept>
+
+#include "shapes.hpp"
+
 namespace certn_sim {
 
 context::context(asio::io_context& io_context, settings settings_)
@@ -8,11 +12,21 @@ context::context(asio::io_context& io_context, settings settings_)
       cases(config.seed),
       webhooks(io_context, config.webhooks, config.seed * 0x9E3779B97F4A7C15ull + 1),
       signer("certn-sim-download-secret-" + std::to_string(config.seed), config.url_ttl),
-      fault_random(config.seed ^ 0xC0FFEEull) {}
+      fault_random(config.seed ^ 0xC0FFEEull) {
+  if (const auto problem = shape_error(config.shapes)) {
+    throw std::invalid_argument(*problem);
+  }
+}
 
 void context::send(const std::vector<event>& events) {
+  const std::string id_field(knob_value(config.shapes, "webhook.id_name"));
+  const bool name_checks = knob_value(config.shapes, "webhook.check_object") == "check";
   for (const event& e : events) {
-    webhooks.send(e.type, e.object_id, e.object_type);
+    if (name_checks && !e.check_id.empty()) {
+      webhooks.send(e.type, e.check_id, "CHECK", id_field);
+    } else {
+      webhooks.send(e.type, e.object_id, e.object_type, id_field);
+    }
   }
 }
 

@@ -32,9 +32,11 @@ struct request_stats {
 };
 
 struct context {
+  // Throws std::invalid_argument naming the problem when config.shapes is not valid.
   context(asio::io_context& io, settings config);
 
-  // Sends one webhook per event, in order.
+  // Sends one webhook per event, in order, in the webhook shapes in force (webhook.id_name,
+  // webhook.check_object).
   void send(const std::vector<event>& events);
   // A fresh presigned download URL for "files/<id>" or "reports/<id>"; already expired while the
   // fault expire_next_urls has some left (and one fewer afterwards).

@@ -2,7 +2,11 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <map>
+
 #include "encoding/json.hpp"
+#include "shapes.hpp"
 
 namespace certn_sim {
 
@@ -84,6 +88,46 @@ class body_reader {
       throw bad_request{std::string(name) + ": expected a non-empty string"};
     }
     return std::string(value);
+  }
+
+  bool is_null(const char* name) {
+    simdjson::dom::element element;
+    return !object_[name].get(element) && element.is_null();
+  }
+
+  // A knob -> value object in which a null value means "back to the family's value"; nullopt
+  // when the field is absent or null.
+  std::optional<std::map<std::string, std::optional<std::string>>> overrides(const char* name) {
+    simdjson::dom::element element;
+    if (object_[name].get(element) || element.is_null()) {
+      return std::nullopt;
+    }
+    std::map<std::string, std::optional<std::string>> out;
+    simdjson::dom::object object;
+    if (element.get_object().get(object)) {
+      throw bad_request{std::string(name) + ": expected an object of knob names and values"};
+    }
+    for (const auto field : object) {
+      std::string_view value;
+      if (field.value.is_null()) {
+        out[std::string(field.key)] = std::nullopt;
+      } else if (field.value.get_string().get(value)) {
+        throw bad_request{std::string(name) + ": " + std::string(field.key) +
+                          ": expected a string or null"};
+      } else {
+        out[std::string(field.key)] = std::string(value);
+      }
+    }
+    return out;
+  }
+
+  // Refuses fields other than `known`, so that a misspelt one is not silently ignored.
+  void only(std::initializer_list<std::string_view> known) {
+    for (const auto field : object_) {
+      if (std::find(known.begin(), known.end(), field.key) == known.end()) {
+        throw bad_request{"unknown field " + json_quote(field.key)};
+      }
+    }
   }
 
   std::optional<std::vector<std::string>> strings(const char* name) {
@@ -178,7 +222,7 @@ http::response change_case(context& ctx, case_record& c, std::string_view action
     ctx.cases.reclose(c, static_cast<std::uint64_t>(size), now, events);
   }
   ctx.send(events);
-  return json_response(status::ok, case_json(c));
+  return json_response(status::ok, case_json(c, shape_settings{}));
 }
 
 http::response set_faults(context& ctx, const std::string& body_text) {
@@ -207,6 +251,36 @@ http::response set_faults(context& ctx, const std::string& body_text) {
   out.key("expire_next_urls").number(f.expire_next_urls);
   out.end_object();
   return json_response(status::ok, out.str());
+}
+
+// Changes the family and merges the overrides; nothing changes unless all of it is valid.
+http::response set_shapes(context& ctx, const std::string& body_text) {
+  body_reader body(body_text);
+  body.only({"shapes", "vary"});
+  shape_settings next = ctx.config.shapes;
+  next.family = body.string("shapes").value_or(next.family);
+  if (body.is_null("vary")) {
+    next.vary.clear();
+  }
+  if (const auto overrides = body.overrides("vary")) {
+    for (const auto& [name, value] : *overrides) {
+      const bool known = std::any_of(knobs().begin(), knobs().end(),
+                                     [&name = name](const knob& k) { return k.name == name; });
+      if (!known) {
+        throw bad_request{"vary: unknown knob " + json_quote(name)};
+      }
+      if (value) {
+        next.vary[name] = *value;
+      } else {
+        next.vary.erase(name);
+      }
+    }
+  }
+  if (const auto problem = shape_error(next)) {
+    throw bad_request{*problem};
+  }
+  ctx.config.shapes = next;
+  return json_response(status::ok, shapes_json(next));
 }
 
 http::response stats_json(const context& ctx) {
@@ -261,6 +335,12 @@ http::response route(context& ctx, const http::request& req) {
   if (parts.size() == 1 && parts[0] == "cases") {
     return post ? create_cases(ctx, req.body()) : method_not_allowed("POST");
   }
+  if (parts.size() == 1 && parts[0] == "shapes") {
+    if (get) {
+      return json_response(status::ok, shapes_json(ctx.config.shapes));
+    }
+    return post ? set_shapes(ctx, req.body()) : method_not_allowed("GET, POST");
+  }
   if ((parts.size() == 2 || parts.size() == 3) && parts[0] == "cases") {
     case_record* c = ctx.cases.find_case(parts[1]);
     if (parts.size() == 3 && parts[2] != "status" && parts[2] != "dispute" &&
@@ -271,7 +351,9 @@ http::response route(context& ctx, const http::request& req) {
       return control_error(status::not_found, "no case " + std::string(parts[1]));
     }
     if (parts.size() == 2) {
-      return get ? json_response(status::ok, case_json(*c)) : method_not_allowed("GET");
+      // Always the assumed shape, whatever the API speaks: test helpers read one shape.
+      return get ? json_response(status::ok, case_json(*c, shape_settings{}))
+                 : method_not_allowed("GET");
     }
     return post ? change_case(ctx, *c, parts[2], req.body()) : method_not_allowed("POST");
   }

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "config/config.hpp"
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
   std::string scheme = "hex";
   std::int64_t retry_base_ms = config.webhooks.retry_base_delay.count();
   std::int64_t slow_ms = 0;
+  std::string shapes;
+  std::vector<std::string> vary;
   app.add_option("--listen", config.listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--api-key", api_keys, "An accepted API key (repeatable; default sim-key)");
@@ -75,6 +78,11 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--cases", config.initial_cases, "Cases to create at start")
       ->check(CLI::Range(0, 100000));
+  app.add_option("--shapes", shapes,
+                 "Response shapes: assumed|observed (default $CERTN_SIM_SHAPES, else assumed)")
+      ->check(CLI::IsMember({"assumed", "observed"}));
+  app.add_option("--vary", vary, "KNOB=VALUE: one field's shape, whatever --shapes says "
+                                 "(repeatable; see README \"Response shapes\")");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -94,6 +102,27 @@ int main(int argc, char** argv) {
       {"sha256", certn_sim::signature_scheme::sha256_prefixed},
       {"certn", certn_sim::signature_scheme::certn_signature}};
   config.webhooks.scheme = schemes.at(scheme);
+  // The variable lets a test script switch every certn-sim it starts; a flag still wins.
+  const char* shapes_variable = std::getenv("CERTN_SIM_SHAPES");
+  if (!shapes.empty()) {
+    config.shapes.family = shapes;
+  } else if (shapes_variable != nullptr && *shapes_variable != '\0') {
+    config.shapes.family = shapes_variable;
+    if (config.shapes.family != "assumed" && config.shapes.family != "observed") {
+      std::fprintf(stderr,
+                   "certn-sim: CERTN_SIM_SHAPES: expected assumed or observed, got \"%s\"\n",
+                   shapes_variable);
+      return exit_usage;
+    }
+  }
+  for (const std::string& item : vary) {
+    const std::size_t equals = item.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      std::fprintf(stderr, "certn-sim: --vary: expected KNOB=VALUE, got \"%s\"\n", item.c_str());
+      return exit_usage;
+    }
+    config.shapes.vary[item.substr(0, equals)] = item.substr(equals + 1);
+  }
 
   archiver::ops::setup_logging(archiver::config::log_format::text, "info");
   asio::io_context io;

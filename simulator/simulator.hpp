@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,14 @@ struct fault_settings {
   std::int64_t expire_next_urls = 0;
 };
 
+// The response shapes the API speaks (README "Response shapes"): a family of shapes, "assumed"
+// (certn-api.md "Shapes") or "observed" (its "Observed in public examples"), and per-field
+// overrides so that a test can provoke one variant. The simulator refuses unknown names.
+struct shape_settings {
+  std::string family = "assumed";
+  std::map<std::string, std::string> vary;  // knob -> value; a knob not listed follows the family
+};
+
 struct package {
   std::string id;
   bool active = true;
@@ -47,12 +56,14 @@ struct settings {
                                    {"pkg-retired", false, {"CRIMINAL_RECORD_CHECK"}}};
   webhook_settings webhooks;
   fault_settings faults;
+  shape_settings shapes;
   int initial_cases = 0;  // cases created by start() (APPLICANT_INVITED, default checks)
 };
 
 class simulator {
  public:
-  // Binds the listener now (throws boost::system::system_error when it cannot).
+  // Binds the listener now (throws boost::system::system_error when it cannot; throws
+  // std::invalid_argument naming the setting when `listen` or `shapes` is not valid).
   simulator(boost::asio::io_context& io, settings config);
   ~simulator();
 

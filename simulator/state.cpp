@@ -246,7 +246,7 @@ case_record& state::create_case(const new_case& spec, time_point now, std::vecto
   std::vector<event> ignored;
   set_status(c, spec.status, now, ignored);
   // A new case is one status change, whatever status it starts in.
-  events.push_back({"CASE_STATUS_CHANGED", c.id, "CASE"});
+  events.push_back({"CASE_STATUS_CHANGED", c.id, "CASE", ""});
   return c;
 }
 
@@ -317,14 +317,14 @@ void state::set_status(case_record& c, const std::string& status, time_point now
       check.status = implied;
       check.result = implied == "COMPLETE" ? std::optional<std::string>("CLEAR") : std::nullopt;
       check.modified = now;
-      check_events.push_back({"CHECK_STATUS_CHANGED", c.id, "CASE"});
+      check_events.push_back({"CHECK_STATUS_CHANGED", c.id, "CASE", check.id});
     }
   }
   if (case_changed || !check_events.empty()) {
     c.modified = now;
   }
   if (case_changed) {
-    events.push_back({"CASE_STATUS_CHANGED", c.id, "CASE"});
+    events.push_back({"CASE_STATUS_CHANGED", c.id, "CASE", ""});
   }
   events.insert(events.end(), check_events.begin(), check_events.end());
 }
@@ -354,6 +354,7 @@ report_file& state::create_report(const case_record& c, time_point now) {
   report.id = new_id();
   report.case_id = c.id;
   report.created = now;
+  report.number = reports_by_id_.size();
   const std::string id = report.id;
   return reports_by_id_[id] = std::move(report);
 }
@@ -366,41 +367,6 @@ report_file* state::find_report(std::string_view id) {
 const file_record* state::find_file(std::string_view id) const {
   const auto found = files_by_id_.find(std::string(id));
   return found == files_by_id_.end() ? nullptr : &found->second;
-}
-
-std::string case_json(const case_record& c, const std::optional<std::string>& invite_link) {
-  json_writer out;
-  out.begin_object();
-  out.key("id").value(c.id);
-  out.key("overall_status").value(c.overall_status);
-  out.key("overall_score").value_or_null(c.overall_score);
-  out.key("email_address").value(c.email_address);
-  out.key("group").value(c.group);
-  out.key("ordered_by").value(c.ordered_by);
-  out.key("tags").begin_array();
-  for (const std::string& tag : c.tags) {
-    out.value(tag);
-  }
-  out.end_array();
-  out.key("created").value(iso8601(c.created));
-  out.key("modified").value(iso8601(c.modified));
-  out.key("checks").begin_array();
-  for (const check_record& check : c.checks) {
-    out.begin_object();
-    out.key("id").value(check.id);
-    out.key("type").value(check.type);
-    out.key("status").value(check.status);
-    out.key("result").value_or_null(check.result);
-    out.key("created").value(iso8601(check.created));
-    out.key("modified").value(iso8601(check.modified));
-    out.end_object();
-  }
-  out.end_array();
-  if (invite_link) {
-    out.key("invite_link").value(*invite_link);
-  }
-  out.end_object();
-  return out.str();
 }
 
 std::string supplementary_information_json(const case_record& c, const check_record& check) {

@@ -58,6 +58,7 @@ struct report_file {
   std::string case_id;
   std::string status = "IN_PROGRESS";  // then COMPLETE
   time_point created;
+  std::uint64_t number = 0;  // creation order from 0 (the observed shapes alternate on it)
 };
 
 // A webhook to send: CASE_STATUS_CHANGED, CHECK_STATUS_CHANGED, CASE_REPORT_READY.
@@ -65,6 +66,7 @@ struct event {
   std::string type;
   std::string object_id;
   std::string object_type = "CASE";
+  std::string check_id;  // CHECK_STATUS_CHANGED: the check that changed (object_id is its case)
 };
 
 struct new_case {
@@ -109,7 +111,8 @@ class state {
   std::vector<const case_record*> list(const case_filter& filter) const;
 
   // Moves the case and the checks the status implies; appends CASE_STATUS_CHANGED when the case
-  // status changed and one CHECK_STATUS_CHANGED (object_id = case id) per check that changed.
+  // status changed and one CHECK_STATUS_CHANGED (object_id = case id, check_id set) per check that
+  // changed.
   void set_status(case_record& c, const std::string& status, time_point now,
                   std::vector<event>& events);
   // Cancel is allowed while the case is open and every open check awaits the applicant or
@@ -136,8 +139,6 @@ class state {
   std::unordered_map<std::string, report_file> reports_by_id_;
 };
 
-// The Certn JSON of a case (with "invite_link" when given).
-std::string case_json(const case_record& c, const std::optional<std::string>& invite_link = {});
 // The deterministic supplementary_information object of a check at the case's revision.
 std::string supplementary_information_json(const case_record& c, const check_record& check);
 

@@ -342,7 +342,7 @@ asio::awaitable<void> webhook_sender::verify_challenge() {
 }
 
 std::string webhook_sender::send(const std::string& event_type, const std::string& object_id,
-                                 const std::string& object_type) {
+                                 const std::string& object_type, const std::string& id_field) {
   webhook_sender_state& s = *state_;
   // Every choice is drawn for every event, so the ids of a seed do not depend on the settings.
   std::uniform_real_distribution<double> chance(0.0, 1.0);
@@ -356,7 +356,7 @@ std::string webhook_sender::send(const std::string& event_type, const std::strin
   d.object_type = object_type;
   json_writer body;
   body.begin_object();
-  body.key("id").value(d.event_id);
+  body.key(id_field).value(d.event_id);
   body.key("event_type").value(event_type);
   body.key("object_id").value(object_id);
   body.key("object_type").value(object_type);

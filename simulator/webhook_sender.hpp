@@ -65,12 +65,13 @@ class webhook_sender {
   asio::awaitable<void> verify_challenge();
 
   // Queues an event for delivery and returns at once; delivery runs in the background.
-  // Returns the event id (a UUID). object_type is "CASE" or "CASE_REPORT_FILE".
+  // Returns the event id (a UUID). object_type is "CASE", "CASE_REPORT_FILE" or "CHECK";
+  // id_field names the body's event-id field ("id", or "event_id" as seen in public examples).
   // Faults: a dropped event is never sent; a duplicated one is POSTed again (same body) once the
   // first copy is done; a reordered one is held back until the next event sent has had its first
   // attempt (or for 1 s when none comes), so receivers see the two out of order.
   std::string send(const std::string& event_type, const std::string& object_id,
-                   const std::string& object_type = "CASE");
+                   const std::string& object_type = "CASE", const std::string& id_field = "id");
 
   // Every event sent so far, oldest first, as a JSON array of delivery objects.
   std::string deliveries_json() const;

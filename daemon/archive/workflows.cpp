@@ -717,8 +717,8 @@ awaitable<job_result> workflows::reconcile(const queue::claimed_job& job_run) {
     }
     tx.commit();
   });
-  spdlog::info("reconcile ({}): {} case(s) listed, {} skipped, {} to sync", job_run.key,
-               listed.size(), skipped, stale.size());
+  spdlog::info("reconcile: {} case(s) listed, {} skipped, {} to sync ({})", listed.size(), skipped,
+               stale.size(), job_run.key);
   co_return job_result::done();
 }
 

@@ -125,7 +125,8 @@ api_client::api_client(http::client& api, http::client& downloads, rate_limiter&
 // Every call: wait for the limiter, send with the key, classify a failure, parse a success.
 template <class T, class Parse>
 awaitable<call_result<T>> api_client::call(std::string endpoint, std::string method,
-                                           std::string path, std::string body, Parse parse) {
+                                           std::string path, std::string body, Parse parse,
+                                           std::string requested_id) {
   const auto waited = co_await limiter_.acquire();
   if (metrics_ != nullptr) {
     metrics_->limiter_wait.observe({}, std::chrono::duration<double>(waited).count());
@@ -166,7 +167,7 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
   // The body is kept whether or not it reads: the caller archives it as received (raw first).
   call_result<T> result;
   result.body = sink.data();
-  auto parsed = parse(status, std::string_view(result.body));
+  auto parsed = parse(status, std::string_view(result.body), std::string_view(requested_id));
   if (!parsed.value) {
     result.failure = call_failure{failure_class::permanent, status, std::nullopt, std::nullopt,
                                   what + ": unexpected answer: " + parsed.error};
@@ -201,7 +202,7 @@ awaitable<call_result<case_page>> api_client::list_cases(const case_filter& filt
                                                          int page_size) {
   co_return co_await call<case_page>(
       "list_cases", "GET", "/cases/" + list_query(filter, page, page_size), "",
-      [](int, std::string_view body) { return parse_case_page(body); });
+      [](int, std::string_view body, std::string_view) { return parse_case_page(body); });
 }
 
 awaitable<call_result<case_record>> api_client::get_case(std::string id) {
@@ -210,7 +211,8 @@ awaitable<call_result<case_record>> api_client::get_case(std::string id) {
   }
   co_return co_await call<case_record>(
       "get_case", "GET", "/cases/" + id + "/", "",
-      [id](int, std::string_view body) { return parse_case(body, id); });
+      [](int, std::string_view body, std::string_view id) { return parse_case(body, id); },
+      id);
 }
 
 awaitable<call_result<std::optional<case_record>>> api_client::cancel_case(std::string id) {
@@ -219,12 +221,13 @@ awaitable<call_result<std::optional<case_record>>> api_client::cancel_case(std::
   }
   co_return co_await call<std::optional<case_record>>(
       "cancel_case", "POST", "/cases/" + id + "/cancel/", "",
-      [id](int, std::string_view body) {
+      [](int, std::string_view body, std::string_view id) {
         // 200 with the case, 202 or 204 (with or without a body): any 2xx means cancelled.
         parsed<std::optional<case_record>> out;
         out.value.emplace(parse_case(body, id).value);
         return out;
-      });
+      },
+      id);
 }
 
 awaitable<call_result<std::string>> api_client::generate_report(std::string id,
@@ -236,7 +239,7 @@ awaitable<call_result<std::string>> api_client::generate_report(std::string id,
       language.empty() ? "{}" : "{\"language\":" + encoding::json_quote(language) + "}";
   co_return co_await call<std::string>(
       "generate_report", "POST", "/cases/" + id + "/generate-report/", std::move(body),
-      [](int, std::string_view answer) { return parse_generate_report(answer); });
+      [](int, std::string_view answer, std::string_view) { return parse_generate_report(answer); });
 }
 
 awaitable<call_result<supplementary_files>> api_client::get_supplementary_files(std::string id) {
@@ -245,7 +248,10 @@ awaitable<call_result<supplementary_files>> api_client::get_supplementary_files(
   }
   co_return co_await call<supplementary_files>(
       "supplementary_files", "GET", "/cases/" + id + "/supplementary-files/", "",
-      [id](int, std::string_view body) { return parse_supplementary_files(body, id); });
+      [](int, std::string_view body, std::string_view id) {
+        return parse_supplementary_files(body, id);
+      },
+      id);
 }
 
 awaitable<call_result<supplementary_information>> api_client::get_supplementary_information(
@@ -255,7 +261,10 @@ awaitable<call_result<supplementary_information>> api_client::get_supplementary_
   }
   co_return co_await call<supplementary_information>(
       "supplementary_information", "GET", "/cases/" + id + "/supplementary-information/", "",
-      [id](int, std::string_view body) { return parse_supplementary_information(body, id); });
+      [](int, std::string_view body, std::string_view id) {
+        return parse_supplementary_information(body, id);
+      },
+      id);
 }
 
 awaitable<call_result<case_record>> api_client::order(std::string request_json) {
@@ -269,7 +278,7 @@ awaitable<call_result<case_record>> api_client::order(std::string request_json) 
     co_return failed<case_record>(std::move(failure));
   }
   co_return co_await call<case_record>("order", "POST", "/cases/order/", std::move(request_json),
-                                       [](int, std::string_view body) { return parse_case(body); });
+                                       [](int, std::string_view body, std::string_view) { return parse_case(body); });
 }
 
 awaitable<call_result<case_record>> api_client::order_package(package_order request) {
@@ -280,7 +289,7 @@ awaitable<call_result<case_record>> api_client::order_package(package_order requ
                      "}";
   co_return co_await call<case_record>(
       "order_package", "POST", "/cases/order-package/", std::move(body),
-      [](int, std::string_view answer) { return parse_case(answer); });
+      [](int, std::string_view answer, std::string_view) { return parse_case(answer); });
 }
 
 awaitable<call_result<report_file>> api_client::get_report_file(std::string id) {
@@ -289,7 +298,8 @@ awaitable<call_result<report_file>> api_client::get_report_file(std::string id) 
   }
   co_return co_await call<report_file>(
       "report_file", "GET", "/cases/report-files/" + id + "/", "",
-      [id](int, std::string_view body) { return parse_report_file(body, id); });
+      [](int, std::string_view body, std::string_view id) { return parse_report_file(body, id); },
+      id);
 }
 
 awaitable<call_result<std::uint64_t>> api_client::download(std::string url, http::body_sink& sink) {

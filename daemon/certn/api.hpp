@@ -99,9 +99,12 @@ class api_client {
   awaitable<call_result<std::uint64_t>> download(std::string url, http::body_sink& sink);
 
  private:
+  // `parse(status, body, requested_id)` must capture nothing: GCC 12 mishandles a capturing
+  // lambda temporary passed into a coroutine (the capture was freed twice); the id it needs
+  // travels as `requested_id`.
   template <class T, class Parse>
   awaitable<call_result<T>> call(std::string endpoint, std::string method, std::string path,
-                                 std::string body, Parse parse);
+                                 std::string body, Parse parse, std::string requested_id = {});
 
   http::client& api_;
   http::client& downloads_;

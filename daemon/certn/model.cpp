@@ -473,17 +473,34 @@ std::span<const accepted_field> accepted_fields() { return fields_table; }
 const char* to_string(when_missing value) {
   switch (value) {
     case when_missing::fails:
-      return "dead job naming the field";
+      return "unusable: dead job naming the endpoint and the field";
     case when_missing::from_request:
-      return "the id we asked for";
+      return "the id in the request path";
     case when_missing::derived:
-      return "derived";
+      return "derived: a file's from its URL path, a check's from its type";
     case when_missing::skips_entry:
-      return "entry skipped and counted";
+      return "that entry is left out and named; the rest is used";
     case when_missing::tolerated:
-      return "left empty";
+      return "left empty (no decision needs it)";
   }
   return "?";
+}
+
+std::string accepted_fields_markdown() {
+  std::string out =
+      "| answer | field | accepted names, first present wins | when none is present |\n"
+      "|---|---|---|---|\n";
+  for (const accepted_field& field : fields_table) {
+    std::string names;
+    for (const std::string_view name : field.names) {
+      names += names.empty() ? "`" : ", `";
+      names += name;
+      names += "`";
+    }
+    out += "| " + std::string(field.response) + " | " + std::string(field.field) + " | " + names +
+           " | " + to_string(field.missing) + " |\n";
+  }
+  return out;
 }
 
 parsed<case_record> parse_case(std::string_view body, std::string_view requested_id,

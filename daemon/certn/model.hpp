@@ -45,6 +45,8 @@ struct accepted_field {
 // Every accepted field of every reader, in the order the README lists them.
 std::span<const accepted_field> accepted_fields();
 const char* to_string(when_missing value);
+// accepted_fields() as the Markdown table the README reproduces (a unit test keeps them equal).
+std::string accepted_fields_markdown();
 
 // What a reader saw, for `certn-archiver probe`: per field the name that matched ("" when none
 // did), and the keys it did not look at. Paths drop array indices ("checks[].status").

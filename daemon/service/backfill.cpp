@@ -95,6 +95,7 @@ bool is_iso8601(std::string_view text) {
 
 struct backfill_counts {
   std::int64_t seen = 0;
+  std::int64_t skipped = 0;  // list entries without a usable id
   std::int64_t enqueued = 0;
   std::int64_t already_pending = 0;
 };
@@ -141,6 +142,10 @@ awaitable<int> run(certn::api_client& api, db::pool& database, const backfill_re
                 << certn::to_string(page.failure->kind) << "]\n";
       co_return exit_failure;
     }
+    for (const std::string& why : page.value->skipped) {
+      std::cerr << "certn-archiver: backfill: a listed case was skipped: " << why << "\n";
+    }
+    counts.skipped += static_cast<std::int64_t>(page.value->skipped.size());
     std::vector<std::string> case_ids;
     for (const auto& record : page.value->results) {
       case_ids.push_back(record.id);
@@ -198,7 +203,12 @@ int backfill(const config::config& cfg, const backfill_request& request) {
     code = exit_failure;
   }
   std::cout << "backfill: " << counts.seen << " cases seen, " << counts.enqueued
-            << " sync_case jobs enqueued, " << counts.already_pending << " already pending\n";
+            << " sync_case jobs enqueued, " << counts.already_pending << " already pending";
+  if (counts.skipped > 0) {
+    std::cout << ", " << counts.skipped << " unreadable list entr"
+              << (counts.skipped == 1 ? "y" : "ies") << " skipped (see above)";
+  }
+  std::cout << "\n";
   return code;
 }
 

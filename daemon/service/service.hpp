@@ -36,6 +36,26 @@ struct cases_request {
 // configuration lacks what the call needs (certn.api_key).
 int cases(const config::config& cfg, const cases_request& request);
 
+// `certn-archiver probe`: read-only calls (one page of cases, one case with its supplementary
+// information and files listing, a report file when asked) and, for each answer, which accepted
+// name matched each field, what is missing, unknown keys, and whether the pipeline could archive
+// it. Never orders, cancels or generates; never opens the database or the archive.
+struct probe_request {
+  std::optional<std::string> case_id;         // else the first closed case listed, else the first
+  std::optional<std::string> report_file_id;  // also GET /cases/report-files/{id}/
+  int page_size = 5;
+  bool json = false;  // one JSON document instead of text
+};
+
+// Returns 0 when every answer can be archived; 1 when one cannot or a call failed; 2 when
+// certn.api_key is missing or an id is malformed.
+int probe(const config::config& cfg, const probe_request& request);
+
+// The environment probe loads its configuration from: the secrets of sections it does not use
+// (database.url, webhook.secrets, storage.s3 keys) set to a placeholder, so that their files are
+// never read and an unreachable or unconfigured database does not matter.
+config::environment probe_environment(config::environment env);
+
 // `certn-archiver status`: counts of events, jobs and artifacts, as a table or (json) one JSON
 // object (queue::to_json(status_counts)). Returns 0, or 1 when the database fails.
 int status(const config::config& cfg, bool json);

@@ -39,19 +39,30 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
   require(only(e.id, 128, true), "id obeys the id rules", e.id);
   require(only(e.object_id, 128, true), "object_id obeys the id rules", e.object_id);
   require(only(e.event_type, 64, false), "event_type obeys the type rules", e.event_type);
-  require(only(e.object_type, 64, false), "object_type obeys the type rules", e.object_type);
+  // object_type and case_id are optional: empty when the body has none.
+  require(e.object_type.empty() || only(e.object_type, 64, false),
+          "object_type obeys the type rules", e.object_type);
+  require(e.case_id.empty() || only(e.case_id, 128, true), "case_id obeys the id rules",
+          e.case_id);
+  (void)archiver::webhook::kind_of_object(e.object_type);
 
   archiver::encoding::json_writer out;
   out.begin_object()
       .key("id").value(e.id)
       .key("event_type").value(e.event_type)
-      .key("object_id").value(e.object_id)
-      .key("object_type").value(e.object_type)
-      .end_object();
+      .key("object_id").value(e.object_id);
+  if (!e.object_type.empty()) {
+    out.key("object_type").value(e.object_type);
+  }
+  if (!e.case_id.empty()) {
+    out.key("case_id").value(e.case_id);
+  }
+  out.end_object();
   const auto again = archiver::webhook::parse_event(out.str());
   require(again.value.has_value(), "the event written back parses", out.str() + " " + again.error);
   require(again.value->id == e.id && again.value->event_type == e.event_type &&
-              again.value->object_id == e.object_id && again.value->object_type == e.object_type,
+              again.value->object_id == e.object_id && again.value->object_type == e.object_type &&
+              again.value->case_id == e.case_id,
           "the event written back parses to the same event", out.str());
   return 0;
 }

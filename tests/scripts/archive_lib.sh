@@ -59,16 +59,16 @@ pending_jobs() {
   q "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed') AND kind <> 'reconcile'"
 }
 
-# wait_archived N SECONDS: until N artifacts other than manifests and snapshots exist and no job
+# wait_archived N SECONDS: until N reports, supplementary information and files exist and no job
 # (but the periodic reconcile) is pending; on time-out prints the jobs and the log's tail.
 wait_archived() {
   local expected=$1 deadline=$((SECONDS + $2))
-  until [[ $(q "SELECT count(*) FROM artifacts WHERE kind NOT IN ('manifest', 'case_snapshot')") -eq $expected &&
+  until [[ $(q "SELECT count(*) FROM artifacts WHERE kind IN ('report', 'supplementary_file', 'supplementary_information')") -eq $expected &&
            $(pending_jobs) -eq 0 ]]; do
     ((SECONDS < deadline)) || {
       q "SELECT id, kind, key, state, attempts, last_error FROM jobs ORDER BY id" >&2
       tail -30 "$scratch/serve.log" >&2
-      fail "$expected artifacts not archived within $2 s (have $(q "SELECT count(*) FROM artifacts WHERE kind NOT IN ('manifest', 'case_snapshot')"))"
+      fail "$expected artifacts not archived within $2 s (have $(q "SELECT count(*) FROM artifacts WHERE kind IN ('report', 'supplementary_file', 'supplementary_information')"))"
     }
     sleep 0.2
   done

@@ -3,6 +3,7 @@
 # bucket, one file large enough for a multipart upload; the S3 server is stopped and restarted
 # mid-run and the work resumes by itself; awscli reads every object back and its sha256 and size
 # must match the database; `verify` agrees, and names an object corrupted behind our back.
+# certn-sim shapes: assumed observed
 binary=$1
 source_dir=$2
 source "$(dirname "$0")/lib.sh"

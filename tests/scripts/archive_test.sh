@@ -3,6 +3,7 @@
 # workers archive every case that reaches COMPLETE, and what lands on disk is checked byte for
 # byte against fresh downloads from the simulator; a dispute and a second closing archive the
 # new content beside the old. Then SIGTERM drains and exits 0.
+# certn-sim shapes: assumed observed
 binary=$1
 source_dir=$2
 source "$(dirname "$0")/lib.sh"
@@ -47,7 +48,7 @@ done
 q() { psql -w -qtA "$db_dsn" -c "$1"; }
 # 6 cases x (report + supplementary information + 2 checks x 2 files) = 36, plus manifests.
 settled() {
-  [[ $(q "SELECT count(*) FROM artifacts WHERE kind NOT IN ('manifest', 'case_snapshot')") -eq 36 ]] &&
+  [[ $(q "SELECT count(*) FROM artifacts WHERE kind IN ('report', 'supplementary_file', 'supplementary_information')") -eq 36 ]] &&
     [[ $(q "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed')") -eq 0 ]]
 }
 deadline=$((SECONDS + 90))

@@ -81,7 +81,7 @@ wait_for curl -sf "http://127.0.0.1:$port/readyz" || fail "second serve not read
 
 expected=$((1 + 1 + 2))  # report, supplementary information, 2 files
 settled() {
-  [[ $(q "SELECT count(*) FROM artifacts WHERE kind NOT IN ('manifest', 'case_snapshot')") -eq $expected ]] &&
+  [[ $(q "SELECT count(*) FROM artifacts WHERE kind IN ('report', 'supplementary_file', 'supplementary_information')") -eq $expected ]] &&
     [[ $(q "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed')") -eq 0 ]]
 }
 deadline=$((SECONDS + 45))

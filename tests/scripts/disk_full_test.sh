@@ -115,7 +115,7 @@ pass "between retries: no staging file, every file at a final key complete and r
 mount -o remount,size=64m "$archive" || fail "cannot grow the tmpfs"
 expected=$(((2 + 2 * 2) + 2 * 2))  # 6 files, and a report and supplementary information per case
 settled() {
-  [[ $(q "SELECT count(*) FROM artifacts WHERE kind NOT IN ('manifest', 'case_snapshot')") -eq $expected ]] &&
+  [[ $(q "SELECT count(*) FROM artifacts WHERE kind IN ('report', 'supplementary_file', 'supplementary_information')") -eq $expected ]] &&
     [[ $(q "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed')") -eq 0 ]]
 }
 deadline=$((SECONDS + 30))

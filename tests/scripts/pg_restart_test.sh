@@ -82,7 +82,7 @@ pass "PostgreSQL stopped for $((SECONDS - outage_start)) s with $pending job(s) 
 
 expected=$((cases * 6))  # per case: report, supplementary information, 2 checks x 2 files
 settled() {
-  [[ $(q "SELECT count(*) FROM artifacts WHERE kind NOT IN ('manifest', 'case_snapshot')") -eq $expected ]] &&
+  [[ $(q "SELECT count(*) FROM artifacts WHERE kind IN ('report', 'supplementary_file', 'supplementary_information')") -eq $expected ]] &&
     [[ $(q "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed')") -eq 0 ]] &&
     [[ $(curl -sf "$sim/_sim/webhooks" | jq '[.webhooks[] | select(.outcome == "pending")] | length') -eq 0 ]]
 }

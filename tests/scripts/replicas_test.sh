@@ -60,7 +60,7 @@ q() { psql -w -qtA "$db_dsn" -c "$1"; }
 # Per case: report + supplementary information + 2 checks x 2 files.
 expected=$((cases * 6))
 settled() {
-  [[ $(q "SELECT count(*) FROM artifacts WHERE kind NOT IN ('manifest', 'case_snapshot')") -eq $expected ]] &&
+  [[ $(q "SELECT count(*) FROM artifacts WHERE kind IN ('report', 'supplementary_file', 'supplementary_information')") -eq $expected ]] &&
     [[ $(q "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed')") -eq 0 ]] &&
     [[ $(q "SELECT count(*) FROM webhook_events WHERE processed_at IS NULL") -eq 0 ]]
 }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -732,4 +734,13 @@ TEST_CASE("parses Retry-After as seconds or an HTTP date, capped at a day") {
     CAPTURE(r.header);
     CHECK(parse_retry_after(r.header, now) == r.expected);
   }
+}
+
+TEST_CASE("the README's table of accepted names is the reader's table") {
+  std::ifstream in(std::string(ARCHIVER_SOURCE_DIR) + "/README.md");
+  REQUIRE(in);
+  const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string table = accepted_fields_markdown();
+  CHECK_MESSAGE(readme.find(table) != std::string::npos,
+                "README.md must contain, verbatim, the table of accepted names:\n" << table);
 }
