@@ -452,8 +452,10 @@ awaitable<job_result> workflows::fetch_report(const queue::claimed_job& job_run)
   }
   const std::string endpoint = "GET /cases/report-files/" + report_id + "/";
   const std::string key = layout_.report(case_id, report_id);
+  // GCC 12 mishandles a string temporary made by ?: inside co_await (freed as if on the heap):
+  // callers pass named strings.
   const auto set_status = [&](const std::string& status) {
-    return database_.run([&, status](pqxx::connection& conn) {
+    return database_.run([&](pqxx::connection& conn) {
       pqxx::work tx(conn);
       tx.exec_params(
           "UPDATE report_files SET status = $2, ready_at = CASE WHEN $2 = 'COMPLETE' "
@@ -487,11 +489,13 @@ awaitable<job_result> workflows::fetch_report(const queue::claimed_job& job_run)
         co_await set_status(report.status);
         co_return job_result::permanent("Certn reports report file " + report_id + " of case " +
                                         case_id + " as " + report.status);
-      case report_step::wait:
-        co_await set_status(report.status.empty() ? "IN_PROGRESS" : report.status);
+      case report_step::wait: {
+        const std::string waiting_status = report.status.empty() ? "IN_PROGRESS" : report.status;
+        co_await set_status(waiting_status);
         co_return job_result::retry(
             "report file " + report_id + " is " + status + ", not COMPLETE yet",
             settings_.report_poll_delay);
+      }
       case report_step::no_url:
         // Retried (a URL may follow), then dead with this reason.
         metrics_.unusable_answers.inc({"report_file"});
@@ -514,7 +518,8 @@ awaitable<job_result> workflows::fetch_report(const queue::claimed_job& job_run)
         continue;
       }
     }
-    co_await set_status("COMPLETE");
+    const std::string complete = "COMPLETE";
+    co_await set_status(complete);
     co_return job_result::done();
   }
   co_return job_result::retry("report file " + report_id +

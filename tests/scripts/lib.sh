@@ -16,7 +16,11 @@ cleanup_scratch() {
     kill -KILL "$daemon_pid" 2>/dev/null || true
   fi
   psql -w -q "$TEST_PG_DSN" -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$scratch"
+  if [[ -n ${KEEP_SCRATCH:-} ]]; then
+    echo "kept $scratch" >&2
+  else
+    rm -rf "$scratch"
+  fi
 }
 trap cleanup_scratch EXIT
 

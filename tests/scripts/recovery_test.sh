@@ -4,6 +4,7 @@
 # are archived all the same; as no CASE_REPORT_READY ever arrives, the reports come from polling
 # (the first poll finds the report still IN_PROGRESS). A case still open is synced, not archived,
 # until it closes too.
+# certn-sim shapes: assumed observed
 binary=$1
 source_dir=$2
 source "$(dirname "$0")/lib.sh"
