@@ -41,6 +41,7 @@ failure_class classify_transport(http::failure kind) {
 template <class T>
 call_result<T> failed(call_failure failure) {
   call_result<T> result;
+  result.http_status = failure.http_status;
   result.failure = std::move(failure);
   return result;
 }
@@ -166,6 +167,7 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
   }
   // The body is kept whether or not it reads: the caller archives it as received (raw first).
   call_result<T> result;
+  result.http_status = status;
   result.body = sink.data();
   auto parsed = parse(status, std::string_view(result.body), std::string_view(requested_id));
   if (!parsed.value) {
@@ -330,6 +332,7 @@ awaitable<call_result<std::uint64_t>> api_client::download(std::string url, http
                                      std::move(message)});
   }
   call_result<std::uint64_t> result;
+  result.http_status = status;
   result.value = answer.body_bytes;
   co_return result;
 }

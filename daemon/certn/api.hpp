@@ -33,6 +33,7 @@ template <class T>
 struct call_result {
   std::optional<T> value;               // set on success
   std::optional<call_failure> failure;  // set otherwise
+  int http_status = 0;                  // the answer's status; 0 when there was none
   // Any 2xx answer's bytes, exactly as received: also when the reader could not use them
   // (failure->unreadable_answer), so that they can be archived before anything else.
   std::string body;

@@ -17,7 +17,6 @@
 #include "encoding/json.hpp"
 #include "http/address_policy.hpp"
 #include "http/url.hpp"
-#include "ops/metrics.hpp"
 #include "service/certn_clients.hpp"
 #include "service/service.hpp"
 
@@ -98,21 +97,6 @@ std::string joined(const std::vector<std::string>& items, std::string_view separ
   return out;
 }
 
-// The HTTP status of the answer to `endpoint`. call_result carries it only on failure, but the
-// client counts every call by endpoint and status, and probe calls each endpoint once.
-int answered_status(const ops::registry& metrics, std::string_view endpoint) {
-  const std::string text = metrics.expose();
-  const std::string series =
-      "certn_archiver_certn_api_calls_total{endpoint=\"" + std::string(endpoint) + "\",status=\"";
-  for (auto at = text.find(series); at != std::string::npos; at = text.find(series, at + 1)) {
-    const int status = std::atoi(text.c_str() + at + series.size());
-    if (status >= 200 && status <= 299) {
-      return status;
-    }
-  }
-  return 0;
-}
-
 // ---- Reading each answer again -----------------------------------------------------------------
 
 std::string hint_for(const certn::call_failure& failure) {
@@ -132,19 +116,18 @@ std::string hint_for(const certn::call_failure& failure) {
 
 // Status, size and call failure; `answered` when there is a 2xx body to read again.
 template <class T>
-response_check start_check(std::string endpoint, const certn::call_result<T>& result,
-                           int ok_status) {
+response_check start_check(std::string endpoint, const certn::call_result<T>& result) {
   response_check out;
   out.endpoint = std::move(endpoint);
   out.bytes = result.body.size();
   if (result.failure && !result.failure->unreadable_answer) {
-    out.status = result.failure->http_status;
+    out.status = result.http_status;
     out.error = result.failure->message;
     out.hint = hint_for(*result.failure);
     return out;
   }
   out.answered = true;
-  out.status = result.failure ? result.failure->http_status : ok_status;
+  out.status = result.http_status;
   return out;
 }
 
@@ -185,9 +168,8 @@ void check_download(response_check& check, std::string_view text,
   }
 }
 
-response_check check_list(const certn::call_result<certn::case_page>& result, int status,
-                          std::string endpoint) {
-  response_check out = start_check(std::move(endpoint), result, status);
+response_check check_list(const certn::call_result<certn::case_page>& result, std::string endpoint) {
+  response_check out = start_check(std::move(endpoint), result);
   if (!out.answered) {
     return out;
   }
@@ -200,9 +182,8 @@ response_check check_list(const certn::call_result<certn::case_page>& result, in
   return out;
 }
 
-response_check check_case(const certn::call_result<certn::case_record>& result, int status,
-                          std::string endpoint, const std::string& id) {
-  response_check out = start_check(std::move(endpoint), result, status);
+response_check check_case(const certn::call_result<certn::case_record>& result, std::string endpoint, const std::string& id) {
+  response_check out = start_check(std::move(endpoint), result);
   if (!out.answered) {
     return out;
   }
@@ -214,9 +195,8 @@ response_check check_case(const certn::call_result<certn::case_record>& result, 
   return out;
 }
 
-response_check check_information(const certn::call_result<certn::supplementary_information>& result,
-                                 int status, std::string endpoint, const std::string& id) {
-  response_check out = start_check(std::move(endpoint), result, status);
+response_check check_information(const certn::call_result<certn::supplementary_information>& result, std::string endpoint, const std::string& id) {
+  response_check out = start_check(std::move(endpoint), result);
   if (!out.answered) {
     return out;
   }
@@ -228,10 +208,9 @@ response_check check_information(const certn::call_result<certn::supplementary_i
   return out;
 }
 
-response_check check_files(const certn::call_result<certn::supplementary_files>& result, int status,
-                           std::string endpoint, const std::string& id,
+response_check check_files(const certn::call_result<certn::supplementary_files>& result, std::string endpoint, const std::string& id,
                            const config::certn_settings& settings) {
-  response_check out = start_check(std::move(endpoint), result, status);
+  response_check out = start_check(std::move(endpoint), result);
   if (!out.answered) {
     return out;
   }
@@ -263,10 +242,9 @@ std::string report_url_names() {
   return "url";
 }
 
-response_check check_report_file(const certn::call_result<certn::report_file>& result, int status,
-                                 std::string endpoint, const std::string& id,
+response_check check_report_file(const certn::call_result<certn::report_file>& result, std::string endpoint, const std::string& id,
                                  const config::certn_settings& settings) {
-  response_check out = start_check(std::move(endpoint), result, status);
+  response_check out = start_check(std::move(endpoint), result);
   if (!out.answered) {
     return out;
   }
@@ -338,7 +316,7 @@ void choose_case(probe_run& run, const probe_request& request,
   }
 }
 
-awaitable<probe_run> probe_calls(certn::api_client& api, const ops::registry& metrics,
+awaitable<probe_run> probe_calls(certn::api_client& api,
                                  const config::certn_settings& settings,
                                  const probe_request& request) {
   probe_run run;
@@ -346,8 +324,7 @@ awaitable<probe_run> probe_calls(certn::api_client& api, const ops::registry& me
   const certn::case_filter every_case;  // a named object: no temporary inside the co_await
   const auto listed = co_await api.list_cases(every_case, 1, request.page_size);
   run.responses.push_back(
-      check_list(listed, answered_status(metrics, "list_cases"),
-                 api_path("/cases/" + certn::list_query(every_case, 1, request.page_size))));
+      check_list(listed, api_path("/cases/" + certn::list_query(every_case, 1, request.page_size))));
   if (must_stop(listed.failure)) {
     run.problem = stop;
     co_return run;
@@ -359,24 +336,21 @@ awaitable<probe_run> probe_calls(certn::api_client& api, const ops::registry& me
   const std::string id = run.case_id;
   const auto got = co_await api.get_case(id);
   run.responses.push_back(
-      check_case(got, answered_status(metrics, "get_case"), api_path("/cases/" + id + "/"), id));
+      check_case(got, api_path("/cases/" + id + "/"), id));
   if (must_stop(got.failure)) {
     run.problem = stop;
     co_return run;
   }
   const auto information = co_await api.get_supplementary_information(id);
   run.responses.push_back(
-      check_information(information, answered_status(metrics, "supplementary_information"),
-                        api_path("/cases/" + id + "/supplementary-information/"), id));
+      check_information(information, api_path("/cases/" + id + "/supplementary-information/"), id));
   const auto files = co_await api.get_supplementary_files(id);
-  run.responses.push_back(check_files(files, answered_status(metrics, "supplementary_files"),
-                                      api_path("/cases/" + id + "/supplementary-files/"), id,
+  run.responses.push_back(check_files(files, api_path("/cases/" + id + "/supplementary-files/"), id,
                                       settings));
   if (request.report_file_id) {
     const std::string& report_id = *request.report_file_id;
     const auto report = co_await api.get_report_file(report_id);
-    run.responses.push_back(check_report_file(report, answered_status(metrics, "report_file"),
-                                              api_path("/cases/report-files/" + report_id + "/"),
+    run.responses.push_back(check_report_file(report, api_path("/cases/report-files/" + report_id + "/"),
                                               report_id, settings));
   }
   co_return run;
@@ -628,12 +602,11 @@ int probe(const config::config& cfg, const probe_request& request) {
     }
   }
   asio::io_context io(1);
-  ops::registry metrics;  // read back for each answer's status (answered_status)
-  certn_clients clients(io, cfg.certn, &metrics);
+  certn_clients clients(io, cfg.certn, nullptr);
   std::optional<probe_run> run;
   std::exception_ptr escaped;
   // Stopped when the calls are done: idle pooled connections would keep io.run() going.
-  asio::co_spawn(io, probe_calls(clients.api(), metrics, cfg.certn, request),
+  asio::co_spawn(io, probe_calls(clients.api(), cfg.certn, request),
                  [&](std::exception_ptr error, probe_run result) {
                    escaped = error;
                    run = std::move(result);

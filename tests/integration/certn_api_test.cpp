@@ -171,6 +171,7 @@ TEST_CASE("every Cases endpoint works through the client") {
   const auto fetched = run(side->io, api.get_case(id));
   REQUIRE(fetched.value);
   CHECK(fetched.value->id == id);
+  CHECK(fetched.http_status == 200);
   CHECK(fetched.body == fetched.value->raw_json);  // the bytes exactly as received
 
   const auto page = run(side->io, api.list_cases({}, 1, 10));
@@ -296,6 +297,7 @@ TEST_CASE("each failure is classified once") {
     const call_failure& failure = failure_of(answer);
     CHECK(failure.kind == failure_class::permanent);
     CHECK(failure.http_status == 404);
+    CHECK(answer.http_status == 404);
     REQUIRE(failure.error);
     CHECK(failure.error->errors.at(0).code == "not_found");
   }
