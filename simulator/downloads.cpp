@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "encoding/encoding.hpp"
+
 namespace certn_sim {
 
 namespace {
@@ -95,20 +97,8 @@ std::string percent_encode(std::string_view text, bool keep_slash) {
   return out;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-// Decodes %XX escapes; nullopt for a broken escape.
+// Decodes %XX escapes; nullopt for a broken escape. Unlike encoding::percent_decode, '+' stays
+// '+': in a path it is not a space.
 std::optional<std::string> percent_decode(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -120,8 +110,8 @@ std::optional<std::string> percent_decode(std::string_view text) {
     if (i + 2 >= text.size()) {
       return std::nullopt;
     }
-    const int high = hex_value(text[i + 1]);
-    const int low = hex_value(text[i + 2]);
+    const int high = archiver::encoding::hex_digit_value(text[i + 1]);
+    const int low = archiver::encoding::hex_digit_value(text[i + 2]);
     if (high < 0 || low < 0) {
       return std::nullopt;
     }

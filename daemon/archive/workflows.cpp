@@ -9,6 +9,7 @@
 #include <set>
 
 #include "archive/policy.hpp"
+#include "archive/repository.hpp"
 #include "encoding/json.hpp"
 #include "queue/queue.hpp"
 #include "storage/digest.hpp"
@@ -74,28 +75,6 @@ std::string utc_date_days_ago(int days) {
   char text[16];
   std::strftime(text, sizeof text, "%Y-%m-%d", &parts);
   return text;
-}
-
-// Events about `object_id` received before this transaction began are taken care of.
-void mark_events_processed(pqxx::work& tx, const std::string& object_id) {
-  tx.exec_params(
-      "UPDATE webhook_events SET processed_at = now() "
-      "WHERE object_id = $1 AND processed_at IS NULL AND received_at <= now()",
-      object_id);
-}
-
-void record_artifact(pqxx::work& tx, const std::string& case_id, const std::string& kind,
-                     const std::string& source_id, const std::string& key,
-                     const storage::object_digest& digest, const std::string& content_type) {
-  // The same key can only be rewritten with what is there now (the store replaced it whole).
-  tx.exec_params(
-      "INSERT INTO artifacts (case_id, kind, source_id, object_key, sha256, size_bytes, "
-      "content_type) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-      "ON CONFLICT (object_key) DO UPDATE SET sha256 = EXCLUDED.sha256, "
-      "size_bytes = EXCLUDED.size_bytes, content_type = EXCLUDED.content_type, "
-      "archived_at = now()",
-      case_id, kind, source_id, key, digest.sha256_hex, static_cast<std::int64_t>(digest.size),
-      content_type);
 }
 
 job_result from_store_failure(const storage::store_failure& failure) {
@@ -187,7 +166,7 @@ job_result workflows::from_failure(const certn::call_failure& failure) {
 awaitable<bool> workflows::is_archived(const std::string& key) {
   const bool found = co_await database_.query<bool>([&](pqxx::connection& conn) {
     pqxx::read_transaction tx(conn);
-    return !tx.exec_params("SELECT 1 FROM artifacts WHERE object_key = $1", key).empty();
+    return repository::is_archived(tx, key);
   });
   co_return found;
 }
@@ -210,7 +189,7 @@ awaitable<std::optional<job_result>> workflows::archive_bytes(const std::string&
   }
   co_await database_.run([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
-    record_artifact(tx, case_id, kind, source_id, key, digest, "application/json");
+    repository::record_artifact(tx, case_id, kind, source_id, key, digest, "application/json");
     queue::enqueue(
         tx, job(write_manifest_kind, case_id, case_payload(case_id, kind), settings_.max_attempts));
     tx.commit();
@@ -248,7 +227,7 @@ awaitable<workflows::download_outcome> workflows::archive_download(
   const storage::object_digest digest = staged->digest();
   co_await database_.run([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
-    record_artifact(tx, case_id, kind, source_id, key, digest, content_type);
+    repository::record_artifact(tx, case_id, kind, source_id, key, digest, content_type);
     queue::enqueue(
         tx, job(write_manifest_kind, case_id, case_payload(case_id, kind), settings_.max_attempts));
     tx.commit();
@@ -302,36 +281,14 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
   const bool archivable = is_archive_status(record.overall_status, settings_.policy.on_statuses);
   const bool archive_now = co_await database_.query<bool>([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
-    const pqxx::result before = tx.exec_params(
-        "SELECT overall_status, closed_at IS NOT NULL, snapshot = $2::jsonb FROM cases "
-        "WHERE id = $1 FOR UPDATE",
-        case_id, got.body);
-    case_facts facts;
-    facts.known = !before.empty();
-    facts.was_closed = facts.known && before[0][1].as<bool>();
-    facts.same_snapshot = facts.known && before[0][2].as<bool>(false);
-    facts.old_status = facts.known ? before[0][0].as<std::string>("") : "";
+    case_facts facts = repository::lock_case(tx, case_id, got.body);
     facts.new_status = record.overall_status;
     facts.archivable = archivable;
     const case_decision decision = decide_case(facts);
-    tx.exec_params(
-        "INSERT INTO cases (id, overall_status, snapshot, certn_modified, last_synced, closed_at) "
-        "VALUES ($1, $2, $3::jsonb, $4, now(), CASE WHEN $5 THEN now() END) "
-        "ON CONFLICT (id) DO UPDATE SET overall_status = EXCLUDED.overall_status, "
-        "snapshot = EXCLUDED.snapshot, certn_modified = EXCLUDED.certn_modified, "
-        "last_synced = now(), closed_at = CASE WHEN $5 THEN COALESCE(cases.closed_at, now()) END",
-        case_id, record.overall_status, got.body, record.modified, archivable);
-    for (const certn::check& check : record.checks) {
-      // Events may name a check instead of its case (check_changed finds the case here).
-      tx.exec_params(
-          "INSERT INTO case_checks (check_id, case_id) VALUES ($1, $2) "
-          "ON CONFLICT (check_id) DO UPDATE SET case_id = EXCLUDED.case_id",
-          check.id, case_id);
-    }
+    repository::save_case(tx, case_id, record, got.body, archivable);
+    repository::save_case_checks(tx, case_id, record.checks);
     if (decision.record_status) {
-      tx.exec_params(
-          "INSERT INTO case_status_history (case_id, status, source) VALUES ($1, $2, $3)", case_id,
-          record.overall_status, source);
+      repository::record_status_change(tx, case_id, record.overall_status, source);
     }
     if (decision.archive) {
       if (settings_.policy.generate_report) {
@@ -341,7 +298,7 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
       queue::enqueue(tx, job(archive_supplementary_kind, case_id, case_payload(case_id, source),
                              settings_.max_attempts));
     }
-    mark_events_processed(tx, case_id);
+    repository::mark_events_processed(tx, case_id);
     tx.commit();
     return decision.archive;
   });
@@ -355,9 +312,7 @@ awaitable<job_result> workflows::check_changed(const queue::claimed_job& job_run
   const std::string& check_id = job_run.key;
   const std::string case_id = co_await database_.query<std::string>([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
-    const pqxx::result found =
-        tx.exec_params("SELECT case_id FROM case_checks WHERE check_id = $1", check_id);
-    std::string owner = found.empty() ? std::string() : found[0][0].as<std::string>();
+    const std::string owner = repository::case_of_check(tx, check_id).value_or("");
     if (!owner.empty()) {
       queue::enqueue(tx, job(sync_case_kind, owner, case_payload(owner, "check " + check_id),
                              settings_.max_attempts));
@@ -365,7 +320,7 @@ awaitable<job_result> workflows::check_changed(const queue::claimed_job& job_run
       // A check of a case we have not seen yet: the listing of recent cases shows it.
       queue::enqueue(tx, job(reconcile_kind, targeted_reconcile_key, "{}", settings_.max_attempts));
     }
-    mark_events_processed(tx, check_id);
+    repository::mark_events_processed(tx, check_id);
     tx.commit();
     return owner;
   });
@@ -398,10 +353,7 @@ awaitable<job_result> workflows::request_report(const queue::claimed_job& job_ru
   const std::string report_id = *got.value;
   co_await database_.run([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
-    tx.exec_params(
-        "INSERT INTO report_files (id, case_id, status) VALUES ($1, $2, 'IN_PROGRESS') "
-        "ON CONFLICT (id) DO NOTHING",
-        report_id, case_id);
+    repository::record_report_file(tx, report_id, case_id);
     // Polling in case CASE_REPORT_READY never arrives; the event brings this job forward.
     queue::enqueue(tx, job(fetch_report_kind, report_id, case_payload(case_id, "request_report"),
                            settings_.max_attempts, settings_.report_poll_delay));
@@ -416,14 +368,7 @@ awaitable<job_result> workflows::report_ready(const queue::claimed_job& job_run)
   co_await database_.run([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
     // certn-api.md: the event may name the report file or the case.
-    std::vector<std::pair<std::string, std::string>> reports;  // (report id, case id)
-    for (const auto& row :
-         tx.exec_params("SELECT id, case_id FROM report_files WHERE id = $1 "
-                        "UNION SELECT id, case_id FROM report_files WHERE case_id = $1 "
-                        "AND status <> 'COMPLETE'",
-                        object_id)) {
-      reports.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
-    }
+    const auto reports = repository::report_files_named_by(tx, object_id);
     for (const auto& [report_id, case_id] : reports) {
       queue::enqueue(tx, job(fetch_report_kind, report_id, case_payload(case_id, "report_ready"),
                              settings_.max_attempts));
@@ -433,7 +378,7 @@ awaitable<job_result> workflows::report_ready(const queue::claimed_job& job_run)
       queue::enqueue(tx, job(sync_case_kind, object_id, case_payload(object_id, "report_ready"),
                              settings_.max_attempts));
     }
-    mark_events_processed(tx, object_id);
+    repository::mark_events_processed(tx, object_id);
     tx.commit();
   });
   co_return job_result::done();
@@ -443,9 +388,7 @@ awaitable<job_result> workflows::fetch_report(const queue::claimed_job& job_run)
   const std::string& report_id = job_run.key;
   const std::string case_id = co_await database_.query<std::string>([&](pqxx::connection& conn) {
     pqxx::read_transaction tx(conn);
-    const pqxx::result row =
-        tx.exec_params("SELECT case_id FROM report_files WHERE id = $1", report_id);
-    return row.empty() ? std::string() : row[0][0].as<std::string>();
+    return repository::case_of_report_file(tx, report_id).value_or("");
   });
   if (case_id.empty()) {
     co_return job_result::permanent("report file " + report_id + " was never requested here");
@@ -457,10 +400,7 @@ awaitable<job_result> workflows::fetch_report(const queue::claimed_job& job_run)
   const auto set_status = [&](const std::string& status) {
     return database_.run([&](pqxx::connection& conn) {
       pqxx::work tx(conn);
-      tx.exec_params(
-          "UPDATE report_files SET status = $2, ready_at = CASE WHEN $2 = 'COMPLETE' "
-          "THEN COALESCE(ready_at, now()) END WHERE id = $1",
-          report_id, status);
+      repository::set_report_status(tx, report_id, status);
       tx.commit();
     });
   };
@@ -625,19 +565,7 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
   const std::vector<manifest_entry> entries =
       co_await database_.query<std::vector<manifest_entry>>([&](pqxx::connection& conn) {
         pqxx::read_transaction tx(conn);
-        std::vector<manifest_entry> out;
-        for (const auto& row : tx.exec_params(
-                 "SELECT kind, object_key, sha256, size_bytes, COALESCE(source_id, ''), "
-                 "COALESCE(content_type, ''), "
-                 "to_char(archived_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
-                 "FROM artifacts WHERE case_id = $1 AND kind <> 'manifest'",
-                 case_id)) {
-          out.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
-                         row[2].as<std::string>(), row[3].as<std::int64_t>(),
-                         row[4].as<std::string>(), row[5].as<std::string>(),
-                         row[6].as<std::string>()});
-        }
-        return out;
+        return repository::manifest_entries(tx, case_id);
       });
   std::string body = manifest_json(case_id, utc_now_iso(), entries);
   const storage::object_digest digest = storage::digest_of(body);
@@ -649,7 +577,7 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
   }
   co_await database_.run([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
-    record_artifact(tx, case_id, "manifest", case_id, key, digest, "application/json");
+    repository::record_artifact(tx, case_id, "manifest", case_id, key, digest, "application/json");
     tx.commit();
   });
   co_return job_result::done();
@@ -671,14 +599,7 @@ awaitable<job_result> workflows::reconcile(const queue::claimed_job& job_run) {
   std::map<std::string, held_case> known =
       co_await database_.query<std::map<std::string, held_case>>([](pqxx::connection& conn) {
         pqxx::read_transaction tx(conn);
-        std::map<std::string, held_case> out;
-        for (const auto& row : tx.exec(
-                 "SELECT id, COALESCE(overall_status, ''), COALESCE(certn_modified, ''), "
-                 "closed_at IS NULL FROM cases")) {
-          out[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>(),
-                                           row[3].as<bool>()};
-        }
-        return out;
+        return repository::held_cases(tx);
       });
 
   certn::case_filter recent;

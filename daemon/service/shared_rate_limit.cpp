@@ -102,7 +102,7 @@ certn::rate_limiter::shared_limit shared_rate_limit(db::pool& database, asio::io
             state->failed(e);
           }
         },
-        asio::detached);
+        [](std::exception_ptr error) { ops::log_exception("shared rate limit hold", error); });
   };
   return limit;
 }

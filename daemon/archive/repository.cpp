@@ -1,0 +1,172 @@
+#include "archive/repository.hpp"
+
+namespace archiver::archive::repository {
+
+namespace {
+
+// ---- the statements ----------------------------------------------------------------------------
+
+constexpr const char* select_artifact_at_key = "SELECT 1 FROM artifacts WHERE object_key = $1";
+
+// The same key can only be rewritten with what is there now (the store replaced it whole).
+constexpr const char* upsert_artifact =
+    "INSERT INTO artifacts (case_id, kind, source_id, object_key, sha256, size_bytes, "
+    "content_type) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+    "ON CONFLICT (object_key) DO UPDATE SET sha256 = EXCLUDED.sha256, "
+    "size_bytes = EXCLUDED.size_bytes, content_type = EXCLUDED.content_type, "
+    "archived_at = now()";
+
+constexpr const char* select_manifest_entries =
+    "SELECT kind, object_key, sha256, size_bytes, COALESCE(source_id, ''), "
+    "COALESCE(content_type, ''), "
+    "to_char(archived_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+    "FROM artifacts WHERE case_id = $1 AND kind <> 'manifest'";
+
+constexpr const char* lock_case_row =
+    "SELECT overall_status, closed_at IS NOT NULL, snapshot = $2::jsonb FROM cases "
+    "WHERE id = $1 FOR UPDATE";
+
+constexpr const char* upsert_case =
+    "INSERT INTO cases (id, overall_status, snapshot, certn_modified, last_synced, closed_at) "
+    "VALUES ($1, $2, $3::jsonb, $4, now(), CASE WHEN $5 THEN now() END) "
+    "ON CONFLICT (id) DO UPDATE SET overall_status = EXCLUDED.overall_status, "
+    "snapshot = EXCLUDED.snapshot, certn_modified = EXCLUDED.certn_modified, "
+    "last_synced = now(), closed_at = CASE WHEN $5 THEN COALESCE(cases.closed_at, now()) END";
+
+constexpr const char* upsert_case_check =
+    "INSERT INTO case_checks (check_id, case_id) VALUES ($1, $2) "
+    "ON CONFLICT (check_id) DO UPDATE SET case_id = EXCLUDED.case_id";
+
+constexpr const char* insert_status_change =
+    "INSERT INTO case_status_history (case_id, status, source) VALUES ($1, $2, $3)";
+
+constexpr const char* select_case_of_check = "SELECT case_id FROM case_checks WHERE check_id = $1";
+
+constexpr const char* select_held_cases =
+    "SELECT id, COALESCE(overall_status, ''), COALESCE(certn_modified, ''), closed_at IS NULL "
+    "FROM cases";
+
+constexpr const char* insert_report_file =
+    "INSERT INTO report_files (id, case_id, status) VALUES ($1, $2, 'IN_PROGRESS') "
+    "ON CONFLICT (id) DO NOTHING";
+
+constexpr const char* select_case_of_report_file =
+    "SELECT case_id FROM report_files WHERE id = $1";
+
+constexpr const char* select_report_files_named_by =
+    "SELECT id, case_id FROM report_files WHERE id = $1 "
+    "UNION SELECT id, case_id FROM report_files WHERE case_id = $1 AND status <> 'COMPLETE'";
+
+constexpr const char* update_report_status =
+    "UPDATE report_files SET status = $2, ready_at = CASE WHEN $2 = 'COMPLETE' "
+    "THEN COALESCE(ready_at, now()) END WHERE id = $1";
+
+constexpr const char* update_events_processed =
+    "UPDATE webhook_events SET processed_at = now() "
+    "WHERE object_id = $1 AND processed_at IS NULL AND received_at <= now()";
+
+std::optional<std::string> first_text(const pqxx::result& rows) {
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return rows[0][0].as<std::string>();
+}
+
+}  // namespace
+
+bool is_archived(pqxx::transaction_base& tx, const std::string& key) {
+  return !tx.exec_params(select_artifact_at_key, key).empty();
+}
+
+void record_artifact(pqxx::transaction_base& tx, const std::string& case_id,
+                     const std::string& kind, const std::string& source_id, const std::string& key,
+                     const storage::object_digest& digest, const std::string& content_type) {
+  tx.exec_params(upsert_artifact, case_id, kind, source_id, key, digest.sha256_hex,
+                 static_cast<std::int64_t>(digest.size), content_type);
+}
+
+std::vector<manifest_entry> manifest_entries(pqxx::transaction_base& tx,
+                                             const std::string& case_id) {
+  std::vector<manifest_entry> out;
+  for (const auto& row : tx.exec_params(select_manifest_entries, case_id)) {
+    out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                   row[3].as<std::int64_t>(), row[4].as<std::string>(), row[5].as<std::string>(),
+                   row[6].as<std::string>()});
+  }
+  return out;
+}
+
+case_facts lock_case(pqxx::transaction_base& tx, const std::string& case_id,
+                     const std::string& snapshot_json) {
+  const pqxx::result before = tx.exec_params(lock_case_row, case_id, snapshot_json);
+  case_facts facts;
+  facts.known = !before.empty();
+  if (facts.known) {
+    facts.old_status = before[0][0].as<std::string>("");
+    facts.was_closed = before[0][1].as<bool>();
+    facts.same_snapshot = before[0][2].as<bool>(false);
+  }
+  return facts;
+}
+
+void save_case(pqxx::transaction_base& tx, const std::string& case_id,
+               const certn::case_record& record, const std::string& snapshot_json,
+               bool archivable) {
+  tx.exec_params(upsert_case, case_id, record.overall_status, snapshot_json, record.modified,
+                 archivable);
+}
+
+void save_case_checks(pqxx::transaction_base& tx, const std::string& case_id,
+                      const std::vector<certn::check>& checks) {
+  for (const certn::check& check : checks) {
+    tx.exec_params(upsert_case_check, check.id, case_id);
+  }
+}
+
+void record_status_change(pqxx::transaction_base& tx, const std::string& case_id,
+                          const std::string& status, const std::string& source) {
+  tx.exec_params(insert_status_change, case_id, status, source);
+}
+
+std::optional<std::string> case_of_check(pqxx::transaction_base& tx, const std::string& check_id) {
+  return first_text(tx.exec_params(select_case_of_check, check_id));
+}
+
+std::map<std::string, held_case> held_cases(pqxx::transaction_base& tx) {
+  std::map<std::string, held_case> out;
+  for (const auto& row : tx.exec(select_held_cases)) {
+    out[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>(),
+                                     row[3].as<bool>()};
+  }
+  return out;
+}
+
+void record_report_file(pqxx::transaction_base& tx, const std::string& report_id,
+                        const std::string& case_id) {
+  tx.exec_params(insert_report_file, report_id, case_id);
+}
+
+std::optional<std::string> case_of_report_file(pqxx::transaction_base& tx,
+                                               const std::string& report_id) {
+  return first_text(tx.exec_params(select_case_of_report_file, report_id));
+}
+
+std::vector<std::pair<std::string, std::string>> report_files_named_by(
+    pqxx::transaction_base& tx, const std::string& object_id) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& row : tx.exec_params(select_report_files_named_by, object_id)) {
+    out.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
+  }
+  return out;
+}
+
+void set_report_status(pqxx::transaction_base& tx, const std::string& report_id,
+                       const std::string& status) {
+  tx.exec_params(update_report_status, report_id, status);
+}
+
+void mark_events_processed(pqxx::transaction_base& tx, const std::string& object_id) {
+  tx.exec_params(update_events_processed, object_id);
+}
+
+}  // namespace archiver::archive::repository

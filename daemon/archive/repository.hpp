@@ -1,0 +1,87 @@
+// Every SQL statement of the archive, each behind a typed function (the statements themselves are
+// named constants in repository.cpp). Each function runs inside the caller's transaction: the
+// workflows decide what commits together (an artifact row with its manifest job, a case row with
+// its archive jobs). No function here decides anything; archive/policy does.
+//
+// Thread-safety: none needed; each call uses only the transaction it is given, on the database
+// pool's thread that runs it.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "archive/layout.hpp"
+#include "archive/policy.hpp"
+#include "certn/model.hpp"
+#include "storage/digest.hpp"
+
+namespace archiver::archive::repository {
+
+// ---- artifacts ---------------------------------------------------------------------------------
+
+// True when an artifact row exists at `key` (the object is whole and recorded).
+bool is_archived(pqxx::transaction_base& tx, const std::string& key);
+
+// Records (or, for the same key, replaces) what was stored at `key`.
+void record_artifact(pqxx::transaction_base& tx, const std::string& case_id,
+                     const std::string& kind, const std::string& source_id, const std::string& key,
+                     const storage::object_digest& digest, const std::string& content_type);
+
+// The case's artifacts but its manifest, for manifest.json.
+std::vector<manifest_entry> manifest_entries(pqxx::transaction_base& tx,
+                                             const std::string& case_id);
+
+// ---- cases -------------------------------------------------------------------------------------
+
+// What we held about a case, read and locked (FOR UPDATE) until the transaction ends, compared
+// with the answer just fetched. `facts.new_status` and `facts.archivable` are left to the caller.
+case_facts lock_case(pqxx::transaction_base& tx, const std::string& case_id,
+                     const std::string& snapshot_json);
+
+// Inserts or updates the case row; `archivable` sets closed_at (kept if set), else clears it.
+void save_case(pqxx::transaction_base& tx, const std::string& case_id,
+               const certn::case_record& record, const std::string& snapshot_json,
+               bool archivable);
+
+// Remembers which case each check belongs to (events may name a check instead of its case).
+void save_case_checks(pqxx::transaction_base& tx, const std::string& case_id,
+                      const std::vector<certn::check>& checks);
+
+void record_status_change(pqxx::transaction_base& tx, const std::string& case_id,
+                          const std::string& status, const std::string& source);
+
+// The case a check belongs to, when a case held here listed it.
+std::optional<std::string> case_of_check(pqxx::transaction_base& tx, const std::string& check_id);
+
+// Every case held, by id: status, Certn's "modified", and whether it is still open here.
+std::map<std::string, held_case> held_cases(pqxx::transaction_base& tx);
+
+// ---- report files ------------------------------------------------------------------------------
+
+// A report file Certn accepted to generate (IN_PROGRESS); nothing when it is known already.
+void record_report_file(pqxx::transaction_base& tx, const std::string& report_id,
+                        const std::string& case_id);
+
+// The case a report file was requested for, when it was requested here.
+std::optional<std::string> case_of_report_file(pqxx::transaction_base& tx,
+                                               const std::string& report_id);
+
+// (report id, case id) of the report file `object_id`, or of the unfinished report files of the
+// case `object_id`: CASE_REPORT_READY may name either.
+std::vector<std::pair<std::string, std::string>> report_files_named_by(
+    pqxx::transaction_base& tx, const std::string& object_id);
+
+// Sets the status; COMPLETE also stamps ready_at once.
+void set_report_status(pqxx::transaction_base& tx, const std::string& report_id,
+                       const std::string& status);
+
+// ---- webhook events ----------------------------------------------------------------------------
+
+// Events about `object_id` received before this transaction began are taken care of.
+void mark_events_processed(pqxx::transaction_base& tx, const std::string& object_id);
+
+}  // namespace archiver::archive::repository

@@ -1,0 +1,165 @@
+// The archive's SQL (archive/repository) against a real PostgreSQL: each statement's effect on
+// the rows the workflows and policy rely on.
+#include "archive/repository.hpp"
+
+#include <doctest/doctest.h>
+
+#include <pqxx/pqxx>
+
+#include "support/harness.hpp"
+
+using namespace archiver;
+using testing::scratch_database;
+namespace repository = archive::repository;
+
+namespace {
+
+certn::case_record case_with(const std::string& id, const std::string& status,
+                             std::vector<std::string> check_ids = {}) {
+  certn::case_record record;
+  record.id = id;
+  record.overall_status = status;
+  record.modified = "2026-12-01T10:00:00Z";
+  for (auto& check_id : check_ids) {
+    certn::check check;
+    check.id = std::move(check_id);
+    record.checks.push_back(std::move(check));
+  }
+  return record;
+}
+
+}  // namespace
+
+TEST_CASE("lock_case tells what was held about a case; save_case keeps closed_at while closed") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const std::string snapshot = R"({"id":"c1","overall_status":"COMPLETE"})";
+  {
+    pqxx::work tx(conn);
+    const archive::case_facts unknown = repository::lock_case(tx, "c1", snapshot);
+    CHECK_FALSE(unknown.known);
+    CHECK_FALSE(unknown.was_closed);
+    repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), snapshot, true);
+    tx.commit();
+  }
+  const std::string closed_at = db.scalar("SELECT closed_at::text FROM cases WHERE id = 'c1'");
+  CHECK_FALSE(closed_at.empty());
+  {
+    pqxx::work tx(conn);
+    // Key order and spacing differ: the comparison is of JSON values, not bytes.
+    const archive::case_facts held =
+        repository::lock_case(tx, "c1", R"({ "overall_status": "COMPLETE", "id": "c1" })");
+    CHECK(held.known);
+    CHECK(held.was_closed);
+    CHECK(held.same_snapshot);
+    CHECK(held.old_status == "COMPLETE");
+    CHECK_FALSE(repository::lock_case(tx, "c1", R"({"id":"c1"})").same_snapshot);
+    repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), snapshot, true);
+    tx.commit();
+  }
+  CHECK(db.scalar("SELECT closed_at::text FROM cases WHERE id = 'c1'") == closed_at);
+  {
+    pqxx::work tx(conn);
+    repository::save_case(tx, "c1", case_with("c1", "IN_DISPUTE"), snapshot, false);
+    tx.commit();
+  }
+  CHECK(db.scalar("SELECT closed_at IS NULL FROM cases WHERE id = 'c1'") == "t");
+  CHECK(db.scalar("SELECT certn_modified FROM cases WHERE id = 'c1'") == "2026-12-01T10:00:00Z");
+}
+
+TEST_CASE("held_cases, case checks and status history") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  {
+    pqxx::work tx(conn);
+    repository::save_case(tx, "open", case_with("open", "APPLICANT_INVITED"), "{}", false);
+    repository::save_case(tx, "done", case_with("done", "COMPLETE"), "{}", true);
+    repository::save_case_checks(tx, "done", case_with("done", "COMPLETE", {"k1", "k2"}).checks);
+    repository::record_status_change(tx, "done", "COMPLETE", "event e1");
+    tx.commit();
+  }
+  pqxx::work tx(conn);
+  const auto held = repository::held_cases(tx);
+  REQUIRE(held.size() == 2);
+  CHECK(held.at("open").open);
+  CHECK(held.at("open").status == "APPLICANT_INVITED");
+  CHECK_FALSE(held.at("done").open);
+  CHECK(held.at("done").modified == "2026-12-01T10:00:00Z");
+  CHECK(repository::case_of_check(tx, "k2") == std::optional<std::string>("done"));
+  CHECK_FALSE(repository::case_of_check(tx, "k3"));
+  // A check moved to another case follows it.
+  repository::save_case_checks(tx, "open", case_with("open", "", {"k2"}).checks);
+  CHECK(repository::case_of_check(tx, "k2") == std::optional<std::string>("open"));
+  CHECK(tx.exec("SELECT source FROM case_status_history WHERE case_id = 'done'")[0][0]
+            .as<std::string>() == "event e1");
+}
+
+TEST_CASE("report files: named by their id or by their case until complete") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  {
+    pqxx::work tx(conn);
+    repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), "{}", true);
+    repository::record_report_file(tx, "r1", "c1");
+    repository::record_report_file(tx, "r2", "c1");
+    repository::record_report_file(tx, "r1", "other");  // known already: unchanged
+    tx.commit();
+  }
+  pqxx::work tx(conn);
+  CHECK(repository::case_of_report_file(tx, "r1") == std::optional<std::string>("c1"));
+  CHECK_FALSE(repository::case_of_report_file(tx, "r9"));
+  CHECK(repository::report_files_named_by(tx, "c1").size() == 2);
+  CHECK(repository::report_files_named_by(tx, "r2") ==
+        std::vector<std::pair<std::string, std::string>>{{"r2", "c1"}});
+  repository::set_report_status(tx, "r1", "COMPLETE");
+  CHECK(repository::report_files_named_by(tx, "c1") ==
+        std::vector<std::pair<std::string, std::string>>{{"r2", "c1"}});
+  CHECK(tx.exec("SELECT ready_at IS NOT NULL FROM report_files WHERE id = 'r1'")[0][0]
+            .as<bool>());
+  CHECK(tx.exec("SELECT ready_at IS NULL FROM report_files WHERE id = 'r2'")[0][0].as<bool>());
+  CHECK(repository::report_files_named_by(tx, "nothing").empty());
+}
+
+TEST_CASE("artifacts: recorded once per key, the manifest lists all but itself") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  pqxx::work tx(conn);
+  repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), "{}", true);
+  CHECK_FALSE(repository::is_archived(tx, "cases/c1/report/r1.pdf"));
+  repository::record_artifact(tx, "c1", "report", "r1", "cases/c1/report/r1.pdf",
+                              storage::digest_of("first"), "application/pdf");
+  repository::record_artifact(tx, "c1", "report", "r1", "cases/c1/report/r1.pdf",
+                              storage::digest_of("second!"), "application/pdf");
+  repository::record_artifact(tx, "c1", "manifest", "c1", "cases/c1/manifest.json",
+                              storage::digest_of("{}"), "application/json");
+  CHECK(repository::is_archived(tx, "cases/c1/report/r1.pdf"));
+  const auto entries = repository::manifest_entries(tx, "c1");
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].kind == "report");
+  CHECK(entries[0].sha256 == storage::digest_of("second!").sha256_hex);
+  CHECK(entries[0].size_bytes == 7);
+  CHECK(entries[0].content_type == "application/pdf");
+  CHECK(entries[0].archived_at.ends_with("Z"));
+}
+
+TEST_CASE("mark_events_processed marks only that object's events") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  {
+    pqxx::work tx(conn);
+    for (const auto& [id, object] : {std::pair{"e1", "c1"}, {"e2", "c1"}, {"e3", "c2"}}) {
+      tx.exec_params(
+          "INSERT INTO webhook_events (id, event_type, object_id, object_type, body, "
+          "signature_scheme) VALUES ($1, 'CASE_STATUS_CHANGED', $2, 'CASE', '{}', 'auto')",
+          id, object);
+    }
+    tx.commit();
+  }
+  {
+    pqxx::work tx(conn);
+    repository::mark_events_processed(tx, "c1");
+    tx.commit();
+  }
+  CHECK(db.scalar("SELECT count(*) FROM webhook_events WHERE processed_at IS NOT NULL") == "2");
+  CHECK(db.scalar("SELECT processed_at IS NULL FROM webhook_events WHERE id = 'e3'") == "t");
+}
