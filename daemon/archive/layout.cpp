@@ -86,8 +86,4 @@ std::string manifest_json(std::string_view case_id, std::string_view generated_a
   return out.str() + "\n";
 }
 
-bool is_archive_status(std::string_view status, const std::vector<std::string>& on_statuses) {
-  return std::find(on_statuses.begin(), on_statuses.end(), status) != on_statuses.end();
-}
-
 }  // namespace archiver::archive

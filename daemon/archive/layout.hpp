@@ -52,7 +52,4 @@ struct manifest_entry {
 std::string manifest_json(std::string_view case_id, std::string_view generated_at,
                           std::vector<manifest_entry> entries);
 
-// True when `status` is one of `on_statuses` (archive.on_statuses).
-bool is_archive_status(std::string_view status, const std::vector<std::string>& on_statuses);
-
 }  // namespace archiver::archive

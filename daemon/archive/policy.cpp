@@ -42,4 +42,8 @@ bool listed_case_is_stale(const certn::case_record& listed, const held_case* hel
   return held->status != listed.overall_status || held->modified != listed.modified;
 }
 
+bool is_archive_status(std::string_view status, const std::vector<std::string>& on_statuses) {
+  return std::find(on_statuses.begin(), on_statuses.end(), status) != on_statuses.end();
+}
+
 }  // namespace archiver::archive

@@ -23,6 +23,9 @@ enum class report_step {
 // and no URL, or any other status: wait.
 report_step decide_report(const certn::report_file& report);
 
+// True when `status` is one of `on_statuses` (archive.on_statuses), exactly as written.
+bool is_archive_status(std::string_view status, const std::vector<std::string>& on_statuses);
+
 // What sync_case learns from comparing the case as fetched with what we held.
 struct case_facts {
   bool known = false;            // we held this case before
