@@ -7,6 +7,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${JOBS:-$(nproc)}
+ctest_jobs=${CTEST_JOBS:-4}
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -62,7 +63,9 @@ failed=0
 run_suite() {  # name build-dir
   local name=$1 dir=$2 log="$work/ctest-$1.log"
   step "ctest: $name"
-  ctest --test-dir "$dir" --output-on-failure --timeout 600 2>&1 | tee "$log"
+  # Most tests wait on sockets and timers, not the CPU: four at a time. Tests that pause the shared
+  # PostgreSQL or measure timing are RUN_SERIAL (tests/CMakeLists.txt).
+  ctest --test-dir "$dir" --output-on-failure --timeout 600 -j "$ctest_jobs" 2>&1 | tee "$log"
   local summary
   summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
   if [[ -z $summary ]]; then

@@ -13,37 +13,14 @@
 #include "encoding/encoding.hpp"
 #include "net/asio.hpp"
 #include "simulator.hpp"
+#include "support/sim_fixture.hpp"
 
 using namespace archiver;
 using namespace archiver::certn;
 using namespace std::chrono_literals;
+using archiver::testing::running_sim;
 
 namespace {
-
-// certn-sim on its own io_context thread, stopped and joined on destruction.
-class running_sim {
- public:
-  explicit running_sim(certn_sim::settings config)
-      : sim_(io_, std::move(config)), base_url_(sim_.base_url()) {
-    auto started = asio::co_spawn(io_, sim_.start(), asio::use_future);
-    thread_ = std::thread([this] { io_.run(); });
-    started.get();
-  }
-  ~running_sim() {
-    asio::co_spawn(io_, sim_.stop(), asio::use_future).get();
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-  const std::string& base_url() const { return base_url_; }
-
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
-  certn_sim::simulator sim_;
-  std::string base_url_;
-  std::thread thread_;
-};
 
 certn_sim::settings sim_settings() {
   certn_sim::settings config;

@@ -4,121 +4,36 @@
 #include <simdjson.h>
 
 #include <chrono>
-#include <future>
 #include <set>
 #include <thread>
 
 #include "net/asio.hpp"
 #include "simulator.hpp"
+#include "support/sim_fixture.hpp"
 
 namespace {
 
 using namespace archiver;
+using namespace archiver::testing;
 namespace bhttp = beast::http;
 
-// A simulator served by its own io_context thread, stopped and joined on destruction.
-class running_sim {
- public:
-  explicit running_sim(certn_sim::settings config)
-      : sim_(io_, std::move(config)), port_(sim_.port()), base_url_(sim_.base_url()) {
-    auto started = asio::co_spawn(io_, sim_.start(), asio::use_future);
-    thread_ = std::thread([this] { io_.run(); });
-    started.get();
-  }
-  ~running_sim() {
-    asio::co_spawn(io_, sim_.stop(), asio::use_future).get();
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-  // Read before the io_context thread starts: the simulator is not thread-safe.
-  unsigned short port() const { return port_; }
-  std::string base_url() const { return base_url_; }
+using reply = sim_reply;
 
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
-  certn_sim::simulator sim_;
-  unsigned short port_;
-  std::string base_url_;
-  std::thread thread_;
-};
-
-struct reply {
-  int status = 0;
-  std::string body;
-  std::string retry_after;
-  std::string allow;
-};
-
-// One blocking request on its own connection.
-reply call(unsigned short port, bhttp::verb method, const std::string& target,
-           const std::string& body = "", const std::string& key = "sim-key") {
-  asio::io_context io;
-  tcp::socket socket(io);
-  socket.connect({asio::ip::address_v4::loopback(), port});
-  bhttp::request<bhttp::string_body> req{method, target, 11};
-  req.set(bhttp::field::host, "127.0.0.1");
-  if (!key.empty()) {
-    req.set(bhttp::field::authorization, "Api-Key " + key);
-  }
-  if (!body.empty()) {
-    req.set(bhttp::field::content_type, "application/json");
-  }
-  req.body() = body;
-  req.prepare_payload();
-  bhttp::write(socket, req);
-  beast::flat_buffer buffer;
-  bhttp::response<bhttp::string_body> res;
-  bhttp::read(socket, buffer, res);
-  return {static_cast<int>(res.result_int()), res.body(),
-          std::string(res[bhttp::field::retry_after]), std::string(res[bhttp::field::allow])};
-}
-
+// API requests carry the simulator's key unless told otherwise.
 reply get(unsigned short port, const std::string& target, const std::string& key = "sim-key") {
-  return call(port, bhttp::verb::get, target, "", key);
+  return sim_request(port, bhttp::verb::get, target, "", key);
 }
 
 reply post(unsigned short port, const std::string& target, const std::string& body = "",
            const std::string& key = "sim-key") {
-  return call(port, bhttp::verb::post, target, body, key);
+  return sim_request(port, bhttp::verb::post, target, body, key);
 }
-
-// A parsed JSON document that keeps its parser alive.
-class json {
- public:
-  explicit json(const std::string& text) : parser_(std::make_unique<simdjson::dom::parser>()) {
-    root_ = parser_->parse(text).value();
-  }
-  simdjson::dom::element operator[](std::string_view key) const { return root_[key].value(); }
-  simdjson::dom::element root() const { return root_; }
-
- private:
-  std::unique_ptr<simdjson::dom::parser> parser_;
-  simdjson::dom::element root_;
-};
-
-std::string str(simdjson::dom::element e) { return std::string(e.get_string().value()); }
-std::int64_t num(simdjson::dom::element e) { return e.get_int64().value(); }
-std::size_t len(simdjson::dom::element e) { return e.get_array().size(); }
 
 certn_sim::settings test_settings() {
   certn_sim::settings config;
   config.report_delay = std::chrono::milliseconds(100);
   config.default_file_size = 1000;
   return config;
-}
-
-// Creates cases through the control API; returns their ids.
-std::vector<std::string> create(unsigned short port, const std::string& body) {
-  const reply r = post(port, "/_sim/cases", body, "");
-  REQUIRE(r.status == 201);
-  std::vector<std::string> ids;
-  const json answer(r.body);
-  for (const auto id : answer["ids"].get_array()) {
-    ids.emplace_back(id.get_string().value());
-  }
-  return ids;
 }
 
 void set_status(unsigned short port, const std::string& id, const std::string& status) {
@@ -172,7 +87,7 @@ TEST_CASE("other API keys in the settings are accepted") {
 
 TEST_CASE("a case has the documented shape, with and without the trailing slash") {
   running_sim sim(test_settings());
-  const auto ids = create(sim.port(), R"({"tags":["t1"],"group":"g1","ordered_by":"boss@example.com"})");
+  const auto ids = create_cases(sim.port(), R"({"tags":["t1"],"group":"g1","ordered_by":"boss@example.com"})");
   for (const std::string& target : {"/api/public/cases/" + ids[0] + "/",
                                    "/api/public/cases/" + ids[0]}) {
     const reply r = get(sim.port(), target);
@@ -206,17 +121,17 @@ TEST_CASE("ids are the same for the same seed and differ for another") {
   std::vector<std::string> first, second, other;
   {
     running_sim sim(test_settings());
-    first = create(sim.port(), R"({"count":3})");
+    first = create_cases(sim.port(), R"({"count":3})");
   }
   {
     running_sim sim(test_settings());
-    second = create(sim.port(), R"({"count":3})");
+    second = create_cases(sim.port(), R"({"count":3})");
   }
   {
     auto config = test_settings();
     config.seed = 2;
     running_sim sim(config);
-    other = create(sim.port(), R"({"count":3})");
+    other = create_cases(sim.port(), R"({"count":3})");
   }
   CHECK(first == second);
   CHECK(first != other);
@@ -224,7 +139,7 @@ TEST_CASE("ids are the same for the same seed and differ for another") {
 
 TEST_CASE("a wrong method gets 405") {
   running_sim sim(test_settings());
-  const auto ids = create(sim.port(), "{}");
+  const auto ids = create_cases(sim.port(), "{}");
   const reply r = post(sim.port(), "/api/public/cases/" + ids[0] + "/");
   CHECK(r.status == 405);
   CHECK(r.allow == "GET");
@@ -235,7 +150,7 @@ TEST_CASE("a wrong method gets 405") {
 
 TEST_CASE("the list pages through every case, newest first, with next and previous") {
   running_sim sim(test_settings());
-  const auto ids = create(sim.port(), R"({"count":25,"file_size":0})");
+  const auto ids = create_cases(sim.port(), R"({"count":25,"file_size":0})");
   std::vector<std::string> newest_first(ids.rbegin(), ids.rend());
 
   std::vector<std::string> seen;
@@ -279,7 +194,7 @@ TEST_CASE("the list pages through every case, newest first, with next and previo
 
 TEST_CASE("page_size is capped at 100 and must be a positive integer") {
   running_sim sim(test_settings());
-  create(sim.port(), R"({"count":105,"file_size":0})");
+  create_cases(sim.port(), R"({"count":105,"file_size":0})");
   CHECK(result_ids(get(sim.port(), "/api/public/cases/?page_size=500").body).size() == 100);
   CHECK(result_ids(get(sim.port(), "/api/public/cases/?page_size=7").body).size() == 7);
   CHECK(result_ids(get(sim.port(), "/api/public/cases/").body).size() == 10);
@@ -293,8 +208,8 @@ TEST_CASE("page_size is capped at 100 and must be a positive integer") {
 
 TEST_CASE("next keeps the filters and page_size") {
   running_sim sim(test_settings());
-  create(sim.port(), R"({"count":5,"tags":["keep"]})");
-  create(sim.port(), R"({"count":5})");
+  create_cases(sim.port(), R"({"count":5,"tags":["keep"]})");
+  create_cases(sim.port(), R"({"count":5})");
   const reply r = get(sim.port(), "/api/public/cases/?tag=keep&page_size=2");
   const json page(r.body);
   CHECK(num(page["count"]) == 5);
@@ -309,9 +224,9 @@ TEST_CASE("next keeps the filters and page_size") {
 
 TEST_CASE("each list filter selects its cases, repeated parameters match any value") {
   running_sim sim(test_settings());
-  const auto a = create(sim.port(), R"({"tags":["red","blue"],"group":"north","ordered_by":"ann@example.com","email_address":"x@example.com","check_types":["CREDIT_CHECK"]})");
-  const auto b = create(sim.port(), R"({"tags":["green"],"group":"south","ordered_by":"bob@example.com","email_address":"y@example.com"})");
-  const auto c = create(sim.port(), R"({"group":"south","email_address":"z@example.com"})");
+  const auto a = create_cases(sim.port(), R"({"tags":["red","blue"],"group":"north","ordered_by":"ann@example.com","email_address":"x@example.com","check_types":["CREDIT_CHECK"]})");
+  const auto b = create_cases(sim.port(), R"({"tags":["green"],"group":"south","ordered_by":"bob@example.com","email_address":"y@example.com"})");
+  const auto c = create_cases(sim.port(), R"({"group":"south","email_address":"z@example.com"})");
   set_status(sim.port(), c[0], "COMPLETE");
   auto ids = [&](const std::string& query) {
     const reply r = get(sim.port(), "/api/public/cases/?" + query);
@@ -347,7 +262,7 @@ TEST_CASE("each list filter selects its cases, repeated parameters match any val
 
 TEST_CASE("cancel is allowed before fulfilment starts and rejected after") {
   running_sim sim(test_settings());
-  const auto ids = create(sim.port(), R"({"count":3})");
+  const auto ids = create_cases(sim.port(), R"({"count":3})");
   SUBCASE("awaiting the applicant") {
     const reply r = post(sim.port(), "/api/public/cases/" + ids[0] + "/cancel/");
     REQUIRE(r.status == 200);
@@ -444,7 +359,7 @@ TEST_CASE("order-package uses the package's checks and refuses unknown or inacti
 
 TEST_CASE("generate-report answers 201 and the report file completes after the delay") {
   running_sim sim(test_settings());
-  const auto ids = create(sim.port(), "{}");
+  const auto ids = create_cases(sim.port(), "{}");
   const reply r = post(sim.port(), "/api/public/cases/" + ids[0] + "/generate-report/",
                        R"({"language":"en-CA"})");
   REQUIRE(r.status == 201);
@@ -480,7 +395,7 @@ TEST_CASE("generate-report answers 201 and the report file completes after the d
 
 TEST_CASE("supplementary files are listed only for closed checks, with presigned URLs") {
   running_sim sim(test_settings());
-  const auto ids = create(sim.port(), R"({"files_per_check":2,"file_size":1234})");
+  const auto ids = create_cases(sim.port(), R"({"files_per_check":2,"file_size":1234})");
   const std::string path = "/api/public/cases/" + ids[0] + "/supplementary-files/";
   {
     const json open(get(sim.port(), path).body);
@@ -516,7 +431,7 @@ TEST_CASE("supplementary files are listed only for closed checks, with presigned
 
 TEST_CASE("supplementary information is a deterministic object per check") {
   running_sim sim(test_settings());
-  const auto ids = create(sim.port(), R"({"status":"COMPLETE"})");
+  const auto ids = create_cases(sim.port(), R"({"status":"COMPLETE"})");
   const std::string path = "/api/public/cases/" + ids[0] + "/supplementary-information/";
   const reply first = get(sim.port(), path);
   REQUIRE(first.status == 200);

@@ -3,107 +3,33 @@
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
-#include <future>
 #include <thread>
 
 #include "net/asio.hpp"
 #include "simulator.hpp"
+#include "support/sim_fixture.hpp"
 
 namespace {
 
 using namespace archiver;
+using namespace archiver::testing;
 namespace bhttp = beast::http;
 
-// A simulator served by its own io_context thread, stopped and joined on destruction.
-class running_sim {
- public:
-  explicit running_sim(certn_sim::settings config)
-      : sim_(io_, std::move(config)), port_(sim_.port()), base_url_(sim_.base_url()) {
-    auto started = asio::co_spawn(io_, sim_.start(), asio::use_future);
-    thread_ = std::thread([this] { io_.run(); });
-    started.get();
-  }
-  ~running_sim() {
-    asio::co_spawn(io_, sim_.stop(), asio::use_future).get();
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-  // Read before the io_context thread starts: the simulator is not thread-safe.
-  unsigned short port() const { return port_; }
+using reply = sim_reply;
 
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
-  certn_sim::simulator sim_;
-  unsigned short port_;
-  std::string base_url_;
-  std::thread thread_;
-};
-
-struct reply {
-  int status = 0;
-  std::string body;
-};
-
-reply call(unsigned short port, bhttp::verb method, const std::string& target,
-           const std::string& body = "", const std::string& key = "") {
-  asio::io_context io;
-  tcp::socket socket(io);
-  socket.connect({asio::ip::address_v4::loopback(), port});
-  bhttp::request<bhttp::string_body> req{method, target, 11};
-  req.set(bhttp::field::host, "127.0.0.1");
-  if (!key.empty()) {
-    req.set(bhttp::field::authorization, "Api-Key " + key);
-  }
-  req.body() = body;
-  req.prepare_payload();
-  bhttp::write(socket, req);
-  beast::flat_buffer buffer;
-  bhttp::response<bhttp::string_body> res;
-  bhttp::read(socket, buffer, res);
-  return {static_cast<int>(res.result_int()), res.body()};
-}
-
+// Control API requests carry no key; a Cases API GET is given one.
 reply post(unsigned short port, const std::string& target, const std::string& body = "") {
-  return call(port, bhttp::verb::post, target, body);
+  return sim_request(port, bhttp::verb::post, target, body);
 }
 
 reply get(unsigned short port, const std::string& target, const std::string& key = "") {
-  return call(port, bhttp::verb::get, target, "", key);
+  return sim_request(port, bhttp::verb::get, target, "", key);
 }
-
-class json {
- public:
-  explicit json(const std::string& text) : parser_(std::make_unique<simdjson::dom::parser>()) {
-    root_ = parser_->parse(text).value();
-  }
-  simdjson::dom::element operator[](std::string_view key) const { return root_[key].value(); }
-
- private:
-  std::unique_ptr<simdjson::dom::parser> parser_;
-  simdjson::dom::element root_;
-};
-
-std::string str(simdjson::dom::element e) { return std::string(e.get_string().value()); }
-std::int64_t num(simdjson::dom::element e) { return e.get_int64().value(); }
-std::size_t len(simdjson::dom::element e) { return e.get_array().size(); }
 
 certn_sim::settings test_settings() {
   certn_sim::settings config;
   config.default_file_size = 100;
   return config;
-}
-
-std::vector<std::string> create(unsigned short port, const std::string& body) {
-  const reply r = post(port, "/_sim/cases", body);
-  REQUIRE(r.status == 201);
-  std::vector<std::string> ids;
-  const json answer(r.body);
-  for (const auto id : answer["ids"].get_array()) {
-    ids.emplace_back(id.get_string().value());
-  }
-  return ids;
 }
 
 // How many recorded webhooks have this event type and object id.
@@ -134,7 +60,7 @@ std::size_t file_count(unsigned short port, const std::string& id) {
 
 TEST_CASE("POST /_sim/cases creates cases with defaults and sends CASE_STATUS_CHANGED") {
   running_sim sim(test_settings());
-  const auto ids = create(sim.port(), "");
+  const auto ids = create_cases(sim.port(), "");
   REQUIRE(ids.size() == 1);
   const json c(get(sim.port(), "/_sim/cases/" + ids[0]).body);
   CHECK(str(c["overall_status"]) == "APPLICANT_INVITED");
@@ -144,7 +70,7 @@ TEST_CASE("POST /_sim/cases creates cases with defaults and sends CASE_STATUS_CH
   CHECK(str(c["checks"].at(1)["type"].value()) == "CRIMINAL_RECORD_CHECK");
   CHECK(webhooks(sim.port(), "CASE_STATUS_CHANGED", ids[0]) == 1);
 
-  const auto more = create(sim.port(), R"({"count":3,"check_types":["CREDIT_CHECK"],"email_address":"same@example.com","status":"IN_PROGRESS"})");
+  const auto more = create_cases(sim.port(), R"({"count":3,"check_types":["CREDIT_CHECK"],"email_address":"same@example.com","status":"IN_PROGRESS"})");
   REQUIRE(more.size() == 3);
   for (const auto& id : more) {
     const json m(get(sim.port(), "/_sim/cases/" + id).body);
@@ -172,7 +98,7 @@ TEST_CASE("POST /_sim/cases rejects bad bodies") {
 
 TEST_CASE("status changes move the checks and send one webhook per change") {
   running_sim sim(test_settings());
-  const auto id = create(sim.port(), "{}")[0];
+  const auto id = create_cases(sim.port(), "{}")[0];
   const std::string path = "/_sim/cases/" + id + "/status";
 
   const reply progress = post(sim.port(), path, R"({"status":"IN_PROGRESS"})");
@@ -216,7 +142,7 @@ TEST_CASE("status changes move the checks and send one webhook per change") {
 
 TEST_CASE("a completed case can be disputed and closed again with new content") {
   running_sim sim(test_settings());
-  const auto id = create(sim.port(), R"({"status":"COMPLETE","files_per_check":1})")[0];
+  const auto id = create_cases(sim.port(), R"({"status":"COMPLETE","files_per_check":1})")[0];
   const std::string info_path = "/api/public/cases/" + id + "/supplementary-information/";
   const std::string info_before = get(sim.port(), info_path, "sim-key").body;
   CHECK(file_count(sim.port(), id) == 2);
@@ -246,9 +172,9 @@ TEST_CASE("report readiness is announced for the case or the report file, as con
     config.report_delay = std::chrono::milliseconds(50);
     config.report_ready_object_type = object_type;
     running_sim sim(config);
-    const auto id = create(sim.port(), "{}")[0];
-    const reply r = call(sim.port(), bhttp::verb::post,
-                         "/api/public/cases/" + id + "/generate-report/", "", "sim-key");
+    const auto id = create_cases(sim.port(), "{}")[0];
+    const reply r = sim_request(sim.port(), bhttp::verb::post,
+                                "/api/public/cases/" + id + "/generate-report/", "", "sim-key");
     REQUIRE(r.status == 201);
     const std::string report_id = str(json(r.body)["case_report_file_id"]);
     const std::string expected = object_type == "CASE" ? id : report_id;

@@ -4,89 +4,28 @@
 #include <simdjson.h>
 
 #include <chrono>
-#include <future>
 #include <thread>
 
 #include "net/asio.hpp"
 #include "simulator.hpp"
+#include "support/sim_fixture.hpp"
 
 namespace {
 
 using namespace archiver;
+using namespace archiver::testing;
 namespace bhttp = beast::http;
 
-// A simulator served by its own io_context thread, stopped and joined on destruction.
-class running_sim {
- public:
-  explicit running_sim(certn_sim::settings config)
-      : sim_(io_, std::move(config)), port_(sim_.port()), base_url_(sim_.base_url()) {
-    auto started = asio::co_spawn(io_, sim_.start(), asio::use_future);
-    thread_ = std::thread([this] { io_.run(); });
-    started.get();
-  }
-  ~running_sim() {
-    asio::co_spawn(io_, sim_.stop(), asio::use_future).get();
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-  // Read before the io_context thread starts: the simulator is not thread-safe.
-  unsigned short port() const { return port_; }
-  const std::string& base_url() const { return base_url_; }
+using reply = sim_reply;
 
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
-  certn_sim::simulator sim_;
-  unsigned short port_;
-  std::string base_url_;
-  std::thread thread_;
-};
-
-struct reply {
-  int status = 0;
-  std::string body;
-};
-
-reply call(unsigned short port, bhttp::verb method, const std::string& target,
-           const std::string& body = "") {
-  asio::io_context io;
-  tcp::socket socket(io);
-  socket.connect({asio::ip::address_v4::loopback(), port});
-  bhttp::request<bhttp::string_body> req{method, target, 11};
-  req.set(bhttp::field::host, "127.0.0.1");
-  req.set(bhttp::field::authorization, "Api-Key sim-key");
-  req.body() = body;
-  req.prepare_payload();
-  bhttp::write(socket, req);
-  beast::flat_buffer buffer;
-  bhttp::response<bhttp::string_body> res;
-  bhttp::read(socket, buffer, res);
-  return {static_cast<int>(res.result_int()), res.body()};
-}
-
+// Every request carries the simulator's key.
 reply post(unsigned short port, const std::string& target, const std::string& body = "") {
-  return call(port, bhttp::verb::post, target, body);
+  return sim_request(port, bhttp::verb::post, target, body, "sim-key");
 }
 
 reply get(unsigned short port, const std::string& target) {
-  return call(port, bhttp::verb::get, target);
+  return sim_request(port, bhttp::verb::get, target, "", "sim-key");
 }
-
-// One parsed JSON document (the parser lives as long as the elements read from it).
-class json {
- public:
-  explicit json(const std::string& text) : parser_(std::make_unique<simdjson::dom::parser>()) {
-    root_ = parser_->parse(text).value();
-  }
-  simdjson::dom::element operator[](std::string_view key) const { return root_[key].value(); }
-
- private:
-  std::unique_ptr<simdjson::dom::parser> parser_;
-  simdjson::dom::element root_;
-};
-
-std::int64_t num(simdjson::dom::element e) { return e.get_int64().value(); }
 
 // Every file URL of a case's supplementary-files answer, in order.
 std::vector<std::string> file_urls(unsigned short port, const std::string& id) {

@@ -4,133 +4,27 @@
 #include <simdjson.h>
 
 #include <chrono>
-#include <future>
-#include <memory>
-#include <mutex>
 #include <regex>
 #include <set>
 #include <stdexcept>
 #include <thread>
 
-#include "http/server.hpp"
 #include "net/asio.hpp"
-#include "ops/metrics.hpp"
 #include "simulator.hpp"
+#include "support/sim_fixture.hpp"
 
 namespace {
 
 using namespace archiver;
+using namespace archiver::testing;
 namespace bhttp = beast::http;
 
-// A webhook receiver on 127.0.0.1 that echoes challenges and keeps the bodies of the POSTs.
-// Runs on the simulator's io_context thread; bodies() may be called from any thread.
-class receiver {
- public:
-  explicit receiver(asio::io_context& io) : metrics_(registry_) {
-    http::router routes;
-    routes.add("/hook", [this](const http::request& req) -> awaitable<http::response> {
-      co_return answer(req);
-    });
-    server_ = std::make_unique<http::server>(io, "receiver",
-                                             tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
-                                             std::move(routes), http::limits{}, metrics_);
-    server_->start();
-  }
-
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(server_->local_endpoint().port()) + "/hook";
-  }
-
-  std::vector<std::string> bodies() const {
-    const std::lock_guard lock(mutex_);
-    return bodies_;
-  }
-
- private:
-  http::response answer(const http::request& req) {
-    if (req.method() == bhttp::verb::get) {
-      const std::string target(req.target());
-      const std::size_t at = target.find("challenge=");
-      return http::text_response(http::status::ok,
-                                 at == std::string::npos ? "" : target.substr(at + 10));
-    }
-    const std::lock_guard lock(mutex_);
-    bodies_.push_back(req.body());
-    return http::text_response(http::status::ok, "ok");
-  }
-
-  mutable std::mutex mutex_;
-  std::vector<std::string> bodies_;
-  ops::registry registry_;
-  http::server_metrics metrics_;
-  std::unique_ptr<http::server> server_;
-};
-
-// A simulator served by its own io_context thread, stopped and joined on destruction; with a
-// webhook receiver on the same thread when asked for.
-class running_sim {
- public:
-  explicit running_sim(certn_sim::settings config, bool with_receiver = false)
-      : receiver_(with_receiver ? std::make_unique<receiver>(io_) : nullptr),
-        sim_(io_, with_webhooks(std::move(config))),
-        port_(sim_.port()),
-        base_url_(sim_.base_url()) {
-    auto started = asio::co_spawn(io_, sim_.start(), asio::use_future);
-    thread_ = std::thread([this] { io_.run(); });
-    started.get();
-  }
-  ~running_sim() {
-    asio::co_spawn(io_, sim_.stop(), asio::use_future).get();
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-  unsigned short port() const { return port_; }
-  const std::string& base_url() const { return base_url_; }
-  const receiver& hooks() const { return *receiver_; }
-
- private:
-  certn_sim::settings with_webhooks(certn_sim::settings config) {
-    if (receiver_) {
-      config.webhooks.url = receiver_->url();
-    }
-    return config;
-  }
-
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
-  std::unique_ptr<receiver> receiver_;
-  certn_sim::simulator sim_;
-  unsigned short port_;
-  std::string base_url_;
-  std::thread thread_;
-};
-
-struct reply {
-  int status = 0;
-  std::string body;
-  std::string content_type;
-};
+using reply = sim_reply;
 
 // One blocking request on its own connection (API requests carry the API key).
 reply call(unsigned short port, bhttp::verb method, const std::string& target,
            const std::string& body = "") {
-  asio::io_context io;
-  tcp::socket socket(io);
-  socket.connect({asio::ip::address_v4::loopback(), port});
-  bhttp::request<bhttp::string_body> req{method, target, 11};
-  req.set(bhttp::field::host, "127.0.0.1");
-  if (target.rfind("/api/", 0) == 0) {
-    req.set(bhttp::field::authorization, "Api-Key sim-key");
-  }
-  req.body() = body;
-  req.prepare_payload();
-  bhttp::write(socket, req);
-  beast::flat_buffer buffer;
-  bhttp::response<bhttp::string_body> res;
-  bhttp::read(socket, buffer, res);
-  return {static_cast<int>(res.result_int()), res.body(),
-          std::string(res[bhttp::field::content_type])};
+  return sim_request(port, method, target, body, target.rfind("/api/", 0) == 0 ? "sim-key" : "");
 }
 
 reply get(unsigned short port, const std::string& target) {
@@ -140,28 +34,6 @@ reply get(unsigned short port, const std::string& target) {
 reply post(unsigned short port, const std::string& target, const std::string& body = "") {
   return call(port, bhttp::verb::post, target, body);
 }
-
-// A parsed JSON document that keeps its parser alive.
-class json {
- public:
-  explicit json(const std::string& text) : parser_(std::make_unique<simdjson::dom::parser>()) {
-    root_ = parser_->parse(text).value();
-  }
-  simdjson::dom::element operator[](std::string_view key) const { return root_[key].value(); }
-  bool has(std::string_view key) const { return root_[key].error() == simdjson::SUCCESS; }
-  simdjson::dom::element root() const { return root_; }
-
- private:
-  std::unique_ptr<simdjson::dom::parser> parser_;
-  simdjson::dom::element root_;
-};
-
-bool has(simdjson::dom::element object, std::string_view key) {
-  return object[key].error() == simdjson::SUCCESS;
-}
-std::string str(simdjson::dom::element e) { return std::string(e.get_string().value()); }
-std::int64_t num(simdjson::dom::element e) { return e.get_int64().value(); }
-std::size_t len(simdjson::dom::element e) { return e.get_array().size(); }
 
 certn_sim::settings observed_settings() {
   certn_sim::settings config;
@@ -176,17 +48,6 @@ certn_sim::settings varied(std::string knob, std::string value, std::string fami
   config.shapes.family = std::move(family);
   config.shapes.vary[std::move(knob)] = std::move(value);
   return config;
-}
-
-std::vector<std::string> create(unsigned short port, const std::string& body) {
-  const reply r = post(port, "/_sim/cases", body);
-  REQUIRE(r.status == 201);
-  std::vector<std::string> ids;
-  const json answer(r.body);
-  for (const auto id : answer["ids"].get_array()) {
-    ids.emplace_back(id.get_string().value());
-  }
-  return ids;
 }
 
 std::string case_path(const std::string& id, const std::string& rest = "") {
@@ -248,7 +109,7 @@ const std::vector<std::string> url_names = {"pdf_url",  "url",          "report_
 
 TEST_CASE("observed report files have no id and alternate {status, pdf_url} and {url, status}") {
   running_sim sim(observed_settings());
-  const auto id = create(sim.port(), "{}")[0];
+  const auto id = create_cases(sim.port(), "{}")[0];
 
   const reply first = post(sim.port(), case_path(id, "generate-report/"));
   CHECK(first.status == 201);
@@ -280,7 +141,7 @@ TEST_CASE("observed report files have no id and alternate {status, pdf_url} and 
 
 TEST_CASE("observed cases carry extra fields and checks have check_type, scores and claims") {
   running_sim sim(observed_settings());
-  const auto ids = create(sim.port(), R"({"count":2,"tags":["t1"]})");
+  const auto ids = create_cases(sim.port(), R"({"count":2,"tags":["t1"]})");
   REQUIRE(
       post(sim.port(), "/_sim/cases/" + ids[0] + "/status", R"({"status":"COMPLETE"})").status ==
       200);
@@ -320,7 +181,7 @@ TEST_CASE("observed cases carry extra fields and checks have check_type, scores 
 
 TEST_CASE("the observed list has a pagination object and no count, next or previous") {
   running_sim sim(observed_settings());
-  create(sim.port(), R"({"count":5})");
+  create_cases(sim.port(), R"({"count":5})");
   const json first(get(sim.port(), "/api/public/cases/?page_size=2").body);
   for (const char* absent : {"count", "next", "previous"}) {
     CAPTURE(absent);
@@ -343,7 +204,7 @@ TEST_CASE("the observed list has a pagination object and no count, next or previ
 
 TEST_CASE("observed cancel answers 204 with no body") {
   running_sim sim(observed_settings());
-  const auto id = create(sim.port(), "{}")[0];
+  const auto id = create_cases(sim.port(), "{}")[0];
   const reply r = post(sim.port(), case_path(id, "cancel/"));
   CHECK(r.status == 204);
   CHECK(r.body.empty());
@@ -353,7 +214,7 @@ TEST_CASE("observed cancel answers 204 with no body") {
 TEST_CASE("observed supplementary files and information are the assumed ones") {
   auto config = observed_settings();
   running_sim sim(config);
-  const auto id = create(sim.port(), R"({"status":"COMPLETE"})")[0];
+  const auto id = create_cases(sim.port(), R"({"status":"COMPLETE"})")[0];
   const std::string info_path = case_path(id, "supplementary-information/");
   const std::string observed_info = get(sim.port(), info_path).body;
   const json files(get(sim.port(), case_path(id, "supplementary-files/")).body);
@@ -371,7 +232,7 @@ TEST_CASE("observed supplementary files and information are the assumed ones") {
 TEST_CASE(
     "observed webhooks carry event_id, created and object_type; check events name the check") {
   running_sim sim(observed_settings(), true);
-  const auto id = create(sim.port(), "{}")[0];
+  const auto id = create_cases(sim.port(), "{}")[0];
   const auto checks = check_ids(sim.port(), id);
   REQUIRE(post(sim.port(), "/_sim/cases/" + id + "/status", R"({"status":"IN_PROGRESS"})").status ==
           200);
@@ -401,14 +262,14 @@ TEST_CASE("knob webhook.id_name and webhook.check_object") {
     CAPTURE(family);
     {
       running_sim sim(varied("webhook.id_name", "id", family), true);
-      create(sim.port(), "{}");
+      create_cases(sim.port(), "{}");
       const json body(webhook_bodies(sim, 1).at(0));
       CHECK(body.has("id"));
       CHECK_FALSE(body.has("event_id"));
     }
     {
       running_sim sim(varied("webhook.id_name", "event_id", family), true);
-      create(sim.port(), "{}");
+      create_cases(sim.port(), "{}");
       const json body(webhook_bodies(sim, 1).at(0));
       CHECK(body.has("event_id"));
       CHECK_FALSE(body.has("id"));
@@ -417,7 +278,7 @@ TEST_CASE("knob webhook.id_name and webhook.check_object") {
       {
         CAPTURE(object);
         running_sim sim(varied("webhook.check_object", object, family), true);
-        const auto id = create(sim.port(), R"({"check_types":["CREDIT_CHECK"]})")[0];
+        const auto id = create_cases(sim.port(), R"({"check_types":["CREDIT_CHECK"]})")[0];
         const auto checks = check_ids(sim.port(), id);
         REQUIRE(post(sim.port(), "/_sim/cases/" + id + "/status", R"({"status":"IN_PROGRESS"})")
                     .status == 200);
@@ -443,7 +304,7 @@ TEST_CASE("knob report_file.id and report_file.url_name") {
     for (const std::string presence : {"present", "absent"}) {
       CAPTURE(presence);
       running_sim sim(varied("report_file.id", presence, family));
-      const auto id = create(sim.port(), "{}")[0];
+      const auto id = create_cases(sim.port(), "{}")[0];
       const std::string report = generate_report(sim.port(), id);
       const json body(get(sim.port(), "/api/public/cases/report-files/" + report + "/").body);
       CHECK(body.has("id") == (presence == "present"));
@@ -451,7 +312,7 @@ TEST_CASE("knob report_file.id and report_file.url_name") {
     for (const std::string& name : url_names) {
       CAPTURE(name);
       running_sim sim(varied("report_file.url_name", name, family));
-      const auto id = create(sim.port(), "{}")[0];
+      const auto id = create_cases(sim.port(), "{}")[0];
       // Two reports: the name must not alternate once a knob fixes it.
       for (int i = 0; i < 2; ++i) {
         const json body(completed_report(sim.port(), generate_report(sim.port(), id)));
@@ -472,7 +333,7 @@ TEST_CASE("knob generate_report.id_name, generate_report.status and generate_rep
     for (const std::string name : {"case_report_file_id", "report_file_id", "id"}) {
       CAPTURE(name);
       running_sim sim(varied("generate_report.id_name", name, family));
-      const auto id = create(sim.port(), "{}")[0];
+      const auto id = create_cases(sim.port(), "{}")[0];
       for (int i = 0; i < 2; ++i) {
         const json body(post(sim.port(), case_path(id, "generate-report/")).body);
         CHECK(body.has(name));
@@ -482,13 +343,13 @@ TEST_CASE("knob generate_report.id_name, generate_report.status and generate_rep
     for (const int status : {200, 201, 202}) {
       CAPTURE(status);
       running_sim sim(varied("generate_report.status", std::to_string(status), family));
-      const auto id = create(sim.port(), "{}")[0];
+      const auto id = create_cases(sim.port(), "{}")[0];
       CHECK(post(sim.port(), case_path(id, "generate-report/")).status == status);
       CHECK(post(sim.port(), case_path(id, "generate-report/")).status == status);
     }
     {
       running_sim sim(varied("generate_report.body", "empty", family));
-      const auto id = create(sim.port(), "{}")[0];
+      const auto id = create_cases(sim.port(), "{}")[0];
       const reply r = post(sim.port(), case_path(id, "generate-report/"));
       CHECK(r.status / 100 == 2);
       CHECK(r.body.empty());
@@ -501,7 +362,7 @@ TEST_CASE("knob check.type_name and case.status_name") {
     CAPTURE(family);
     for (const std::string name : {"type", "check_type"}) {
       running_sim sim(varied("check.type_name", name, family));
-      const auto id = create(sim.port(), "{}")[0];
+      const auto id = create_cases(sim.port(), "{}")[0];
       const json c(get(sim.port(), case_path(id)).body);
       const auto check = c["checks"].at(0).value();
       CHECK(str(check[name].value()) == "IDENTITY_VERIFICATION");
@@ -509,7 +370,7 @@ TEST_CASE("knob check.type_name and case.status_name") {
     }
     {
       running_sim sim(varied("case.status_name", "status", family));
-      const auto id = create(sim.port(), "{}")[0];
+      const auto id = create_cases(sim.port(), "{}")[0];
       const json c(get(sim.port(), case_path(id)).body);
       CHECK(str(c["status"]) == "APPLICANT_INVITED");
       CHECK_FALSE(c.has("overall_status"));
@@ -519,7 +380,7 @@ TEST_CASE("knob check.type_name and case.status_name") {
     }
     {
       running_sim sim(varied("case.status_name", "overall_status", family));
-      const auto id = create(sim.port(), "{}")[0];
+      const auto id = create_cases(sim.port(), "{}")[0];
       CHECK(json(get(sim.port(), case_path(id)).body).has("overall_status"));
     }
   }
@@ -530,7 +391,7 @@ TEST_CASE("knob list.form: django, pagination and a bare array paged until a sho
     CAPTURE(family);
     {
       running_sim sim(varied("list.form", "django", family));
-      create(sim.port(), R"({"count":3})");
+      create_cases(sim.port(), R"({"count":3})");
       const json page(get(sim.port(), "/api/public/cases/?page_size=2").body);
       CHECK(num(page["count"]) == 3);
       CHECK(page["next"].is_string());
@@ -539,14 +400,14 @@ TEST_CASE("knob list.form: django, pagination and a bare array paged until a sho
     }
     {
       running_sim sim(varied("list.form", "pagination", family));
-      create(sim.port(), R"({"count":3})");
+      create_cases(sim.port(), R"({"count":3})");
       const json page(get(sim.port(), "/api/public/cases/?page_size=2").body);
       CHECK(num(page["pagination"]["total_pages"].value()) == 2);
       CHECK_FALSE(page.has("count"));
     }
     {
       running_sim sim(varied("list.form", "bare", family));
-      const auto ids = create(sim.port(), R"({"count":4})");
+      const auto ids = create_cases(sim.port(), R"({"count":4})");
       std::set<std::string> seen;
       std::size_t last_size = 2;
       int page = 1;
@@ -575,7 +436,7 @@ TEST_CASE("knob list.bad_entry=first drops the id of each page's first entry") {
     auto config = varied("list.bad_entry", "first");
     config.shapes.vary["list.form"] = form;
     running_sim sim(config);
-    create(sim.port(), R"({"count":5})");
+    create_cases(sim.port(), R"({"count":5})");
     for (const std::string page : {"1", "2", "3"}) {
       const json body(get(sim.port(), "/api/public/cases/?page_size=2&page=" + page).body);
       const auto entries = form == "bare" ? body.root() : body["results"];
@@ -587,14 +448,14 @@ TEST_CASE("knob list.bad_entry=first drops the id of each page's first entry") {
     }
   }
   running_sim sim(varied("list.bad_entry", "none"));
-  create(sim.port(), R"({"count":2})");
+  create_cases(sim.port(), R"({"count":2})");
   const json page(get(sim.port(), "/api/public/cases/").body);
   CHECK(has(page["results"].at(0).value(), "id"));
 }
 
 TEST_CASE("knobs files.key, file.name_name, file.id and file.url_name") {
   auto first_check = [](const running_sim& sim) {
-    const auto id = create(sim.port(), R"({"status":"COMPLETE"})")[0];
+    const auto id = create_cases(sim.port(), R"({"status":"COMPLETE"})")[0];
     return get(sim.port(), case_path(id, "supplementary-files/")).body;
   };
   for (const std::string family : {"assumed", "observed"}) {
@@ -630,7 +491,7 @@ TEST_CASE("knobs files.key, file.name_name, file.id and file.url_name") {
 
 TEST_CASE("knob supplementary_information.body=invalid answers 200 with a body that is not JSON") {
   running_sim sim(varied("supplementary_information.body", "invalid", "observed"));
-  const auto id = create(sim.port(), R"({"status":"COMPLETE"})")[0];
+  const auto id = create_cases(sim.port(), R"({"status":"COMPLETE"})")[0];
   const reply r = get(sim.port(), case_path(id, "supplementary-information/"));
   CHECK(r.status == 200);
   CHECK(r.body.rfind("{\"id\":", 0) == 0);
@@ -644,7 +505,7 @@ TEST_CASE("knob cancel.status") {
     for (const int status : {200, 202, 204}) {
       CAPTURE(status);
       running_sim sim(varied("cancel.status", std::to_string(status), family));
-      const auto id = create(sim.port(), "{}")[0];
+      const auto id = create_cases(sim.port(), "{}")[0];
       const reply r = post(sim.port(), case_path(id, "cancel/"));
       CHECK(r.status == status);
       if (status == 204) {
@@ -658,7 +519,7 @@ TEST_CASE("knob cancel.status") {
 
 TEST_CASE("knob forbidden answers 403 with Certn's envelope for the endpoints it lists") {
   running_sim sim(varied("forbidden", "supplementary_files,cases.report_file", "observed"));
-  const auto id = create(sim.port(), R"({"status":"COMPLETE"})")[0];
+  const auto id = create_cases(sim.port(), R"({"status":"COMPLETE"})")[0];
   const std::string envelope =
       R"({"type":"client_error","errors":[{"code":"permission_denied","detail":"You do not have permission to perform this action.","attr":null}]})";
   for (const std::string& target : {case_path(id, "supplementary-files/"),
@@ -755,7 +616,7 @@ TEST_CASE("the same seed and shapes give the same bytes") {
     config.seed = seed;
     running_sim sim(config);
     std::string out;
-    const auto ids = create(sim.port(), R"({"count":3,"status":"COMPLETE"})");
+    const auto ids = create_cases(sim.port(), R"({"count":3,"status":"COMPLETE"})");
     out += get(sim.port(), "/api/public/cases/?page_size=2").body;
     out += get(sim.port(), case_path(ids[0])).body;
     out += get(sim.port(), case_path(ids[0], "supplementary-files/")).body;

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "http/server.hpp"
-#include "ops/metrics.hpp"
+#include "support/sim_fixture.hpp"
 
 using namespace archiver;
 using certn_sim::delivery;
@@ -49,20 +49,10 @@ enum class challenge_answer { echo, wrong_echo, not_found };
 // script is used up) and challenge GETs as `challenge` says.
 class receiver {
  public:
-  explicit receiver(asio::io_context& io) : metrics_(registry_) {
-    http::router routes;
-    routes.add("/hook", [this](const http::request& req) -> awaitable<http::response> {
-      co_return answer(req);
-    });
-    server_ = std::make_unique<http::server>(io, "receiver",
-                                             tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
-                                             std::move(routes), http::limits{}, metrics_);
-    server_->start();
-  }
+  explicit receiver(asio::io_context& io)
+      : server_(io, [this](const http::request& req) { return answer(req); }) {}
 
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(server_->local_endpoint().port()) + "/hook";
-  }
+  std::string url() const { return server_.url(); }
 
   std::deque<int> statuses;
   challenge_answer challenge = challenge_answer::echo;
@@ -110,9 +100,7 @@ class receiver {
     return http::text_response(static_cast<http::status>(code), "ok");
   }
 
-  ops::registry registry_;
-  http::server_metrics metrics_;
-  std::unique_ptr<http::server> server_;
+  testing::hook_server server_;
 };
 
 // Runs `io` until `done()` holds; fails the test after `limit`.
