@@ -1,5 +1,7 @@
 // The daemon's configuration: one TOML file, environment overrides and secret files, turned
 // into one validated, immutable `config`. Every error names the key and what is wrong.
+// Thread safety: no function here keeps state; any may run on any thread (from_environ() only
+// while no thread changes the environment).
 #pragma once
 
 #include <chrono>
@@ -136,6 +138,8 @@ struct config {
 
 // Environment variables as name -> value; tests pass their own, main passes from_environ().
 using environment = std::map<std::string, std::string>;
+// The process environment (`environ`) as a map; entries without '=' are skipped. Never throws
+// except std::bad_alloc.
 environment from_environ();
 
 // Builds the configuration: defaults, then `file` (TOML) when given, then every
@@ -155,6 +159,7 @@ struct host_port {
 };
 host_port parse_host_port(const std::string& key, const std::string& value);
 
+// The TOML spelling of `scheme` ("auto", "x-signature-hex", ...), a static string; never throws.
 const char* to_string(signature_scheme scheme);
 
 }  // namespace archiver::config

@@ -1,0 +1,162 @@
+// The key table: every settable key, the member it sets, its environment variable name, and
+// how the TOML spelling of an enum becomes its value.
+#include "config/detail.hpp"
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace archiver::config::detail {
+
+namespace {
+
+constexpr std::pair<signature_scheme, std::string_view> scheme_names[] = {
+    {signature_scheme::auto_detect, "auto"},
+    {signature_scheme::x_signature_hex, "x-signature-hex"},
+    {signature_scheme::x_signature_base64, "x-signature-base64"},
+    {signature_scheme::certn_signature, "certn-signature"},
+};
+
+constexpr std::pair<log_format, std::string_view> format_names[] = {
+    {log_format::text, "text"},
+    {log_format::json, "json"},
+};
+
+template <typename Enum, std::size_t N>
+void set_enum(const std::string& key, std::string_view text,
+              const std::pair<Enum, std::string_view> (&names)[N], Enum& out) {
+  std::string expected;
+  for (const auto& [value, name] : names) {
+    if (name == text) {
+      out = value;
+      return;
+    }
+    expected += (expected.empty() ? "" : ", ") + std::string(name);
+  }
+  throw config_error(key, "expected one of " + expected + "; got " + quote_value(text));
+}
+
+// Upper case, with '.' as '_': the section part of an environment variable's name.
+std::string upper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') {
+      c = static_cast<char>(c - 'a' + 'A');
+    } else if (c == '.') {
+      c = '_';
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<field> fields_of(config& c) {
+  server_settings& sv = c.server;
+  webhook_settings& wh = c.webhook;
+  certn_settings& cn = c.certn;
+  database_settings& db = c.database;
+  storage_settings& st = c.storage;
+  archive_settings& ar = c.archive;
+  workers_settings& wk = c.workers;
+  log_settings& lg = c.log;
+  return {
+      {"server", "listen", &sv.listen},
+      {"server", "webhook_path", &sv.webhook_path},
+      {"server", "max_body_bytes", &sv.max_body_bytes},
+      {"server", "admin_listen", &sv.admin_listen},
+      {"server", "tls_cert_file", &sv.tls_cert_file},
+      {"server", "tls_key_file", &sv.tls_key_file},
+      {"server", "max_header_bytes", &sv.max_header_bytes},
+      {"server", "max_uri_bytes", &sv.max_uri_bytes},
+      {"server", "max_connections", &sv.max_connections},
+      {"server", "max_requests_per_connection", &sv.max_requests_per_connection},
+      {"server", "header_timeout_ms", &sv.header_timeout},
+      {"server", "body_timeout_ms", &sv.body_timeout},
+      {"server", "idle_timeout_ms", &sv.idle_timeout},
+      {"server", "shutdown_timeout_ms", &sv.shutdown_timeout},
+      {"webhook", "secrets", &wh.secrets, true},
+      {"webhook", "signature_scheme", &wh.scheme},
+      {"webhook", "timestamp_tolerance_seconds", &wh.timestamp_tolerance},
+      {"webhook", "max_challenge_bytes", &wh.max_challenge_bytes},
+      {"certn", "base_url", &cn.base_url},
+      {"certn", "api_key", &cn.api_key, true},
+      {"certn", "requests_per_minute", &cn.requests_per_minute},
+      {"certn", "download_hosts", &cn.download_hosts},
+      {"certn", "allow_plain_http", &cn.allow_plain_http},
+      {"certn", "allow_special_addresses", &cn.allow_special_addresses},
+      {"certn", "ca_file", &cn.ca_file},
+      {"database", "url", &db.url, true},
+      {"database", "pool_size", &db.pool_size},
+      {"database", "connect_timeout_seconds", &db.connect_timeout},
+      {"storage", "backend", &st.backend},
+      {"storage", "path", &st.path},
+      {"storage", "prefix", &st.prefix},
+      {"storage", "staging_path", &st.staging_path},
+      {"storage.s3", "endpoint", &st.s3.endpoint},
+      {"storage.s3", "bucket", &st.s3.bucket},
+      {"storage.s3", "region", &st.s3.region},
+      {"storage.s3", "access_key_id", &st.s3.access_key_id, true},
+      {"storage.s3", "secret_access_key", &st.s3.secret_access_key, true},
+      {"storage.s3", "path_style", &st.s3.path_style},
+      {"storage.s3", "multipart_threshold_bytes", &st.s3.multipart_threshold_bytes},
+      {"storage.s3", "part_size_bytes", &st.s3.part_size_bytes},
+      {"storage.s3", "max_parallel_parts", &st.s3.max_parallel_parts},
+      {"storage.s3", "timeout_ms", &st.s3.timeout},
+      {"storage.s3", "ca_file", &st.s3.ca_file},
+      {"archive", "on_statuses", &ar.on_statuses},
+      {"archive", "generate_report", &ar.generate_report},
+      {"archive", "report_language", &ar.report_language},
+      {"workers", "concurrency", &wk.concurrency},
+      {"workers", "max_attempts", &wk.max_attempts},
+      {"workers", "lease_seconds", &wk.lease_seconds},
+      {"workers", "poll_interval_ms", &wk.poll_interval},
+      {"workers", "claim_batch", &wk.claim_batch},
+      {"workers", "backoff_base_seconds", &wk.backoff_base},
+      {"workers", "backoff_max_seconds", &wk.backoff_max},
+      {"workers", "drain_timeout_seconds", &wk.drain_timeout},
+      {"workers", "reconcile_interval_seconds", &wk.reconcile_interval},
+      {"workers", "report_poll_delay_seconds", &wk.report_poll_delay},
+      {"workers", "keep_finished_days", &wk.keep_finished_days},
+      {"log", "level", &lg.level},
+      {"log", "format", &lg.format},
+  };
+}
+
+field* find_field(std::vector<field>& fields, std::string_view section, std::string_view name) {
+  for (field& f : fields) {
+    if (f.section == section && f.name == name) {
+      return &f;
+    }
+  }
+  return nullptr;
+}
+
+std::string env_name(const field& f) {
+  return std::string(env_prefix) + upper(f.section) + "_" + upper(f.name);
+}
+
+void set_enum_value(const std::string& key, std::string_view text, signature_scheme& out) {
+  set_enum(key, text, scheme_names, out);
+}
+
+void set_enum_value(const std::string& key, std::string_view text, log_format& out) {
+  set_enum(key, text, format_names, out);
+}
+
+}  // namespace archiver::config::detail
+
+namespace archiver::config {
+
+const char* to_string(signature_scheme scheme) {
+  for (const auto& [value, name] : detail::scheme_names) {
+    if (value == scheme) {
+      return name.data();  // the names are string literals, so NUL-terminated
+    }
+  }
+  return "unknown";
+}
+
+}  // namespace archiver::config
