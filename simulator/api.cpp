@@ -506,7 +506,7 @@ awaitable<void> finish_report(std::weak_ptr<context> weak, std::string report_id
   archiver::asio::steady_timer timer(co_await archiver::asio::this_coro::executor);
   timer.expires_after(delay);
   archiver::error_code ec;
-  co_await timer.async_wait(archiver::asio::redirect_error(archiver::asio::use_awaitable, ec));
+  co_await timer.async_wait(archiver::with_error(ec));
   const auto ctx = weak.lock();
   if (!ctx) {
     co_return;  // the simulator is gone

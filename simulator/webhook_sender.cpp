@@ -270,7 +270,7 @@ asio::awaitable<void> attempt_all(state_ptr s, std::size_t index, std::optional<
     // Unlisted however the frame ends (also when the io_context destroys it unfinished).
     const timer_listing listed(s->retry_timers, wait);
     archiver::error_code ec;
-    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await wait.async_wait(archiver::with_error(ec));
   }
 }
 
@@ -288,7 +288,7 @@ asio::awaitable<void> hold(state_ptr s, std::uint64_t generation) {
     co_return;
   }
   archiver::error_code ec;
-  co_await s->hold_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_await s->hold_timer.async_wait(archiver::with_error(ec));
   if (s->abandoned || s->hold_generation != generation || !s->held) {
     co_return;
   }

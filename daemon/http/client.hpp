@@ -40,6 +40,8 @@ class body_source {
   virtual std::size_t read(char* buffer, std::size_t capacity) = 0;
 };
 
+// What to send and how long each step may take. Held by reference for the whole fetch; not
+// modified by it.
 struct request_options {
   std::string method = "GET";
   std::vector<std::pair<std::string, std::string>> headers;  // may replace User-Agent, not framing
@@ -52,7 +54,9 @@ struct request_options {
   std::chrono::milliseconds total_timeout{300000};   // the whole fetch, body included
 };
 
-// Receives a response body chunk by chunk, in order. Exceptions thrown by write() escape fetch().
+// Receives a response body chunk by chunk, in order, on the client's io_context thread. Not owned
+// by the client. Exceptions thrown by write() escape fetch(). A failed fetch may leave a partial
+// body written: the sink's owner discards it.
 class body_sink {
  public:
   virtual ~body_sink() = default;
@@ -62,7 +66,7 @@ class body_sink {
   virtual std::uint64_t max_bytes() const { return std::numeric_limits<std::uint64_t>::max(); }
 };
 
-// Collects the body in memory, up to `cap` bytes.
+// Collects the body in memory, up to `cap` bytes. Not thread-safe (one fetch at a time).
 class string_sink final : public body_sink {
  public:
   explicit string_sink(std::uint64_t cap) : cap_(cap) {}
@@ -75,18 +79,20 @@ class string_sink final : public body_sink {
   std::string data_;
 };
 
+// The closed set of ways a fetch fails; fetch_result::message says which host and why.
 enum class failure {
   none,
-  invalid_url,
-  refused_by_policy,
-  dns,
-  connect,
-  tls,
-  timeout,
-  truncated,
-  too_large,
-  protocol
+  invalid_url,        // not an absolute http(s) URL the client may send
+  refused_by_policy,  // plain http, https without TLS, host not allowed, non-public address
+  dns,                // the name did not resolve
+  connect,            // TCP connect failed, or the proxy refused the tunnel
+  tls,                // handshake (certificate, host name) or a TLS error later
+  timeout,            // a connect, read or total deadline passed (waiting for a slot included)
+  truncated,          // the connection broke before the request was sent or the response ended
+  too_large,          // the body passed the sink's cap, or the header passed 64 KiB
+  protocol            // malformed response, unsafe request method/header, short body_stream
 };
+// The enumerator's name ("timeout"); a static string, never null. Thread-safe.
 const char* to_string(failure kind);
 
 struct response_head {
@@ -94,6 +100,7 @@ struct response_head {
   std::vector<std::pair<std::string, std::string>> headers;  // as received, in order
 };
 
+// What fetch() came to: error == none on success, anything else is a failure value.
 struct fetch_result {
   failure error = failure::none;
   std::string message;  // empty on success; otherwise names the host/address and the cause
@@ -101,6 +108,7 @@ struct fetch_result {
   std::uint64_t body_bytes = 0;  // bytes handed to the sink
 };
 
+// Fixed for the client's life; read at construction.
 struct client_settings {
   bool keep_alive = true;  // pool connections; false: one request per connection (Connection: close)
   std::size_t max_connections_per_host = 8;  // open at once, in use or idle; more fetches wait
@@ -109,6 +117,7 @@ struct client_settings {
   proxy_settings proxy;  // see proxy.hpp; all empty = direct connections
 };
 
+// Counters since the client was made.
 struct client_stats {
   std::uint64_t connections_opened = 0;  // established (TCP, tunnel and TLS done)
   std::uint64_t connections_reused = 0;  // idle connections taken for another request
@@ -116,12 +125,15 @@ struct client_stats {
 
 class connection_pool;
 
+// Not thread-safe: while its io_context runs, use it only from that io_context's thread (its pool
+// has timers and sockets there). Many fetches may run at once on that thread.
 class client {
  public:
   // `tls` (not owned, must outlive the client) verifies servers; nullptr refuses https URLs.
   // Throws std::invalid_argument for an unusable proxy URL or a zero connection cap.
   client(asio::io_context& io, destination_policy policy, ssl::context* tls,
          client_settings settings = {});
+  // REQUIRES: no fetch in progress (they refer to the client). Closes idle pooled connections.
   ~client();
 
   // One request. 3xx responses are returned, not followed. error == none means a complete
@@ -133,6 +145,7 @@ class client {
   awaitable<fetch_result> fetch(std::string_view url, const request_options& options,
                                 body_sink& sink);
 
+  // The counters so far; cheap, no I/O.
   client_stats stats() const;
   // Note for one-shot programs: idle pooled connections keep a timer on the io_context until
   // idle_timeout, so stop the io_context when the work is done rather than wait for run() to end.

@@ -60,7 +60,7 @@ awaitable<std::optional<connection_lease>> connection_pool::acquire(
       ~waiter_guard() { entry.waiters.erase(position); }
     } guard{entry, entry.waiters.insert(entry.waiters.end(), &wait)};
     error_code ignored;
-    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    co_await wait.async_wait(with_error(ignored));
   }
 }
 

@@ -21,4 +21,8 @@ using error_code = boost::system::error_code;
 template <class T>
 using awaitable = boost::asio::awaitable<T>;
 
+// The completion token for an awaited operation whose failure is a value, not an exception:
+// `co_await timer.async_wait(with_error(ec));`
+inline auto with_error(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
 }  // namespace archiver

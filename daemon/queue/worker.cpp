@@ -215,7 +215,7 @@ awaitable<void> workers::claim_loop() {
     }
     wake_timer_.expires_after(settings_.poll_interval);
     error_code ec;
-    co_await wake_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await wake_timer_.async_wait(with_error(ec));
   }
   --loops_alive_;
   idle_timer_.cancel();
@@ -339,7 +339,7 @@ awaitable<void> workers::record_outcomes() {
                         std::make_move_iterator(unrecorded.end()));
       asio::steady_timer pause(io_, settings_.poll_interval);
       error_code ec;
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await pause.async_wait(with_error(ec));
     }
   }
   recording_ = false;
@@ -433,7 +433,7 @@ awaitable<void> workers::maintenance_loop() {
     }
     maintenance_timer_.expires_after(tick);
     error_code ec;
-    co_await maintenance_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await maintenance_timer_.async_wait(with_error(ec));
   }
   --loops_alive_;
   idle_timer_.cancel();
@@ -489,7 +489,7 @@ awaitable<void> workers::drain() {
   while ((!running_.empty() || loops_alive_ > 0 || recording_) && steady_clock::now() < deadline) {
     idle_timer_.expires_at(deadline);
     error_code ec;
-    co_await idle_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await idle_timer_.async_wait(with_error(ec));
   }
   if (!running_.empty()) {
     std::vector<std::int64_t> ids;
