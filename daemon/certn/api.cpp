@@ -159,7 +159,7 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
         parse_error_envelope(status, sink.data(), header_value(answer.head, "retry-after"));
     const failure_class kind = classify(status);
     if (kind == failure_class::rate_limited && error.retry_after) {
-      limiter_.hold_until(rate_limiter::clock::now() + *error.retry_after);
+      limiter_.hold_for(*error.retry_after);
     }
     std::string message = what + ": " + error.summary();
     auto retry_after = error.retry_after;

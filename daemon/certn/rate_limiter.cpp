@@ -5,7 +5,7 @@
 
 namespace archiver::certn {
 
-rate_limiter::rate_limiter(int per_minute, int burst) {
+rate_limiter::rate_limiter(int per_minute, int burst, const ops::clock& time) : time_(time) {
   if (per_minute < 1 || burst < 1) {
     throw std::invalid_argument("rate limiter: per_minute and burst must be at least 1");
   }
@@ -23,12 +23,13 @@ rate_limiter::clock::time_point rate_limiter::reserve(clock::time_point now) {
 }
 
 awaitable<rate_limiter::clock::duration> rate_limiter::acquire() {
-  const clock::time_point now = clock::now();
+  const clock::time_point now = time_.steady_now();
   const clock::time_point turn = reserve(now);
   const auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor);
+  // The timer counts real time; the wait is measured on the limiter's clock.
   if (turn > now) {
-    timer.expires_at(turn);
+    timer.expires_after(turn - now);
     co_await timer.async_wait(asio::use_awaitable);
   }
   if (shared_.book) {
@@ -38,7 +39,7 @@ awaitable<rate_limiter::clock::duration> rate_limiter::acquire() {
       co_await timer.async_wait(asio::use_awaitable);
     }
   }
-  co_return clock::now() - now;
+  co_return time_.steady_now() - now;
 }
 
 void rate_limiter::hold_until(clock::time_point until) {
@@ -48,8 +49,10 @@ void rate_limiter::hold_until(clock::time_point until) {
     next_turn_end_ = std::max(next_turn_end_, until + burst_tolerance_);
   }
   if (shared_.hold) {
-    shared_.hold(until);
+    shared_.hold(std::max(clock::duration::zero(), until - time_.steady_now()));
   }
 }
+
+void rate_limiter::hold_for(clock::duration pause) { hold_until(time_.steady_now() + pause); }
 
 }  // namespace archiver::certn

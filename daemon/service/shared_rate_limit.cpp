@@ -83,8 +83,8 @@ certn::rate_limiter::shared_limit shared_rate_limit(db::pool& database, asio::io
     }
     co_return std::nullopt;
   };
-  limit.hold = [state](clock::time_point until) {
-    const double from_now = std::chrono::duration<double>(until - clock::now()).count();
+  limit.hold = [state](clock::duration pause) {
+    const double from_now = std::chrono::duration<double>(pause).count();
     asio::co_spawn(
         state->io,
         [state, from_now]() -> awaitable<void> {

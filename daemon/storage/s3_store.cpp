@@ -206,7 +206,7 @@ struct s3_answer {
 };
 
 struct s3_store::impl {
-  impl(asio::io_context& io, const config::storage_settings& settings);
+  impl(asio::io_context& io, const config::storage_settings& settings, const ops::clock& clock);
 
   awaitable<s3_answer> send(const s3_call& call, http::body_sink* sink = nullptr);
   // nullopt: proceed with the upload; true: the key holds `sha256` already; a failure otherwise.
@@ -221,6 +221,7 @@ struct s3_store::impl {
   awaitable<void> abort_upload(const std::string& key, const std::string& upload_id);
 
   asio::io_context& io_;
+  const ops::clock& clock_;
   config::s3_settings s3_;
   std::filesystem::path staging_;
   http::url origin_;         // scheme, host and port of every request
@@ -286,8 +287,10 @@ const config::s3_settings& checked(const config::s3_settings& s3) {
 
 }  // namespace
 
-s3_store::impl::impl(asio::io_context& io, const config::storage_settings& settings)
+s3_store::impl::impl(asio::io_context& io, const config::storage_settings& settings,
+                     const ops::clock& clock)
     : io_(io),
+      clock_(clock),
       s3_(checked(settings.s3)),
       staging_(settings.staging_path.empty() ? std::filesystem::path(settings.path) / ".staging"
                                              : std::filesystem::path(settings.staging_path)),
@@ -306,7 +309,7 @@ awaitable<s3_answer> s3_store::impl::send(const s3_call& call, http::body_sink* 
   signed_request.query = call.query;
   signed_request.payload_hash = call.payload_hash;
   signed_request.headers = call.headers;
-  const sigv4::scope where{sigv4::amz_date(std::chrono::system_clock::now()), s3_.region, "s3"};
+  const sigv4::scope where{sigv4::amz_date(clock_.wall_now()), s3_.region, "s3"};
   signed_request.headers.emplace_back("x-amz-date", where.amz_date);
   signed_request.headers.emplace_back("x-amz-content-sha256", call.payload_hash);
 
@@ -526,7 +529,7 @@ awaitable<put_result> s3_store::impl::put_multipart(const std::string& key, cons
   }
   if (state.running > 0) {
     error_code ignored;
-    co_await state.all_done.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    co_await state.all_done.async_wait(with_error(ignored));
   }
 
   if (!state.failed) {
@@ -557,8 +560,9 @@ awaitable<put_result> s3_store::impl::put_multipart(const std::string& key, cons
   co_return result;
 }
 
-s3_store::s3_store(asio::io_context& io, const config::storage_settings& settings)
-    : impl_(std::make_unique<impl>(io, settings)) {}
+s3_store::s3_store(asio::io_context& io, const config::storage_settings& settings,
+                   const ops::clock& clock)
+    : impl_(std::make_unique<impl>(io, settings, clock)) {}
 
 s3_store::~s3_store() = default;
 

@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "net/asio.hpp"
+#include "ops/clock.hpp"
 #include "storage/object_store.hpp"
 
 namespace archiver::storage {
@@ -22,8 +23,10 @@ class s3_store final : public object_store {
   // empty s3.endpoint means https://s3.<region>.amazonaws.com. Only the endpoint's host is ever
   // contacted (plain http only when the endpoint says so). Throws std::invalid_argument naming
   // the setting for an unusable endpoint, bucket or part size, std::runtime_error when
-  // s3.ca_file cannot be loaded.
-  s3_store(asio::io_context& io, const config::storage_settings& settings);
+  // s3.ca_file cannot be loaded. Requests are dated by `clock` (SigV4's x-amz-date), which must
+  // outlive the store.
+  s3_store(asio::io_context& io, const config::storage_settings& settings,
+           const ops::clock& clock = ops::real_clock());
   ~s3_store() override;
 
   // In storage.staging_path, or storage.path + "/.staging" when that is empty.

@@ -56,11 +56,12 @@ intake_metrics::intake_metrics(ops::registry& registry)
                                  ops::latency_buckets(), {"outcome"})) {}
 
 intake::intake(config::webhook_settings settings, int max_attempts, db::pool& database,
-               intake_metrics& metrics)
+               intake_metrics& metrics, const ops::clock& time)
     : settings_(std::move(settings)),
       max_attempts_(max_attempts),
       database_(database),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      time_(time) {}
 
 awaitable<http::response> intake::handle(const http::request& req) {
   if (req.method() == bhttp::verb::get) {
@@ -109,7 +110,7 @@ awaitable<http::response> intake::receive_event(const http::request& req) {
   const std::string_view body = req.body();
   const signature_check check = verify_request_signature(
       settings_.scheme, req["X-Signature"], req["Certn-Signature"], body, settings_.secrets,
-      std::chrono::system_clock::now(), settings_.timestamp_tolerance);
+      time_.wall_now(), settings_.timestamp_tolerance);
   if (check.verdict != signature_verdict::valid) {
     spdlog::warn("webhook rejected: signature {} ({} header, scheme {})",
                  to_string(check.verdict), signature_header(check.scheme),

@@ -8,6 +8,7 @@
 #include "config/config.hpp"
 #include "db/pool.hpp"
 #include "http/server.hpp"
+#include "ops/clock.hpp"
 #include "ops/metrics.hpp"
 
 namespace archiver::webhook {
@@ -21,9 +22,10 @@ struct intake_metrics {
 
 class intake {
  public:
-  // `max_attempts`: what jobs enqueued for events are created with.
+  // `max_attempts`: what jobs enqueued for events are created with. Signature timestamps are
+  // judged by `time`'s calendar clock. `database`, `metrics` and `time` must outlive the intake.
   intake(config::webhook_settings settings, int max_attempts, db::pool& database,
-         intake_metrics& metrics);
+         intake_metrics& metrics, const ops::clock& time = ops::real_clock());
 
   // GET ?challenge=X -> 200 X; POST -> 200 accepted|duplicate, 400 malformed, 401 bad
   // signature, 503 not stored; any other method -> 405.
@@ -37,6 +39,7 @@ class intake {
   int max_attempts_;
   db::pool& database_;
   intake_metrics& metrics_;
+  const ops::clock& time_;
 };
 
 // The value of `name` in the query string of `target`, percent-decoded; nullopt when absent or

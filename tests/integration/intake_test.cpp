@@ -141,6 +141,28 @@ TEST_CASE("certn-signature events are accepted within the timestamp tolerance") 
   CHECK(db.scalar("SELECT signature_scheme FROM webhook_events") == "certn-signature");
 }
 
+TEST_CASE("a certn-signature timestamp goes stale when the clock passes the tolerance") {
+  scratch_database db;
+  config::config cfg = test_config(db.dsn());
+  cfg.webhook.scheme = config::signature_scheme::certn_signature;
+  cfg.webhook.timestamp_tolerance = std::chrono::seconds(300);
+  archiver::ops::manual_clock manual;
+  listener_harness daemon(cfg, manual);
+  const auto signed_at =
+      std::chrono::duration_cast<std::chrono::seconds>(manual.wall_now().time_since_epoch()).count();
+  const auto post_signed_at = [&](const std::string& id) {
+    const std::string body = event_body(id);
+    return http_request(daemon.port(), "POST", path, body,
+                        {{"Certn-Signature", webhook::sign_certn("test-secret", body, signed_at)}})
+        .status;
+  };
+  manual.advance(std::chrono::seconds(299));
+  CHECK(post_signed_at("evt-fresh") == 200);
+  manual.advance(std::chrono::seconds(2));
+  CHECK(post_signed_at("evt-stale") == 401);
+  CHECK(count_rows(db, "webhook_events") == 1);
+}
+
 TEST_CASE("malformed events get a 400 naming what is wrong") {
   scratch_database db;
   listener_harness daemon(test_config(db.dsn()));

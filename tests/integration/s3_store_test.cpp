@@ -21,6 +21,7 @@
 
 #include "config/config.hpp"
 #include "http/url.hpp"
+#include "ops/clock.hpp"
 #include "ops/logging.hpp"
 
 using namespace archiver;
@@ -339,6 +340,22 @@ TEST_CASE_FIXTURE(fixture, "a wrong secret is a permanent failure naming Signatu
   REQUIRE(read.failure);
   CHECK_FALSE(read.failure->retryable);
   CHECK(read.failure->message.find("SignatureDoesNotMatch") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(fixture, "a clock an hour off is a permanent failure that says to fix the time") {
+  ops::manual_clock late;
+  late.set_wall(late.wall_now() - std::chrono::hours(1));
+  s3_store skewed(io, settings_for(endpoint, dir), late);
+  const std::string key = prefix + "skewed.txt";
+  const put_result put = run(io, skewed.put_bytes(key, "dated an hour ago", "text/plain"));
+  REQUIRE(put.failure);
+  CHECK_FALSE(put.failure->retryable);
+  CHECK(put.failure->message.find("RequestTimeTooSkewed") != std::string::npos);
+  CHECK(put.failure->message.find("fix the time") != std::string::npos);
+  // Nothing reached the key; the same store with the right time stores it.
+  CHECK(run(io, store.read_digest(key)).not_found);
+  late.set_wall(std::chrono::system_clock::now());
+  CHECK_FALSE(run(io, skewed.put_bytes(key, "dated now", "text/plain")).failure);
 }
 
 TEST_CASE_FIXTURE(fixture, "a server that went away is a retryable failure") {

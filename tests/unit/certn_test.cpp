@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "certn/model.hpp"
 #include "certn/rate_limiter.hpp"
 #include "net/asio.hpp"
+#include "ops/clock.hpp"
 
 using namespace archiver::certn;
 using namespace std::chrono_literals;
@@ -702,6 +704,33 @@ TEST_CASE("the rate limiter holds its rate for coroutines sharing it") {
     CHECK(turns[i] - turns[0] >= i * 100ms - 1ms);
   }
   CHECK(turns.back() - turns.front() >= 1099ms);
+}
+
+TEST_CASE("the rate limiter books turns and Retry-After holds on the clock it was given") {
+  archiver::ops::manual_clock manual;
+  rate_limiter limiter(60, 1, manual);
+  const auto t0 = manual.steady_now();
+  // The clock stands still: the limiter sees no time pass between turns.
+  CHECK(limiter.reserve(manual.steady_now()) == t0);
+  CHECK(limiter.reserve(manual.steady_now()) == t0 + 1s);
+  manual.advance(10s);
+  CHECK(limiter.reserve(manual.steady_now()) == t0 + 10s);
+  // A Retry-After of 30 s counts from the clock's now, not the machine's.
+  limiter.hold_for(30s);
+  CHECK(limiter.reserve(manual.steady_now()) == t0 + 40s);
+  // acquire() measures its wait on the same clock: a standing clock saw none, even when the
+  // turn was due at once.
+  manual.advance(60s);
+  boost::asio::io_context io;
+  std::optional<rate_limiter::clock::duration> waited;
+  boost::asio::co_spawn(io, limiter.acquire(),
+                        [&](std::exception_ptr e, rate_limiter::clock::duration d) {
+                          REQUIRE_FALSE(e);
+                          waited = d;
+                        });
+  io.run();
+  REQUIRE(waited);
+  CHECK(*waited == 0s);
 }
 
 TEST_CASE("parses Retry-After as seconds or an HTTP date, capped at a day") {

@@ -22,6 +22,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ops/clock.hpp"
 #include "ops/logging.hpp"
 #include "ops/metrics.hpp"
 #include "ops/notify.hpp"
@@ -631,4 +632,23 @@ TEST_CASE("the watchdog interval is half of WATCHDOG_USEC, for this process only
     const scoped_env pid("WATCHDOG_PID", nullptr);
     CHECK_FALSE(ops::watchdog_ping_interval().has_value());
   }
+}
+
+TEST_CASE("a manual clock stands still until advanced, and its calendar can be set apart") {
+  archiver::ops::manual_clock time;
+  const auto wall = time.wall_now();
+  const auto steady = time.steady_now();
+  CHECK(time.wall_now() == wall);
+  CHECK(time.steady_now() == steady);
+  time.advance(std::chrono::seconds(5));
+  CHECK(time.wall_now() - wall == std::chrono::seconds(5));
+  CHECK(time.steady_now() - steady == std::chrono::seconds(5));
+  time.set_wall(wall - std::chrono::hours(1));
+  CHECK(time.wall_now() == wall - std::chrono::hours(1));
+  CHECK(time.steady_now() - steady == std::chrono::seconds(5));
+  // The real clock is the machine's.
+  const auto before = std::chrono::system_clock::now();
+  const auto read = archiver::ops::real_clock().wall_now();
+  CHECK(read >= before);
+  CHECK(read - before < std::chrono::seconds(5));
 }

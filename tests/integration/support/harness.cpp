@@ -87,13 +87,14 @@ config::config test_config(const std::string& dsn) {
   return cfg;
 }
 
-listener_harness::listener_harness(config::config cfg) : cfg_(std::move(cfg)) {
+listener_harness::listener_harness(config::config cfg, const ops::clock& time)
+    : cfg_(std::move(cfg)) {
   pool_ = std::make_unique<db::pool>(cfg_.database.url, cfg_.database.pool_size,
                                      static_cast<int>(cfg_.database.connect_timeout.count()));
   server_metrics_ = std::make_unique<http::server_metrics>(registry_);
   intake_metrics_ = std::make_unique<webhook::intake_metrics>(registry_);
   intake_ = std::make_unique<webhook::intake>(cfg_.webhook, cfg_.workers.max_attempts, *pool_,
-                                              *intake_metrics_);
+                                              *intake_metrics_, time);
   http::router routes;
   routes.add(cfg_.server.webhook_path,
              [this](const http::request& req) { return intake_->handle(req); });

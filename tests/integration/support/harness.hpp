@@ -13,6 +13,7 @@
 #include "db/pool.hpp"
 #include "http/server.hpp"
 #include "net/asio.hpp"
+#include "ops/clock.hpp"
 #include "ops/metrics.hpp"
 #include "webhook/intake.hpp"
 
@@ -41,7 +42,8 @@ config::config test_config(const std::string& dsn);
 // The webhook listener with its admin routes, on its own io thread.
 class listener_harness {
  public:
-  explicit listener_harness(config::config cfg);
+  // Webhook timestamps are judged by `time` (which must outlive the harness).
+  explicit listener_harness(config::config cfg, const ops::clock& time = ops::real_clock());
   ~listener_harness();
   unsigned short port() const { return port_; }
   ops::registry& registry() { return registry_; }
