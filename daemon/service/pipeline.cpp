@@ -47,12 +47,22 @@ queue::worker_settings worker_settings_from(const config::workers_settings& w) {
 
 pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
                    ops::registry& registry)
+    : pipeline(io, cfg, database, registry, make_store(io, cfg.storage), nullptr) {}
+
+pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+                   ops::registry& registry, storage::object_store& store)
+    : pipeline(io, cfg, database, registry, nullptr, &store) {}
+
+pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+                   ops::registry& registry, std::unique_ptr<storage::object_store> owned,
+                   storage::object_store* borrowed)
     : cfg_(cfg),
       database_(database),
-      store_(make_store(io, cfg.storage)),
+      owned_store_(std::move(owned)),
+      store_(borrowed != nullptr ? *borrowed : *owned_store_),
       certn_(io, cfg.certn, &registry, &database),
       archive_metrics_(registry),
-      workflows_(database, certn_.api(), *store_, archive_settings_from(cfg), archive_metrics_),
+      workflows_(database, certn_.api(), store_, archive_settings_from(cfg), archive_metrics_),
       worker_metrics_(registry),
       workers_(io, database, cfg.database.url, worker_settings_from(cfg.workers), worker_metrics_) {
   workflows_.register_with(workers_);
@@ -72,11 +82,11 @@ awaitable<void> pipeline::start() {
     });
   }
   workers_.start();
-  spdlog::info("archiving to {}", store_->describe());
+  spdlog::info("archiving to {}", store_.describe());
   // Partial files of a process killed mid-download. An hour is far beyond any live write's
   // silence (reads time out after 30 s), so another replica's staging file is never taken.
   try {
-    const std::size_t removed = co_await store_->remove_stale_staging(std::chrono::hours(1));
+    const std::size_t removed = co_await store_.remove_stale_staging(std::chrono::hours(1));
     if (removed > 0) {
       spdlog::info("removed {} stale staging file(s) left by an earlier crash", removed);
     }

@@ -27,6 +27,11 @@ class pipeline {
   // Throws when the store or the Certn clients cannot be set up (start-up error).
   pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
            ops::registry& registry);
+  // The same, archiving to `store` (borrowed: it must outlive the pipeline) instead of the store
+  // cfg.storage describes, which is then ignored. For tests that wrap a store
+  // (storage/faulty_store.hpp). Throws when the Certn clients cannot be set up.
+  pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+           ops::registry& registry, storage::object_store& store);
   ~pipeline();
 
   // Enqueues the periodic reconcile (once per database) and starts the workers.
@@ -37,9 +42,15 @@ class pipeline {
   std::optional<std::string> problem() const;
 
  private:
+  // Archives to `borrowed` when given, else to `owned`.
+  pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+           ops::registry& registry, std::unique_ptr<storage::object_store> owned,
+           storage::object_store* borrowed);
+
   const config::config& cfg_;
   db::pool& database_;
-  std::unique_ptr<storage::object_store> store_;
+  std::unique_ptr<storage::object_store> owned_store_;  // null when the store is borrowed
+  storage::object_store& store_;
   certn_clients certn_;
   archive::metrics archive_metrics_;
   archive::workflows workflows_;
