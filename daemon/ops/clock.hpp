@@ -1,7 +1,7 @@
-// Where the daemon reads the time: every time-based decision made in the process (a webhook's
-// timestamp tolerance, a SigV4 request date, the Certn rate limiter's turns, a job's give-up
-// deadline) asks a `clock` it was given, so that tests can use a manual_clock and move time on
-// instead of sleeping. The job queue is the exception on purpose: run_at, leases and backoff are
+// Where the daemon reads the time: a webhook's timestamp tolerance, a SigV4 request date and the
+// Certn rate limiter's turns ask a `clock` they were given, so that tests can use a manual_clock
+// and move time on instead of sleeping. (The workers' give-up and heartbeat timing still read
+// std::chrono::steady_clock: not yet moved.) The job queue is the exception on purpose: run_at, leases and backoff are
 // judged by PostgreSQL's now(), the one clock every replica shares (queue/queue.hpp).
 #pragma once
 
