@@ -39,6 +39,15 @@ awaitable<void> pause(std::chrono::milliseconds delay) {
   co_await timer.async_wait(with_error(ignored));
 }
 
+bool is_injected_failure(fault what) {
+  return what == fault::fail_retryable || what == fault::fail_permanent;
+}
+
+put_result injected_failure(fault what, const std::string& key) {
+  return failed(what == fault::fail_retryable,
+                "put " + quoted(key) + ": injected failure (faulty_store)");
+}
+
 }  // namespace
 
 std::function<bool(const std::string& key)> key_contains(std::string part) {
@@ -83,7 +92,7 @@ void faulty_store::count_outcome(const put_result& result, fault what) {
   if (result.failure) {
     ++counts_.failed;
   }
-  if (what == fault::fail_retryable || what == fault::fail_permanent) {
+  if (is_injected_failure(what)) {
     ++counts_.injected;
   } else if (what == fault::crash) {
     ++counts_.crashed;
@@ -101,9 +110,8 @@ awaitable<put_result> faulty_store::put(const std::string& key, staged_file& fil
     co_await pause(chosen.delay);
   }
   put_result result;
-  if (chosen.what == fault::fail_retryable || chosen.what == fault::fail_permanent) {
-    const bool retryable = chosen.what == fault::fail_retryable;
-    result = failed(retryable, "put " + quoted(key) + ": injected failure (faulty_store)");
+  if (is_injected_failure(chosen.what)) {
+    result = injected_failure(chosen.what, key);
   } else if (chosen.what == fault::crash) {
     result = crash_mid_write(key, file);
   } else {
@@ -121,9 +129,8 @@ awaitable<put_result> faulty_store::put_bytes(const std::string& key, std::strin
     co_await pause(chosen.delay);
   }
   put_result result;
-  if (chosen.what == fault::fail_retryable || chosen.what == fault::fail_permanent) {
-    const bool retryable = chosen.what == fault::fail_retryable;
-    result = failed(retryable, "put " + quoted(key) + ": injected failure (faulty_store)");
+  if (is_injected_failure(chosen.what)) {
+    result = injected_failure(chosen.what, key);
   } else if (chosen.what == fault::crash) {
     // The bytes were on their way to a staging file of their own, as the inner store does.
     try {
