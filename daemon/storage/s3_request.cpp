@@ -1,0 +1,97 @@
+// One S3 request: the key's path encoding, SigV4 signing and sending (s3_store::impl::send), and
+// how a failed request or an S3 error answer becomes a store_failure.
+#include <algorithm>
+#include <chrono>
+
+#include "encoding/encoding.hpp"
+#include "storage/s3_detail.hpp"
+#include "storage/s3_xml.hpp"
+
+namespace archiver::storage {
+
+std::string encode_key(const std::string& key) {
+  std::string out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t slash = key.find('/', start);
+    out += encoding::percent_encode(std::string_view(key).substr(start, slash - start));
+    if (slash == std::string::npos) {
+      return out;
+    }
+    out += '/';
+    start = slash + 1;
+  }
+}
+
+namespace s3_detail {
+
+store_failure failure(std::string_view operation, const std::string& key, bool retryable,
+                      const std::string& cause) {
+  return store_failure{retryable, "s3 " + std::string(operation) + " " + key + ": " + cause};
+}
+
+// Network trouble may pass; a request our own policy refuses will not.
+store_failure fetch_failure(std::string_view operation, const std::string& key,
+                            const http::fetch_result& result) {
+  const bool retryable = result.error != http::failure::refused_by_policy &&
+                         result.error != http::failure::invalid_url;
+  return failure(operation, key, retryable, result.message);
+}
+
+store_failure answer_failure(std::string_view operation, const std::string& key, int status,
+                             std::string_view body) {
+  const s3_xml::classification meaning = s3_xml::classify(status, body);
+  return failure(operation, key, meaning.retryable, meaning.message);
+}
+
+std::optional<std::string> header_value(const http::response_head& head, std::string_view name) {
+  for (const auto& [field, value] : head.headers) {
+    if (beast::iequals(field, name)) {
+      return value;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace s3_detail
+
+using namespace s3_detail;
+
+awaitable<s3_answer> s3_store::impl::send(const s3_call& call, http::body_sink* sink) {
+  const std::string path = base_path_ + "/" + encode_key(call.key);
+  sigv4::request signed_request;
+  signed_request.method = call.method;
+  signed_request.path = path;
+  signed_request.query = call.query;
+  signed_request.payload_hash = call.payload_hash;
+  signed_request.headers = call.headers;
+  const sigv4::scope where{sigv4::amz_date(clock_.wall_now()), s3_.region, "s3"};
+  signed_request.headers.emplace_back("x-amz-date", where.amz_date);
+  signed_request.headers.emplace_back("x-amz-content-sha256", call.payload_hash);
+
+  http::request_options options;
+  options.method = call.method;
+  options.headers = signed_request.headers;
+  // The client sends this same Host value (it derives it from the URL the same way).
+  signed_request.headers.emplace_back("host", http::host_header(origin_));
+  options.headers.emplace_back("Authorization",
+                               sigv4::authorization(signed_request, credentials_, where));
+  options.body = call.body;
+  options.body_stream = call.stream;
+  options.connect_timeout = std::min(s3_.timeout, std::chrono::milliseconds(10'000));
+  options.read_timeout = std::min(s3_.timeout, std::chrono::milliseconds(60'000));
+  options.total_timeout = s3_.timeout;
+
+  const std::string url = origin_text_ + path + (call.query.empty() ? "" : "?" + call.query);
+  s3_answer answer;
+  http::string_sink collected(max_answer_bytes);
+  if (sink != nullptr) {
+    answer.fetch = co_await client_.fetch(url, options, *sink);
+  } else {
+    answer.fetch = co_await client_.fetch(url, options, collected);
+    answer.body = collected.data();
+  }
+  co_return answer;
+}
+
+}  // namespace archiver::storage
