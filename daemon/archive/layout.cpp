@@ -61,14 +61,17 @@ std::string safe_file_name(std::string_view name) {
   return out.empty() ? "file" : out;
 }
 
-std::string manifest_json(std::string_view case_id, std::string_view generated_at,
-                          std::vector<manifest_entry> entries) {
+std::string manifest_json(std::string_view case_id, std::vector<manifest_entry> entries) {
   std::sort(entries.begin(), entries.end(),
             [](const manifest_entry& a, const manifest_entry& b) { return a.key < b.key; });
+  std::string last_archived_at;
+  for (const manifest_entry& e : entries) {
+    last_archived_at = std::max(last_archived_at, e.archived_at);  // ISO 8601 UTC sorts as text
+  }
   encoding::json_writer out;
   out.begin_object();
   out.key("case_id").value(case_id);
-  out.key("generated_at").value(generated_at);
+  out.key("last_archived_at").value(last_archived_at);
   out.key("artifacts").begin_array();
   for (const manifest_entry& e : entries) {
     out.begin_object();

@@ -47,9 +47,10 @@ struct manifest_entry {
   std::string archived_at;  // ISO 8601, UTC
 };
 
-// manifest.json: {"case_id", "generated_at", "artifacts": [...]}, artifacts sorted by key, so
-// the same set of artifacts always gives the same bytes but for generated_at.
-std::string manifest_json(std::string_view case_id, std::string_view generated_at,
-                          std::vector<manifest_entry> entries);
+// manifest.json: {"case_id", "last_archived_at", "artifacts": [...]}, artifacts sorted by key;
+// last_archived_at is the newest archived_at ("" without artifacts). Nothing in it depends on
+// when it is written, so the same artifacts always give the same bytes and an unchanged manifest
+// need not be written again.
+std::string manifest_json(std::string_view case_id, std::vector<manifest_entry> entries);
 
 }  // namespace archiver::archive

@@ -35,6 +35,25 @@ case_decision decide_case(const case_facts& facts) {
   return out;
 }
 
+bool sync_needs_fetch(const sync_facts& facts) {
+  return !facts.event_driven || !facts.fetched_before || facts.event_since_fetch;
+}
+
+check_step decide_check(bool owner_known, std::chrono::seconds event_age,
+                        std::chrono::seconds wait) {
+  if (owner_known) {
+    return check_step::sync_owner;
+  }
+  return event_age < wait ? check_step::wait_for_case : check_step::reconcile;
+}
+
+manifest_step decide_manifest(int other_jobs_of_case, bool same_as_recorded) {
+  if (other_jobs_of_case > 0) {
+    return manifest_step::wait;
+  }
+  return same_as_recorded ? manifest_step::unchanged : manifest_step::write;
+}
+
 bool listed_case_is_stale(const certn::case_record& listed, const held_case* held) {
   if (held == nullptr || listed.overall_status.empty()) {
     return true;

@@ -2,6 +2,7 @@
 // The workflows (archive/workflows) gather the facts, call these, and carry out the result.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,38 @@ struct case_decision {
 // content changed (a dispute reopened and closed it between two syncs, or we missed the
 // reopening event).
 case_decision decide_case(const case_facts& facts);
+
+// What sync_case knows before it spends a Certn call on the case.
+struct sync_facts {
+  bool event_driven = false;        // a webhook event asked for it (not reconcile, backfill, CLI)
+  bool fetched_before = false;      // a GET of this case started and was saved earlier
+  bool event_since_fetch = false;   // an event about the case or its checks arrived at or after
+                                    // the start of that GET
+};
+
+// GET the case unless every event that asked for this sync arrived before the last GET started:
+// that answer already showed what they announced (a burst of events for one case while a sync
+// ran, duplicates). Syncs not driven by events (reconcile found a change, backfill, an
+// operator) always fetch.
+bool sync_needs_fetch(const sync_facts& facts);
+
+// What check_changed does with an event about a check.
+enum class check_step {
+  sync_owner,     // the check's case is held here: sync it
+  wait_for_case,  // not yet: the case's own event, sent with its checks', usually maps it soon
+  reconcile,      // still unknown: list recent cases to find it (a Certn call)
+};
+// `event_age`: how long ago the check's event arrived.
+check_step decide_check(bool owner_known, std::chrono::seconds event_age,
+                        std::chrono::seconds wait);
+
+// What write_manifest does.
+enum class manifest_step {
+  wait,       // other archive jobs of the case are pending or running: write once they are done
+  unchanged,  // the manifest recorded has exactly this content: no write
+  write,
+};
+manifest_step decide_manifest(int other_jobs_of_case, bool same_as_recorded);
 
 // What reconcile holds about a case.
 struct held_case {

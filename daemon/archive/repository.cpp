@@ -8,6 +8,14 @@ namespace {
 
 constexpr const char* select_artifact_at_key = "SELECT 1 FROM artifacts WHERE object_key = $1";
 
+constexpr const char* select_sha256_at_key = "SELECT sha256 FROM artifacts WHERE object_key = $1";
+
+// Jobs that may still add an artifact to the case (every archive job names its case in the
+// payload).
+constexpr const char* count_open_jobs_of_case =
+    "SELECT count(*) FROM jobs WHERE payload->>'case_id' = $1 AND kind <> $2 "
+    "AND state IN ('queued', 'failed', 'running')";
+
 // The same key can only be rewritten with what is there now (the store replaced it whole).
 constexpr const char* upsert_artifact =
     "INSERT INTO artifacts (case_id, kind, source_id, object_key, sha256, size_bytes, "
@@ -27,11 +35,23 @@ constexpr const char* lock_case_row =
     "WHERE id = $1 FOR UPDATE";
 
 constexpr const char* upsert_case =
-    "INSERT INTO cases (id, overall_status, snapshot, certn_modified, last_synced, closed_at) "
-    "VALUES ($1, $2, $3::jsonb, $4, now(), CASE WHEN $5 THEN now() END) "
+    "INSERT INTO cases (id, overall_status, snapshot, certn_modified, last_synced, closed_at, "
+    "fetched_at) VALUES ($1, $2, $3::jsonb, $4, now(), CASE WHEN $5 THEN now() END, "
+    "$6::timestamptz) "
     "ON CONFLICT (id) DO UPDATE SET overall_status = EXCLUDED.overall_status, "
     "snapshot = EXCLUDED.snapshot, certn_modified = EXCLUDED.certn_modified, "
-    "last_synced = now(), closed_at = CASE WHEN $5 THEN COALESCE(cases.closed_at, now()) END";
+    "last_synced = now(), closed_at = CASE WHEN $5 THEN COALESCE(cases.closed_at, now()) END, "
+    "fetched_at = EXCLUDED.fetched_at";
+
+// clock_timestamp(): when the GET about to be made begins (now() would be the transaction's).
+// CASE_REPORT_READY announces a report file, not a change of the case: it does not count.
+constexpr const char* select_fetch_fence =
+    "SELECT clock_timestamp()::text, c.fetched_at IS NOT NULL, "
+    "EXISTS (SELECT 1 FROM webhook_events e WHERE e.received_at >= c.fetched_at "
+    "AND e.event_type <> 'CASE_REPORT_READY' "
+    "AND (e.object_id = $1 OR e.object_id IN "
+    "(SELECT check_id FROM case_checks WHERE case_id = $1))) "
+    "FROM (SELECT $1::text AS id) k LEFT JOIN cases c ON c.id = k.id";
 
 constexpr const char* upsert_case_check =
     "INSERT INTO case_checks (check_id, case_id) VALUES ($1, $2) "
@@ -65,6 +85,15 @@ constexpr const char* update_events_processed =
     "UPDATE webhook_events SET processed_at = now() "
     "WHERE object_id = $1 AND processed_at IS NULL AND received_at <= now()";
 
+constexpr const char* select_event_age =
+    "SELECT GREATEST(0, floor(EXTRACT(EPOCH FROM now() - received_at)))::bigint "
+    "FROM webhook_events WHERE id = $1";
+
+constexpr const char* update_case_events_processed =
+    "UPDATE webhook_events SET processed_at = now() "
+    "WHERE (object_id = $1 OR object_id IN (SELECT check_id FROM case_checks WHERE case_id = $1)) "
+    "AND processed_at IS NULL AND received_at <= now()";
+
 std::optional<std::string> first_text(const pqxx::result& rows) {
   if (rows.empty()) {
     return std::nullopt;
@@ -83,6 +112,15 @@ void record_artifact(pqxx::transaction_base& tx, const std::string& case_id,
                      const storage::object_digest& digest, const std::string& content_type) {
   tx.exec_params(upsert_artifact, case_id, kind, source_id, key, digest.sha256_hex,
                  static_cast<std::int64_t>(digest.size), content_type);
+}
+
+std::optional<std::string> recorded_sha256(pqxx::transaction_base& tx, const std::string& key) {
+  return first_text(tx.exec_params(select_sha256_at_key, key));
+}
+
+int open_jobs_of_case(pqxx::transaction_base& tx, const std::string& case_id,
+                      const std::string& except_kind) {
+  return tx.exec_params1(count_open_jobs_of_case, case_id, except_kind)[0].as<int>();
 }
 
 std::vector<manifest_entry> manifest_entries(pqxx::transaction_base& tx,
@@ -109,11 +147,16 @@ case_facts lock_case(pqxx::transaction_base& tx, const std::string& case_id,
   return facts;
 }
 
+fetch_fence fence_of(pqxx::transaction_base& tx, const std::string& case_id) {
+  const pqxx::row row = tx.exec_params1(select_fetch_fence, case_id);
+  return fetch_fence{row[0].as<std::string>(), row[1].as<bool>(), row[2].as<bool>(false)};
+}
+
 void save_case(pqxx::transaction_base& tx, const std::string& case_id,
                const certn::case_record& record, const std::string& snapshot_json,
-               bool archivable) {
+               bool archivable, const std::string& fetch_started_at) {
   tx.exec_params(upsert_case, case_id, record.overall_status, snapshot_json, record.modified,
-                 archivable);
+                 archivable, fetch_started_at);
 }
 
 void save_case_checks(pqxx::transaction_base& tx, const std::string& case_id,
@@ -167,6 +210,15 @@ void set_report_status(pqxx::transaction_base& tx, const std::string& report_id,
 
 void mark_events_processed(pqxx::transaction_base& tx, const std::string& object_id) {
   tx.exec_params(update_events_processed, object_id);
+}
+
+std::chrono::seconds event_age(pqxx::transaction_base& tx, const std::string& event_id) {
+  const pqxx::result rows = tx.exec_params(select_event_age, event_id);
+  return std::chrono::seconds(rows.empty() ? 0 : rows[0][0].as<std::int64_t>());
+}
+
+void mark_case_events_processed(pqxx::transaction_base& tx, const std::string& case_id) {
+  tx.exec_params(update_case_events_processed, case_id);
 }
 
 }  // namespace archiver::archive::repository

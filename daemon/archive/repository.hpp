@@ -7,6 +7,7 @@
 // pool's thread that runs it.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <pqxx/pqxx>
@@ -31,6 +32,14 @@ void record_artifact(pqxx::transaction_base& tx, const std::string& case_id,
                      const std::string& kind, const std::string& source_id, const std::string& key,
                      const storage::object_digest& digest, const std::string& content_type);
 
+// The sha256 recorded at `key`, when an artifact row is there.
+std::optional<std::string> recorded_sha256(pqxx::transaction_base& tx, const std::string& key);
+
+// Jobs of the case (by the case_id of their payload) queued, waiting for a retry or running,
+// except those of `except_kind`.
+int open_jobs_of_case(pqxx::transaction_base& tx, const std::string& case_id,
+                      const std::string& except_kind);
+
 // The case's artifacts but its manifest, for manifest.json.
 std::vector<manifest_entry> manifest_entries(pqxx::transaction_base& tx,
                                              const std::string& case_id);
@@ -42,10 +51,20 @@ std::vector<manifest_entry> manifest_entries(pqxx::transaction_base& tx,
 case_facts lock_case(pqxx::transaction_base& tx, const std::string& case_id,
                      const std::string& snapshot_json);
 
+// What sync_case needs for its fence (policy sync_needs_fetch), read just before its GET.
+struct fetch_fence {
+  std::string now;                 // the database's clock: when the GET about to be made begins
+  bool fetched_before = false;     // a saved GET of the case exists
+  bool event_since_fetch = false;  // an event about the case or its checks (but
+                                   // CASE_REPORT_READY) arrived at or after that GET began
+};
+fetch_fence fence_of(pqxx::transaction_base& tx, const std::string& case_id);
+
 // Inserts or updates the case row; `archivable` sets closed_at (kept if set), else clears it.
+// `fetch_started_at` is fetch_fence::now of the GET that gave `record`.
 void save_case(pqxx::transaction_base& tx, const std::string& case_id,
                const certn::case_record& record, const std::string& snapshot_json,
-               bool archivable);
+               bool archivable, const std::string& fetch_started_at);
 
 // Remembers which case each check belongs to (events may name a check instead of its case).
 void save_case_checks(pqxx::transaction_base& tx, const std::string& case_id,
@@ -83,5 +102,11 @@ void set_report_status(pqxx::transaction_base& tx, const std::string& report_id,
 
 // Events about `object_id` received before this transaction began are taken care of.
 void mark_events_processed(pqxx::transaction_base& tx, const std::string& object_id);
+
+// How long ago the event arrived (0 when it is not held here).
+std::chrono::seconds event_age(pqxx::transaction_base& tx, const std::string& event_id);
+
+// The same for the events about a case and about each of its checks.
+void mark_case_events_processed(pqxx::transaction_base& tx, const std::string& case_id);
 
 }  // namespace archiver::archive::repository

@@ -48,24 +48,22 @@ std::string sync_source(const std::string& payload) {
   return source.empty() ? "job" : source;
 }
 
-std::string case_payload(const std::string& case_id, const std::string& source) {
+// `source_event`: the webhook event that asked for the job, passed on to the jobs it enqueues so
+// that sync_case knows it was asked by an event (policy sync_needs_fetch).
+std::string case_payload(const std::string& case_id, const std::string& source,
+                         const std::string& source_event = "") {
   encoding::json_writer out;
-  out.begin_object().key("case_id").value(case_id).key("source").value(source).end_object();
+  out.begin_object().key("case_id").value(case_id).key("source").value(source);
+  if (!source_event.empty()) {
+    out.key("source_event").value(source_event);
+  }
+  out.end_object();
   return out.str();
 }
 
 queue::job_spec job(const char* kind, const std::string& key, std::string payload, int max_attempts,
                     std::chrono::seconds delay = std::chrono::seconds(0)) {
   return queue::job_spec{kind, key, std::move(payload), max_attempts, delay};
-}
-
-std::string utc_now_iso() {
-  const std::time_t now = std::time(nullptr);
-  std::tm parts{};
-  gmtime_r(&now, &parts);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
 }
 
 std::string utc_date_days_ago(int days) {
@@ -191,7 +189,8 @@ awaitable<std::optional<job_result>> workflows::archive_bytes(const std::string&
     pqxx::work tx(conn);
     repository::record_artifact(tx, case_id, kind, source_id, key, digest, "application/json");
     queue::enqueue(
-        tx, job(write_manifest_kind, case_id, case_payload(case_id, kind), settings_.max_attempts));
+        tx, job(write_manifest_kind, case_id, case_payload(case_id, kind), settings_.max_attempts,
+                settings_.manifest_wait));
     tx.commit();
   });
   metrics_.artifacts.inc({kind});
@@ -229,7 +228,8 @@ awaitable<workflows::download_outcome> workflows::archive_download(
     pqxx::work tx(conn);
     repository::record_artifact(tx, case_id, kind, source_id, key, digest, content_type);
     queue::enqueue(
-        tx, job(write_manifest_kind, case_id, case_payload(case_id, kind), settings_.max_attempts));
+        tx, job(write_manifest_kind, case_id, case_payload(case_id, kind), settings_.max_attempts,
+                settings_.manifest_wait));
     tx.commit();
   });
   metrics_.artifacts.inc({kind});
@@ -252,6 +252,21 @@ awaitable<workflows::kept_answer> workflows::keep_answer(const std::string& case
 
 awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
   const std::string& case_id = job_run.key;
+  const repository::fetch_fence fence =
+      co_await database_.query<repository::fetch_fence>([&](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        return repository::fence_of(tx, case_id);
+      });
+  const bool event_driven = !payload_field(job_run.payload, "source_event").empty();
+  if (!sync_needs_fetch({event_driven, fence.fetched_before, fence.event_since_fetch})) {
+    co_await database_.run([&](pqxx::connection& conn) {
+      pqxx::work tx(conn);
+      repository::mark_case_events_processed(tx, case_id);
+      tx.commit();
+    });
+    spdlog::debug("case {}: its events predate the last GET of it; no call needed", case_id);
+    co_return job_result::done();
+  }
   const certn::call_result<certn::case_record> got = co_await api_.get_case(case_id);
   // Raw first: the snapshot exactly as received, once per distinct content, whether or not we
   // can read it.
@@ -285,7 +300,7 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
     facts.new_status = record.overall_status;
     facts.archivable = archivable;
     const case_decision decision = decide_case(facts);
-    repository::save_case(tx, case_id, record, got.body, archivable);
+    repository::save_case(tx, case_id, record, got.body, archivable, fence.now);
     repository::save_case_checks(tx, case_id, record.checks);
     if (decision.record_status) {
       repository::record_status_change(tx, case_id, record.overall_status, source);
@@ -298,7 +313,7 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
       queue::enqueue(tx, job(archive_supplementary_kind, case_id, case_payload(case_id, source),
                              settings_.max_attempts));
     }
-    repository::mark_events_processed(tx, case_id);
+    repository::mark_case_events_processed(tx, case_id);
     tx.commit();
     return decision.archive;
   });
@@ -310,21 +325,37 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
 
 awaitable<job_result> workflows::check_changed(const queue::claimed_job& job_run) {
   const std::string& check_id = job_run.key;
-  const std::string case_id = co_await database_.query<std::string>([&](pqxx::connection& conn) {
+  const std::string source_event = payload_field(job_run.payload, "source_event");
+  const check_step step = co_await database_.query<check_step>([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
-    const std::string owner = repository::case_of_check(tx, check_id).value_or("");
-    if (!owner.empty()) {
-      queue::enqueue(tx, job(sync_case_kind, owner, case_payload(owner, "check " + check_id),
-                             settings_.max_attempts));
-    } else {
-      // A check of a case we have not seen yet: the listing of recent cases shows it.
-      queue::enqueue(tx, job(reconcile_kind, targeted_reconcile_key, "{}", settings_.max_attempts));
+    const std::optional<std::string> owner = repository::case_of_check(tx, check_id);
+    const check_step decided = decide_check(
+        owner.has_value(), repository::event_age(tx, source_event), settings_.unknown_check_wait);
+    switch (decided) {
+      case check_step::sync_owner:
+        queue::enqueue(tx, job(sync_case_kind, *owner,
+                               case_payload(*owner, "check " + check_id, source_event),
+                               settings_.max_attempts));
+        break;
+      case check_step::wait_for_case:
+        return decided;  // nothing to commit
+      case check_step::reconcile:
+        // A check of a case we have not seen yet: the listing of recent cases shows it.
+        queue::enqueue(tx,
+                       job(reconcile_kind, targeted_reconcile_key, "{}", settings_.max_attempts));
+        break;
     }
     repository::mark_events_processed(tx, check_id);
     tx.commit();
-    return owner;
+    return decided;
   });
-  if (case_id.empty()) {
+  if (step == check_step::wait_for_case) {
+    co_return job_result::throttled("check " + check_id +
+                                        " belongs to no case held here yet; waiting for its "
+                                        "case's event before listing recent cases",
+                                    std::chrono::seconds(2));
+  }
+  if (step == check_step::reconcile) {
     spdlog::info("check {} belongs to no case held here: reconciling recent cases", check_id);
   }
   co_return job_result::done();
@@ -365,6 +396,7 @@ awaitable<job_result> workflows::request_report(const queue::claimed_job& job_ru
 
 awaitable<job_result> workflows::report_ready(const queue::claimed_job& job_run) {
   const std::string& object_id = job_run.key;
+  const std::string source_event = payload_field(job_run.payload, "source_event");
   co_await database_.run([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
     // certn-api.md: the event may name the report file or the case.
@@ -375,7 +407,8 @@ awaitable<job_result> workflows::report_ready(const queue::claimed_job& job_run)
     }
     if (reports.empty()) {
       // A report we did not request (or a case we have not seen): look at the case afresh.
-      queue::enqueue(tx, job(sync_case_kind, object_id, case_payload(object_id, "report_ready"),
+      queue::enqueue(tx, job(sync_case_kind, object_id,
+                             case_payload(object_id, "report_ready", source_event),
                              settings_.max_attempts));
     }
     repository::mark_events_processed(tx, object_id);
@@ -562,14 +595,32 @@ awaitable<job_result> workflows::archive_supplementary(const queue::claimed_job&
 
 awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_run) {
   const std::string& case_id = job_run.key;
-  const std::vector<manifest_entry> entries =
-      co_await database_.query<std::vector<manifest_entry>>([&](pqxx::connection& conn) {
-        pqxx::read_transaction tx(conn);
-        return repository::manifest_entries(tx, case_id);
-      });
-  std::string body = manifest_json(case_id, utc_now_iso(), entries);
-  const storage::object_digest digest = storage::digest_of(body);
   const std::string key = layout_.manifest(case_id);
+  struct manifest_facts {
+    int other_jobs = 0;
+    std::optional<std::string> recorded_sha256;
+    std::vector<manifest_entry> entries;
+  };
+  const manifest_facts facts =
+      co_await database_.query<manifest_facts>([&](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        return manifest_facts{repository::open_jobs_of_case(tx, case_id, write_manifest_kind),
+                              repository::recorded_sha256(tx, key),
+                              repository::manifest_entries(tx, case_id)};
+      });
+  std::string body = manifest_json(case_id, facts.entries);
+  const storage::object_digest digest = storage::digest_of(body);
+  switch (decide_manifest(facts.other_jobs, facts.recorded_sha256 == digest.sha256_hex)) {
+    case manifest_step::wait:
+      // Not an attempt: the case's other jobs end (done or dead) within their own attempts.
+      co_return job_result::throttled("waiting for " + std::to_string(facts.other_jobs) +
+                                          " other job(s) of the case before writing its manifest",
+                                      settings_.manifest_wait);
+    case manifest_step::unchanged:
+      co_return job_result::done();
+    case manifest_step::write:
+      break;
+  }
   const storage::put_result put =
       co_await store_.put_bytes(key, std::move(body), "application/json");
   if (put.failure) {
@@ -580,6 +631,7 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
     repository::record_artifact(tx, case_id, "manifest", case_id, key, digest, "application/json");
     tx.commit();
   });
+  metrics_.artifacts.inc({"manifest"});
   co_return job_result::done();
 }
 

@@ -5,11 +5,13 @@
 // feeds the archive is stored as received before anything is read from it (raw first), and an
 // answer we cannot use ends as a dead job naming the endpoint, the field and where it was kept.
 //
-//   sync_case(case)              GET case; snapshot stored by content hash; case row, status
+//   sync_case(case)              GET case (not when every event that asked for it predates the
+//                                last GET); snapshot stored by content hash; case row, status
 //                                history and its checks; entering an archive status enqueues
 //                                request_report and archive_supplementary (again after a dispute)
 //   check_changed(check)         an event that names a check: sync its case when we know it,
-//                                else a targeted reconcile finds it
+//                                else wait a little for the case's own event, then a targeted
+//                                reconcile finds it
 //   request_report(case)         POST generate-report; fetch_report(report file) after a delay
 //   report_ready(object)         CASE_REPORT_READY: a known report file, else the case's pending
 //                                ones
@@ -18,7 +20,8 @@
 //   archive_supplementary(case)  supplementary information as received, then the files listing
 //                                as received and every file in it; an expired URL means a fresh
 //                                listing, never the stale URL again
-//   write_manifest(case)         manifest.json from the case's artifacts (one writer per case)
+//   write_manifest(case)         manifest.json from the case's artifacts (one writer per case),
+//                                once the case's other jobs are done, and only when it changed
 //   reconcile                    cases ordered recently and cases still open here: sync what
 //                                changed; the periodic one books its next run first, so the
 //                                chain outlives any failure of this run
@@ -43,6 +46,11 @@ struct settings {
   std::string prefix;  // storage.prefix
   int max_attempts = 10;
   std::chrono::seconds report_poll_delay{60};
+  // write_manifest waits this long between looks while other jobs of its case are open.
+  std::chrono::seconds manifest_wait{2};
+  // check_changed waits this long for the event of a check's unknown case before it lists recent
+  // cases (policy decide_check).
+  std::chrono::seconds unknown_check_wait{10};
   std::chrono::seconds reconcile_interval{900};  // 0: reconcile runs only when enqueued by hand
   int reconcile_lookback_days = 30;
   std::uint64_t max_object_bytes = 64ULL << 30;  // a download larger than this fails

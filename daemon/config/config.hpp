@@ -53,6 +53,9 @@ struct webhook_settings {
   signature_scheme scheme = signature_scheme::auto_detect;
   std::chrono::seconds timestamp_tolerance{300};  // certn-signature (and auto's fallback to it)
   std::size_t max_challenge_bytes = 1024;
+  // The jobs an event asks for about a case or a check wait this long, so that the burst of
+  // events one change sends (the case's and each check's) costs one GET of the case.
+  std::chrono::seconds coalesce{2};
 };
 
 struct certn_settings {

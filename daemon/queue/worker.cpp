@@ -359,6 +359,10 @@ void workers::after_recorded(const pending_outcome& run, bool recorded) {
                  job.kind, job.key);
   } else if (decided.what == outcome::kind::succeeded) {
     spdlog::info("job {} {}({}) done in {:.3f} s", job.id, job.kind, job.key, elapsed);
+  } else if (decided.what == outcome::kind::retry && !decided.counts_as_attempt) {
+    // Waiting (for a 429's window, for the case's other jobs) is expected, not a failure.
+    spdlog::debug("job {} {}({}) waits: {}; again in {:.1f} s", job.id, job.kind, job.key,
+                  decided.error, static_cast<double>(decided.delay.count()) / 1000.0);
   } else if (decided.what == outcome::kind::retry && job.attempt < job.max_attempts) {
     spdlog::warn("job {} {}({}) attempt {}/{} failed: {}; retry in {:.1f} s", job.id, job.kind,
                  job.key, job.attempt, job.max_attempts, decided.error,

@@ -126,7 +126,7 @@ awaitable<http::response> intake::receive_event(const http::request& req) {
                      "malformed event: " + parsed.error + "\n");
   }
   const event received = std::move(*parsed.value);
-  const std::optional<queue::job_spec> job = job_for(received, max_attempts_);
+  const std::optional<queue::job_spec> job = job_for(received, max_attempts_, settings_.coalesce);
   // The form that verified it (under auto: hex, base64 or certn), so operators learn which one
   // their account sends.
   const std::string scheme = config::to_string(check.scheme);

@@ -25,7 +25,8 @@ std::string json_string(std::string_view text) {
 
 }  // namespace
 
-std::optional<queue::job_spec> job_for(const event& received, int max_attempts) {
+std::optional<queue::job_spec> job_for(const event& received, int max_attempts,
+                                       std::chrono::seconds coalesce) {
   if (!is_known_event_type(received.event_type)) {
     return std::nullopt;  // stored and acknowledged; nothing we know to do
   }
@@ -36,6 +37,7 @@ std::optional<queue::job_spec> job_for(const event& received, int max_attempts) 
         .key = case_id,
         .payload = "{\"case_id\":" + json_string(case_id) + "," + source + "}",
         .max_attempts = max_attempts,
+        .delay = coalesce,
     };
   };
   switch (kind_of_object(received.object_type)) {
@@ -53,6 +55,7 @@ std::optional<queue::job_spec> job_for(const event& received, int max_attempts) 
           .key = received.object_id,
           .payload = "{\"check_id\":" + json_string(received.object_id) + "," + source + "}",
           .max_attempts = max_attempts,
+          .delay = coalesce,
       };
     case object_kind::report_file:
       break;

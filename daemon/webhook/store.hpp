@@ -16,8 +16,10 @@ namespace archiver::webhook {
 // CASE_REPORT_READY -> report_ready (which finds the case's pending report files); a check ->
 // sync_case(case_id) when the body names the case, else check_changed(check id); a report file
 // -> report_ready(object_id). Unknown event types and unknown object types: nullopt (the event is
-// stored and marked processed).
-std::optional<queue::job_spec> job_for(const event& received, int max_attempts);
+// stored and marked processed). The jobs about a case or a check run after `coalesce` (their
+// run_at is fixed by the first event of a burst; later ones join the pending job).
+std::optional<queue::job_spec> job_for(const event& received, int max_attempts,
+                                       std::chrono::seconds coalesce = std::chrono::seconds(0));
 
 enum class store_outcome { stored, duplicate };
 

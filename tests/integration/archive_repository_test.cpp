@@ -28,6 +28,8 @@ certn::case_record case_with(const std::string& id, const std::string& status,
   return record;
 }
 
+const std::string fetched = "2026-12-01 10:00:00+00";  // when the GET behind a saved case began
+
 }  // namespace
 
 TEST_CASE("lock_case tells what was held about a case; save_case keeps closed_at while closed") {
@@ -39,7 +41,7 @@ TEST_CASE("lock_case tells what was held about a case; save_case keeps closed_at
     const archive::case_facts unknown = repository::lock_case(tx, "c1", snapshot);
     CHECK_FALSE(unknown.known);
     CHECK_FALSE(unknown.was_closed);
-    repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), snapshot, true);
+    repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), snapshot, true, fetched);
     tx.commit();
   }
   const std::string closed_at = db.scalar("SELECT closed_at::text FROM cases WHERE id = 'c1'");
@@ -54,13 +56,13 @@ TEST_CASE("lock_case tells what was held about a case; save_case keeps closed_at
     CHECK(held.same_snapshot);
     CHECK(held.old_status == "COMPLETE");
     CHECK_FALSE(repository::lock_case(tx, "c1", R"({"id":"c1"})").same_snapshot);
-    repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), snapshot, true);
+    repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), snapshot, true, fetched);
     tx.commit();
   }
   CHECK(db.scalar("SELECT closed_at::text FROM cases WHERE id = 'c1'") == closed_at);
   {
     pqxx::work tx(conn);
-    repository::save_case(tx, "c1", case_with("c1", "IN_DISPUTE"), snapshot, false);
+    repository::save_case(tx, "c1", case_with("c1", "IN_DISPUTE"), snapshot, false, fetched);
     tx.commit();
   }
   CHECK(db.scalar("SELECT closed_at IS NULL FROM cases WHERE id = 'c1'") == "t");
@@ -72,8 +74,8 @@ TEST_CASE("held_cases, case checks and status history") {
   pqxx::connection conn(db.dsn());
   {
     pqxx::work tx(conn);
-    repository::save_case(tx, "open", case_with("open", "APPLICANT_INVITED"), "{}", false);
-    repository::save_case(tx, "done", case_with("done", "COMPLETE"), "{}", true);
+    repository::save_case(tx, "open", case_with("open", "APPLICANT_INVITED"), "{}", false, fetched);
+    repository::save_case(tx, "done", case_with("done", "COMPLETE"), "{}", true, fetched);
     repository::save_case_checks(tx, "done", case_with("done", "COMPLETE", {"k1", "k2"}).checks);
     repository::record_status_change(tx, "done", "COMPLETE", "event e1");
     tx.commit();
@@ -99,7 +101,7 @@ TEST_CASE("report files: named by their id or by their case until complete") {
   pqxx::connection conn(db.dsn());
   {
     pqxx::work tx(conn);
-    repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), "{}", true);
+    repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), "{}", true, fetched);
     repository::record_report_file(tx, "r1", "c1");
     repository::record_report_file(tx, "r2", "c1");
     repository::record_report_file(tx, "r1", "other");  // known already: unchanged
@@ -124,7 +126,7 @@ TEST_CASE("artifacts: recorded once per key, the manifest lists all but itself")
   scratch_database db;
   pqxx::connection conn(db.dsn());
   pqxx::work tx(conn);
-  repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), "{}", true);
+  repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), "{}", true, fetched);
   CHECK_FALSE(repository::is_archived(tx, "cases/c1/report/r1.pdf"));
   repository::record_artifact(tx, "c1", "report", "r1", "cases/c1/report/r1.pdf",
                               storage::digest_of("first"), "application/pdf");
@@ -162,4 +164,70 @@ TEST_CASE("mark_events_processed marks only that object's events") {
   }
   CHECK(db.scalar("SELECT count(*) FROM webhook_events WHERE processed_at IS NOT NULL") == "2");
   CHECK(db.scalar("SELECT processed_at IS NULL FROM webhook_events WHERE id = 'e3'") == "t");
+}
+
+TEST_CASE("fence_of: a sync knows whether an event arrived since the last GET of the case began") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const auto event = [&](const std::string& id, const std::string& object,
+                         const std::string& received_at) {
+    db.scalar("INSERT INTO webhook_events (id, event_type, object_id, object_type, body, "
+            "signature_scheme, received_at) VALUES ('" + id + "', 'CASE_STATUS_CHANGED', '" +
+            object + "', 'CASE', '', 'x', '" + received_at + "')");
+  };
+  {
+    pqxx::work tx(conn);
+    const repository::fetch_fence unknown = repository::fence_of(tx, "c1");
+    CHECK_FALSE(unknown.fetched_before);
+    CHECK_FALSE(unknown.event_since_fetch);
+    CHECK_FALSE(unknown.now.empty());
+    repository::save_case(tx, "c1", case_with("c1", "COMPLETE", {"k1"}), "{}", true, fetched);
+    repository::save_case_checks(tx, "c1", case_with("c1", "COMPLETE", {"k1"}).checks);
+    tx.commit();
+  }
+  event("before", "c1", "2026-12-01 09:59:59+00");
+  db.scalar("INSERT INTO webhook_events (id, event_type, object_id, object_type, body, "
+            "signature_scheme, received_at) VALUES ('report', 'CASE_REPORT_READY', 'c1', 'CASE', "
+            "'', 'x', '2026-12-01 10:00:03+00')");
+  event("elsewhere", "c2", "2026-12-01 10:00:05+00");
+  {
+    pqxx::work tx(conn);
+    const repository::fetch_fence held = repository::fence_of(tx, "c1");
+    CHECK(held.fetched_before);
+    // Only an older event, one about another case, and a report's: none says the case changed.
+    CHECK_FALSE(held.event_since_fetch);
+  }
+  event("check-after", "k1", "2026-12-01 10:00:01+00");  // names a check of the case
+  {
+    pqxx::work tx(conn);
+    CHECK(repository::fence_of(tx, "c1").event_since_fetch);
+    // The GET that begins now covers it; the one after that has nothing new to read.
+    const std::string now = repository::fence_of(tx, "c1").now;
+    repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), "{}", true, now);
+    CHECK_FALSE(repository::fence_of(tx, "c1").event_since_fetch);
+    repository::mark_case_events_processed(tx, "c1");
+    tx.commit();
+  }
+  CHECK(db.scalar("SELECT string_agg(id, ',' ORDER BY id) FROM webhook_events "
+                  "WHERE processed_at IS NULL") == "elsewhere");  // 'report' too was about c1
+}
+
+TEST_CASE("open_jobs_of_case and recorded_sha256: what write_manifest decides on") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  db.scalar("INSERT INTO jobs (kind, key, payload, state) VALUES "
+          "('fetch_report', 'r1', '{\"case_id\":\"c1\"}', 'queued'), "
+          "('archive_supplementary', 'c1', '{\"case_id\":\"c1\"}', 'running'), "
+          "('sync_case', 'c1', '{\"case_id\":\"c1\"}', 'succeeded'), "
+          "('write_manifest', 'c1', '{\"case_id\":\"c1\"}', 'queued'), "
+          "('fetch_report', 'r2', '{\"case_id\":\"c2\"}', 'failed')");
+  pqxx::work tx(conn);
+  CHECK(repository::open_jobs_of_case(tx, "c1", "write_manifest") == 2);
+  CHECK(repository::open_jobs_of_case(tx, "c2", "write_manifest") == 1);
+  CHECK(repository::open_jobs_of_case(tx, "c3", "write_manifest") == 0);
+  CHECK_FALSE(repository::recorded_sha256(tx, "cases/c1/manifest.json"));
+  repository::record_artifact(tx, "c1", "manifest", "c1", "cases/c1/manifest.json",
+                              storage::digest_of("{}"), "application/json");
+  CHECK(repository::recorded_sha256(tx, "cases/c1/manifest.json") ==
+        std::optional<std::string>(storage::digest_of("{}").sha256_hex));
 }

@@ -42,7 +42,7 @@ TEST_CASE("file names become one safe key segment") {
 
 TEST_CASE("the manifest lists artifacts sorted by key as valid JSON") {
   const std::string json =
-      manifest_json("c1", "2026-11-29T00:00:00Z",
+      manifest_json("c1",
                     {{"report", "cases/c1/report/r.pdf", std::string(64, 'a'), 10, "r",
                       "application/pdf", "2026-11-29T00:00:01Z"},
                      {"case_snapshot", "cases/c1/case/x.json", std::string(64, 'b'), 5, "c1",
@@ -59,7 +59,21 @@ TEST_CASE("the manifest lists artifacts sorted by key as valid JSON") {
   CHECK(std::string_view(artifacts.at(1)["key"]) == "cases/c1/report/r.pdf");
   CHECK(std::string_view(artifacts.at(2)["key"]) == "cases/c1/supplementary-files/k/f-\"q\".txt");
   CHECK(int64_t(artifacts.at(1)["size_bytes"]) == 10);
+  CHECK(std::string_view(doc["last_archived_at"]) == "2026-11-29T00:00:03Z");
   CHECK(json.back() == '\n');
+}
+
+TEST_CASE("the manifest's bytes depend only on the artifacts, not on when or in what order") {
+  const manifest_entry report{"report", "cases/c1/report/r.pdf", std::string(64, 'a'), 10, "r",
+                              "application/pdf", "2026-11-29T00:00:01Z"};
+  const manifest_entry info{"supplementary_information", "cases/c1/info.json",
+                            std::string(64, 'b'), 5, "c1", "application/json",
+                            "2026-11-29T00:00:02Z"};
+  CHECK(manifest_json("c1", {report, info}) == manifest_json("c1", {info, report}));
+  manifest_entry rewritten = report;
+  rewritten.sha256 = std::string(64, 'f');
+  CHECK(manifest_json("c1", {report, info}) != manifest_json("c1", {rewritten, info}));
+  CHECK(manifest_json("c1", {}).find("\"last_archived_at\":\"\"") != std::string::npos);
 }
 
 TEST_CASE("archive statuses come from configuration") {
@@ -73,6 +87,44 @@ TEST_CASE("archive statuses come from configuration") {
 
 // ---- archive/policy: the decisions, table-driven ---------------------------------------------
 
+
+TEST_CASE("sync_needs_fetch: a case is fetched again only when an event may bring news") {
+  struct row {
+    bool event_driven, fetched_before, event_since_fetch, expected;
+  };
+  const std::vector<row> rows = {
+      {false, false, false, true},  // reconcile, backfill, an operator: always
+      {false, true, false, true},
+      {false, true, true, true},
+      {true, false, false, true},   // never fetched: always
+      {true, false, true, true},
+      {true, true, true, true},     // an event arrived after the last GET began
+      {true, true, false, false},   // every event predates the last GET: it showed them
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.event_driven);
+    CAPTURE(r.fetched_before);
+    CAPTURE(r.event_since_fetch);
+    CHECK(sync_needs_fetch({r.event_driven, r.fetched_before, r.event_since_fetch}) == r.expected);
+  }
+}
+
+TEST_CASE("decide_check: a check of an unknown case waits for the case's event, then reconciles") {
+  using std::chrono::seconds;
+  CHECK(decide_check(true, seconds(0), seconds(10)) == check_step::sync_owner);
+  CHECK(decide_check(true, seconds(60), seconds(10)) == check_step::sync_owner);
+  CHECK(decide_check(false, seconds(0), seconds(10)) == check_step::wait_for_case);
+  CHECK(decide_check(false, seconds(9), seconds(10)) == check_step::wait_for_case);
+  CHECK(decide_check(false, seconds(10), seconds(10)) == check_step::reconcile);
+  CHECK(decide_check(false, seconds(0), seconds(0)) == check_step::reconcile);  // waiting off
+}
+
+TEST_CASE("decide_manifest: one write per case, after its other archive jobs") {
+  CHECK(decide_manifest(1, false) == manifest_step::wait);
+  CHECK(decide_manifest(3, true) == manifest_step::wait);
+  CHECK(decide_manifest(0, true) == manifest_step::unchanged);
+  CHECK(decide_manifest(0, false) == manifest_step::write);
+}
 
 TEST_CASE("decide_report: what to do with a report file's metadata") {
   struct row {
