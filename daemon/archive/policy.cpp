@@ -54,6 +54,10 @@ manifest_step decide_manifest(int other_jobs_of_case, bool same_as_recorded) {
   return same_as_recorded ? manifest_step::unchanged : manifest_step::write;
 }
 
+bool unlisted_open_case_is_due(const held_case& held, std::chrono::seconds recheck) {
+  return held.open && held.since_sync >= recheck;
+}
+
 bool listed_case_is_stale(const certn::case_record& listed, const held_case* held) {
   if (held == nullptr || listed.overall_status.empty()) {
     return true;

@@ -84,7 +84,13 @@ struct held_case {
   std::string status;
   std::string modified;  // Certn's "modified" (any accepted name), "" when it had none
   bool open = false;
+  std::chrono::seconds since_sync{0};  // since the case was last synced (large: never)
 };
+
+// A case still open here but ordered before reconcile's listing window is asked for again once
+// `recheck` has passed since its last sync: cases abandoned in an applicant status never close,
+// and asking for each of them at every reconcile would spend the day's quota on them.
+bool unlisted_open_case_is_due(const held_case& held, std::chrono::seconds recheck);
 
 // A listed case needs a sync when we never saw it, or its status or modified changed; a listed
 // case without a status is always synced (the sync reads it whole).

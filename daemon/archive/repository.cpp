@@ -63,7 +63,8 @@ constexpr const char* insert_status_change =
 constexpr const char* select_case_of_check = "SELECT case_id FROM case_checks WHERE check_id = $1";
 
 constexpr const char* select_held_cases =
-    "SELECT id, COALESCE(overall_status, ''), COALESCE(certn_modified, ''), closed_at IS NULL "
+    "SELECT id, COALESCE(overall_status, ''), COALESCE(certn_modified, ''), closed_at IS NULL, "
+    "COALESCE(floor(EXTRACT(EPOCH FROM now() - last_synced)), 1e9)::bigint "
     "FROM cases";
 
 constexpr const char* insert_report_file =
@@ -179,7 +180,8 @@ std::map<std::string, held_case> held_cases(pqxx::transaction_base& tx) {
   std::map<std::string, held_case> out;
   for (const auto& row : tx.exec(select_held_cases)) {
     out[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>(),
-                                     row[3].as<bool>()};
+                                     row[3].as<bool>(),
+                                     std::chrono::seconds(row[4].as<std::int64_t>())};
   }
   return out;
 }

@@ -683,7 +683,7 @@ awaitable<job_result> workflows::reconcile(const queue::claimed_job& job_run) {
     }
   }
   for (const auto& [id, held] : known) {
-    if (held.open && !listed.count(id)) {
+    if (!listed.count(id) && unlisted_open_case_is_due(held, settings_.reconcile_recheck_open)) {
       stale.push_back(id);  // ordered before the window, still open here: ask again
     }
   }

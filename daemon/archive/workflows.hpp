@@ -53,6 +53,7 @@ struct settings {
   std::chrono::seconds unknown_check_wait{10};
   std::chrono::seconds reconcile_interval{900};  // 0: reconcile runs only when enqueued by hand
   int reconcile_lookback_days = 30;
+  std::chrono::seconds reconcile_recheck_open{86'400};  // policy unlisted_open_case_is_due
   std::uint64_t max_object_bytes = 64ULL << 30;  // a download larger than this fails
 };
 

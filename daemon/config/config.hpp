@@ -117,6 +117,7 @@ struct workers_settings {
   std::chrono::seconds backoff_max{3'600};
   std::chrono::seconds drain_timeout{20};  // SIGTERM: time for running jobs before release
   std::chrono::seconds reconcile_interval{900};  // 0: no periodic reconcile
+  std::chrono::seconds reconcile_recheck_open{86'400};  // open cases outside the listing window
   std::chrono::seconds report_poll_delay{60};  // first report-file check after generate-report
   int keep_finished_days = 30;    // finished jobs older than this are pruned
 };

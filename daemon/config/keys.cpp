@@ -119,6 +119,7 @@ std::vector<field> fields_of(config& c) {
       {"workers", "backoff_max_seconds", &wk.backoff_max},
       {"workers", "drain_timeout_seconds", &wk.drain_timeout},
       {"workers", "reconcile_interval_seconds", &wk.reconcile_interval},
+      {"workers", "reconcile_recheck_open_seconds", &wk.reconcile_recheck_open},
       {"workers", "report_poll_delay_seconds", &wk.report_poll_delay},
       {"workers", "keep_finished_days", &wk.keep_finished_days},
       {"log", "level", &lg.level},

@@ -206,6 +206,8 @@ void validate(const config& c) {
   check_range("workers.drain_timeout_seconds", c.workers.drain_timeout.count(), 0, 3600);
   check_range("workers.reconcile_interval_seconds", c.workers.reconcile_interval.count(), 0,
               7 * 86'400);
+  check_range("workers.reconcile_recheck_open_seconds", c.workers.reconcile_recheck_open.count(),
+              0, 30 * 86'400);
   check_range("workers.report_poll_delay_seconds", c.workers.report_poll_delay.count(), 1, 86'400);
   check_range("workers.keep_finished_days", c.workers.keep_finished_days, 1, 36'500);
   if (std::find(std::begin(log_levels), std::end(log_levels), c.log.level) ==

@@ -26,6 +26,7 @@ archive::settings archive_settings_from(const config::config& cfg) {
   s.max_attempts = cfg.workers.max_attempts;
   s.report_poll_delay = cfg.workers.report_poll_delay;
   s.reconcile_interval = cfg.workers.reconcile_interval;
+  s.reconcile_recheck_open = cfg.workers.reconcile_recheck_open;
   return s;
 }
 
@@ -73,11 +74,14 @@ pipeline::~pipeline() = default;
 awaitable<void> pipeline::start() {
   if (cfg_.workers.reconcile_interval.count() > 0) {
     const int max_attempts = cfg_.workers.max_attempts;
-    co_await database_.run([max_attempts](pqxx::connection& conn) {
+    const std::chrono::seconds interval = cfg_.workers.reconcile_interval;
+    co_await database_.run([max_attempts, interval](pqxx::connection& conn) {
       pqxx::work tx(conn);
-      // Due now: after a restart, catch up on whatever happened while nobody listened.
+      // Books the chain when it has no pending run (a first start, or its run died) one interval
+      // ahead; a pending run keeps its time. So restarts spend no Certn calls, and a run that
+      // fell due while nobody listened runs at once: that is the catching up.
       queue::enqueue(tx, {archive::reconcile_kind, archive::reconcile_key, "{}", max_attempts,
-                          std::chrono::seconds(0)});
+                          interval});
       tx.commit();
     });
   }

@@ -87,6 +87,7 @@ TEST_CASE("held_cases, case checks and status history") {
   CHECK(held.at("open").status == "APPLICANT_INVITED");
   CHECK_FALSE(held.at("done").open);
   CHECK(held.at("done").modified == "2026-12-01T10:00:00Z");
+  CHECK(held.at("open").since_sync < std::chrono::seconds(60));  // synced just now
   CHECK(repository::case_of_check(tx, "k2") == std::optional<std::string>("done"));
   CHECK_FALSE(repository::case_of_check(tx, "k3"));
   // A check moved to another case follows it.

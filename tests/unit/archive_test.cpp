@@ -119,6 +119,17 @@ TEST_CASE("decide_check: a check of an unknown case waits for the case's event, 
   CHECK(decide_check(false, seconds(0), seconds(0)) == check_step::reconcile);  // waiting off
 }
 
+TEST_CASE("unlisted_open_case_is_due: open cases outside the window are rechecked sparingly") {
+  using std::chrono::hours;
+  using std::chrono::seconds;
+  const seconds day = hours(24);
+  CHECK(unlisted_open_case_is_due({"APPLICANT_INVITED", "m", true, day}, day));
+  CHECK(unlisted_open_case_is_due({"APPLICANT_INVITED", "m", true, day * 3}, day));
+  CHECK_FALSE(unlisted_open_case_is_due({"APPLICANT_INVITED", "m", true, hours(23)}, day));
+  CHECK_FALSE(unlisted_open_case_is_due({"COMPLETE", "m", false, day * 3}, day));  // closed
+  CHECK(unlisted_open_case_is_due({"IN_PROGRESS", "m", true, seconds(0)}, seconds(0)));
+}
+
 TEST_CASE("decide_manifest: one write per case, after its other archive jobs") {
   CHECK(decide_manifest(1, false) == manifest_step::wait);
   CHECK(decide_manifest(3, true) == manifest_step::wait);
