@@ -73,8 +73,8 @@ step "waiting until every case is archived (report, supplementary information, 4
 q() { psql -w -qtA "$dsn" -c "$1"; }
 for _ in $(seq 600); do
   archived=$(q "SELECT count(*) FROM artifacts WHERE kind IN ('report', 'supplementary_file', 'supplementary_information')")
-  # Due or running; the next periodic reconcile, due in 15 minutes, does not count.
-  open_jobs=$(q "SELECT count(*) FROM jobs WHERE state = 'running' OR (state IN ('queued', 'failed') AND run_at <= now())")
+  # Queued, waiting or running; the periodic reconcile, due in 15 minutes, does not count.
+  open_jobs=$(q "SELECT count(*) FROM jobs WHERE state IN ('queued', 'failed', 'running') AND kind <> 'reconcile'")
   [[ $archived -eq 18 && $open_jobs -eq 0 ]] && break
   sleep 0.1
 done
@@ -98,6 +98,10 @@ step "metrics (GET /metrics: jobs, bytes, Certn calls)"
 curl -s "http://127.0.0.1:$port/metrics" |
   grep -E '^certn_archiver_(jobs_total|artifacts_total|downloaded_bytes_total|stored_bytes_total|webhook_events_total|certn_api_calls_total)' |
   head -40
+
+step "Certn calls, as certn-sim counted them (5 per archived case)"
+curl -s "$sim/_sim/stats" | jq -r '.requests | to_entries[] | "\(.key): \([.value[]] | add)"'
+echo "total: $(curl -s "$sim/_sim/stats" | jq '.total_requests') for $(echo "$ids" | wc -l) cases"
 
 step "stopping (SIGTERM drains and exits 0)"
 kill -TERM "$serve_pid"
