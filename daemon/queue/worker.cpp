@@ -16,7 +16,6 @@
 
 namespace archiver::queue {
 
-using std::chrono::steady_clock;
 using worker_detail::one_line;
 
 std::string worker_detail::one_line(std::string text) {
@@ -96,12 +95,13 @@ struct workers::listener {
 };
 
 workers::workers(asio::io_context& io, db::pool& database, std::string conninfo,
-                 worker_settings settings, worker_metrics& metrics)
+                 worker_settings settings, worker_metrics& metrics, const ops::clock& time)
     : io_(io),
       database_(database),
       conninfo_(std::move(conninfo)),
       settings_(std::move(settings)),
       metrics_(metrics),
+      time_(time),
       wake_timer_(io),
       idle_timer_(io),
       maintenance_timer_(io) {}
@@ -190,7 +190,7 @@ awaitable<void> workers::start_jobs(std::vector<claimed_job> jobs) {
 }
 
 awaitable<void> workers::run_one(claimed_job job) {
-  const auto started = steady_clock::now();
+  const auto started = time_.steady_now();
   job_result result;
   const auto found = handlers_.find(job.kind);
   if (found == handlers_.end()) {
@@ -204,10 +204,9 @@ awaitable<void> workers::run_one(claimed_job job) {
   }
   const outcome decided = worker_detail::decide(result, job, settings_);
   finishing_.insert(job.id);
-  const auto now = steady_clock::now();
   // While the database is away the outcome is kept for recording until the lease would have run
   // out anyway (then a rescuer re-runs the job: at least once, never lost).
-  to_record_.push_back(pending_outcome{std::move(job), decided, started, now + settings_.lease});
+  to_record_.push_back(pending_outcome{std::move(job), decided, started, time_.steady_now()});
   if (!recording_) {
     recording_ = true;
     asio::co_spawn(io_, record_outcomes(),
@@ -222,13 +221,19 @@ awaitable<void> workers::drain() {
   stopping_ = true;
   wake_timer_.cancel();
   maintenance_timer_.cancel();
-  const auto deadline = steady_clock::now() + settings_.drain_timeout;
+  // The deadline is judged by `time_`; the wait itself is a real timer's, until the deadline as
+  // `time_` saw it when the wait began.
+  const auto deadline = time_.steady_now() + settings_.drain_timeout;
   if (!running_.empty()) {
     spdlog::info("workers: waiting up to {} s for {} running job(s)",
                  settings_.drain_timeout.count(), running_.size());
   }
-  while ((!running_.empty() || loops_alive_ > 0 || recording_) && steady_clock::now() < deadline) {
-    idle_timer_.expires_at(deadline);
+  while (!running_.empty() || loops_alive_ > 0 || recording_) {
+    const auto now = time_.steady_now();
+    if (now >= deadline) {
+      break;
+    }
+    idle_timer_.expires_after(deadline - now);
     error_code ec;
     co_await idle_timer_.async_wait(with_error(ec));
   }

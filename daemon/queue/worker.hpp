@@ -20,6 +20,7 @@
 
 #include "db/pool.hpp"
 #include "net/asio.hpp"
+#include "ops/clock.hpp"
 #include "ops/metrics.hpp"
 #include "queue/queue.hpp"
 
@@ -73,14 +74,23 @@ struct worker_metrics {
   ops::gauge_family& oldest_age;
 };
 
+// Whether an outcome that could not be recorded is given up (dropped: the job's lease runs out
+// and a rescuer runs it again) rather than kept for another try. True once `now` reaches the
+// time the run's lease would have run out, `lease` after the run `finished`. Pure.
+bool give_up_recording(ops::clock::steady_time finished, std::chrono::seconds lease,
+                       ops::clock::steady_time now);
+
 // Not thread-safe: every member is called on `io`'s one thread (start() and add() before it
 // runs, or on it).
 class workers {
  public:
   // `conninfo` is for the LISTEN connection (its own thread). Nothing here is owned: `io`,
-  // `database` and `metrics` must outlive the workers.
+  // `database`, `metrics` and `time` must outlive the workers. `time` is read for run durations,
+  // the give-up of outcomes that cannot be recorded, the heartbeat, depth and prune schedules and
+  // the drain's deadline; the timers that sleep are asio's (on a manual clock, those decisions
+  // wait until the clock is advanced).
   workers(asio::io_context& io, db::pool& database, std::string conninfo, worker_settings settings,
-          worker_metrics& metrics);
+          worker_metrics& metrics, const ops::clock& time = ops::real_clock());
   // Stops the LISTEN thread. REQUIRES: `io` no longer runs (its pending work refers to the
   // workers); drain() first, so that running jobs are handed back.
   ~workers();
@@ -121,6 +131,7 @@ class workers {
   std::string conninfo_;
   worker_settings settings_;
   worker_metrics& metrics_;
+  const ops::clock& time_;
   std::map<std::string, handler> handlers_;
   std::map<std::int64_t, std::string> running_;  // id -> kind
   std::set<std::int64_t> finishing_;  // running, outcome being recorded: no more heartbeats

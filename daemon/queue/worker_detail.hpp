@@ -2,20 +2,21 @@
 // worker_outcome.cpp) share. Not to be included outside daemon/queue.
 #pragma once
 
-#include <chrono>
 #include <string>
 
+#include "ops/clock.hpp"
 #include "queue/queue.hpp"
 #include "queue/worker.hpp"
 
 namespace archiver::queue {
 
-// A run's outcome waiting to be recorded; `give_up`: when the lease would have run out.
+// A run's outcome waiting to be recorded. `finished`: when the handler returned; the outcome is
+// kept for recording until the lease would have run out (give_up_recording).
 struct workers::pending_outcome {
   claimed_job job;
   outcome decided;
-  std::chrono::steady_clock::time_point started;
-  std::chrono::steady_clock::time_point give_up;
+  ops::clock::steady_time started;
+  ops::clock::steady_time finished;
 };
 
 namespace worker_detail {

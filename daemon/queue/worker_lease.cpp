@@ -1,5 +1,6 @@
 // The workers' lease keeper: the maintenance loop (heartbeats for running jobs, rescue of expired
-// leases, the depth refresh and pruning on their schedules).
+// leases, the depth refresh and pruning on their schedules) and the give-up decision for outcomes
+// that cannot be recorded before their lease would run out.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,7 +12,11 @@
 namespace archiver::queue {
 
 using std::chrono::milliseconds;
-using std::chrono::steady_clock;
+
+bool give_up_recording(ops::clock::steady_time finished, std::chrono::seconds lease,
+                       ops::clock::steady_time now) {
+  return now >= finished + lease;
+}
 
 awaitable<void> workers::maintenance_loop() {
   ++loops_alive_;
@@ -19,11 +24,11 @@ awaitable<void> workers::maintenance_loop() {
       std::clamp<milliseconds>(std::chrono::duration_cast<milliseconds>(settings_.lease) / 10,
                                milliseconds(200), milliseconds(5000));
   const auto heartbeat_every = std::chrono::duration_cast<milliseconds>(settings_.lease) / 4;
-  auto next_heartbeat = steady_clock::now() + heartbeat_every;
-  auto next_depth = steady_clock::now();
-  auto next_prune = steady_clock::now() + std::chrono::minutes(1);
+  auto next_heartbeat = time_.steady_now() + heartbeat_every;
+  auto next_depth = time_.steady_now();
+  auto next_prune = time_.steady_now() + std::chrono::minutes(1);
   while (!stopping_) {
-    const auto now = steady_clock::now();
+    const auto now = time_.steady_now();
     try {
       if (now >= next_heartbeat && !running_.empty()) {
         std::vector<std::int64_t> ids;

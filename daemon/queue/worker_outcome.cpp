@@ -10,7 +10,6 @@
 
 namespace archiver::queue {
 
-using std::chrono::steady_clock;
 using worker_detail::one_line;
 
 namespace {
@@ -127,7 +126,7 @@ awaitable<void> workers::record_outcomes() {
         error = one_line(e.what());
       }
       const auto& job = batch[i].job;
-      if (steady_clock::now() >= batch[i].give_up) {
+      if (give_up_recording(batch[i].finished, settings_.lease, time_.steady_now())) {
         spdlog::error("job {} {}({}): cannot record its outcome: {}; it will run again", job.id,
                       job.kind, job.key, error);
         after_recorded(batch[i], false);
@@ -152,7 +151,7 @@ awaitable<void> workers::record_outcomes() {
 void workers::after_recorded(const pending_outcome& run, bool recorded) {
   const auto& job = run.job;
   const auto& decided = run.decided;
-  const double elapsed = std::chrono::duration<double>(steady_clock::now() - run.started).count();
+  const double elapsed = std::chrono::duration<double>(time_.steady_now() - run.started).count();
   metrics_.runs.inc({job.kind, outcome_label(decided.what, recorded)});
   metrics_.duration.observe({job.kind}, elapsed);
   if (!recorded) {
