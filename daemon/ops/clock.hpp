@@ -1,8 +1,10 @@
-// Where the daemon reads the time: a webhook's timestamp tolerance, a SigV4 request date and the
-// Certn rate limiter's turns ask a `clock` they were given, so that tests can use a manual_clock
-// and move time on instead of sleeping. (The workers' give-up and heartbeat timing still read
-// std::chrono::steady_clock: not yet moved.) The job queue is the exception on purpose: run_at, leases and backoff are
-// judged by PostgreSQL's now(), the one clock every replica shares (queue/queue.hpp).
+// Where the daemon reads the time: a webhook's timestamp tolerance, a SigV4 request date, the
+// Certn rate limiter's turns and the workers' timing decisions (a run's duration, giving up an
+// outcome that cannot be recorded, the heartbeat, depth and prune schedules, the drain deadline:
+// queue/worker.hpp) ask a `clock` they were given, so that tests can use a manual_clock and move
+// time on instead of sleeping. Timers that actually sleep stay asio's steady_timer. The job queue
+// is the exception on purpose: run_at, leases and backoff are judged by PostgreSQL's now(), the
+// one clock every replica shares (queue/queue.hpp).
 #pragma once
 
 #include <chrono>

@@ -4,6 +4,9 @@
 // drain stops claiming, waits for running jobs up to a deadline and releases the rest so that
 // another replica takes them at once. Every retry decision is made here, from a handler's
 // job_result. Runs on one io_context thread; database work goes through db::pool.
+//
+// The parts: the claim loop, runs and drain (worker.cpp), the lease keeper (worker_lease.cpp),
+// the outcome recorder and metrics (worker_outcome.cpp); what they share is worker_detail.hpp.
 #pragma once
 
 #include <chrono>
@@ -17,6 +20,7 @@
 
 #include "db/pool.hpp"
 #include "net/asio.hpp"
+#include "ops/clock.hpp"
 #include "ops/metrics.hpp"
 #include "queue/queue.hpp"
 
@@ -43,7 +47,8 @@ struct job_result {
   }
 };
 
-// A handler may throw: that is a retry with the exception's message.
+// A handler may throw: that is a retry with the exception's message. It runs on the workers'
+// io_context thread.
 using handler = std::function<awaitable<job_result>(const claimed_job&)>;
 
 struct worker_settings {
@@ -60,7 +65,7 @@ struct worker_settings {
 
 // certn_archiver_jobs_total{kind,outcome}, certn_archiver_job_duration_seconds{kind},
 // certn_archiver_jobs{state} and certn_archiver_jobs_oldest_age_seconds{state} (refreshed by the
-// workers every few seconds).
+// workers every few seconds). The families belong to `registry`, which must outlive this.
 struct worker_metrics {
   explicit worker_metrics(ops::registry& registry);
   ops::counter_family& runs;
@@ -69,49 +74,64 @@ struct worker_metrics {
   ops::gauge_family& oldest_age;
 };
 
+// Whether an outcome that could not be recorded is given up (dropped: the job's lease runs out
+// and a rescuer runs it again) rather than kept for another try. True once `now` reaches the
+// time the run's lease would have run out, `lease` after the run `finished`. Pure.
+bool give_up_recording(ops::clock::steady_time finished, std::chrono::seconds lease,
+                       ops::clock::steady_time now);
+
+// Not thread-safe: every member is called on `io`'s one thread (start() and add() before it
+// runs, or on it).
 class workers {
  public:
-  // `conninfo` is for the LISTEN connection (its own thread). Nothing here is owned.
+  // `conninfo` is for the LISTEN connection (its own thread). Nothing here is owned: `io`,
+  // `database`, `metrics` and `time` must outlive the workers. `time` is read for run durations,
+  // the give-up of outcomes that cannot be recorded, the heartbeat, depth and prune schedules and
+  // the drain's deadline; the timers that sleep are asio's (on a manual clock, those decisions
+  // wait until the clock is advanced).
   workers(asio::io_context& io, db::pool& database, std::string conninfo, worker_settings settings,
-          worker_metrics& metrics);
+          worker_metrics& metrics, const ops::clock& time = ops::real_clock());
+  // Stops the LISTEN thread. REQUIRES: `io` no longer runs (its pending work refers to the
+  // workers); drain() first, so that running jobs are handed back.
   ~workers();
   workers(const workers&) = delete;
   workers& operator=(const workers&) = delete;
 
-  // Before start(). A claimed job of a kind without handler is dead ("no handler").
+  // REQUIRES: before start(). A claimed job of a kind without handler is dead ("no handler").
   void add(std::string kind, handler run);
+  // Starts the LISTEN thread, the claim loop and the lease keeper. REQUIRES: called once.
   void start();
   // Stops claiming; waits for running jobs up to drain_timeout, then releases the rest.
+  // Idempotent: a second call returns at once.
   awaitable<void> drain();
 
   std::string_view owner() const { return settings_.owner; }
   int running() const { return static_cast<int>(running_.size()); }
 
  private:
-  struct listener;
-  // A run's outcome waiting to be recorded; `give_up`: when the lease would have run out.
-  struct pending_outcome {
-    claimed_job job;
-    outcome decided;
-    std::chrono::steady_clock::time_point started;
-    std::chrono::steady_clock::time_point give_up;
-  };
+  struct listener;         // worker.cpp
+  struct pending_outcome;  // worker_detail.hpp
+
+  // worker.cpp: the claim side.
   awaitable<void> claim_loop();
-  awaitable<void> maintenance_loop();
   awaitable<void> run_one(claimed_job job);
   // Runs what was claimed, or gives it straight back when draining began meanwhile.
   awaitable<void> start_jobs(std::vector<claimed_job> jobs);
   int free_slots() const { return settings_.concurrency - running() - reserved_; }
+  void wake();
+  // worker_lease.cpp: heartbeats, rescue, depth and prune.
+  awaitable<void> maintenance_loop();
+  // worker_outcome.cpp: recording outcomes, metrics.
   awaitable<void> record_outcomes();
   void after_recorded(const pending_outcome& run, bool recorded);
   awaitable<void> refresh_depth();
-  void wake();
 
   asio::io_context& io_;
   db::pool& database_;
   std::string conninfo_;
   worker_settings settings_;
   worker_metrics& metrics_;
+  const ops::clock& time_;
   std::map<std::string, handler> handlers_;
   std::map<std::int64_t, std::string> running_;  // id -> kind
   std::set<std::int64_t> finishing_;  // running, outcome being recorded: no more heartbeats
@@ -127,7 +147,7 @@ class workers {
   int loops_alive_ = 0;
 };
 
-// "host:pid:xxxx": names this process as a lease owner.
+// "host:pid:xxxx": names this process as a lease owner. Thread-safe.
 std::string make_owner_name();
 
 }  // namespace archiver::queue

@@ -1,0 +1,217 @@
+// The workers' outcome recorder: a handler's verdict turned into a queue outcome (decide), the
+// outcomes recorded in groups with the next claims in the same transaction, and the metrics.
+#include <spdlog/spdlog.h>
+
+#include <pqxx/pqxx>
+#include <random>
+
+#include "ops/logging.hpp"
+#include "queue/worker_detail.hpp"
+
+namespace archiver::queue {
+
+using worker_detail::one_line;
+
+namespace {
+
+double unit_random() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+}
+
+const char* outcome_label(outcome::kind what, bool recorded) {
+  if (!recorded) {
+    return "lease_lost";
+  }
+  switch (what) {
+    case outcome::kind::succeeded:
+      return "succeeded";
+    case outcome::kind::retry:
+      return "retry";
+    case outcome::kind::dead:
+      return "dead";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+outcome worker_detail::decide(const job_result& result, const claimed_job& job,
+                              const worker_settings& s) {
+  using std::chrono::milliseconds;
+  switch (result.what) {
+    case job_result::kind::done:
+      return {outcome::kind::succeeded, "", milliseconds{0}};
+    case job_result::kind::permanent:
+      return {outcome::kind::dead, result.error, milliseconds{0}};
+    case job_result::kind::retry:
+      break;
+  }
+  return {
+      outcome::kind::retry, result.error,
+      retry_delay(job.attempt, s.backoff_base, s.backoff_max, result.retry_after, unit_random()),
+      result.counts_as_attempt};
+}
+
+worker_metrics::worker_metrics(ops::registry& registry)
+    : runs(registry.counter("certn_archiver_jobs_total", "Job runs by kind and outcome.",
+                            {"kind", "outcome"})),
+      duration(registry.histogram(
+          "certn_archiver_job_duration_seconds", "Time from claim to recorded outcome, by kind.",
+          {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800}, {"kind"})),
+      depth(registry.gauge("certn_archiver_jobs", "Jobs by state (queued, failed, running, dead).",
+                           {"state"})),
+      oldest_age(registry.gauge("certn_archiver_jobs_oldest_age_seconds",
+                                "Age of the oldest due job by state (queued, failed), and of the "
+                                "oldest dead job.",
+                                {"state"})) {}
+
+// Group commit: the outcomes that arrive while one transaction records are recorded together by
+// the next, so a busy queue pays one commit for many jobs and an idle one adds no delay.
+awaitable<void> workers::record_outcomes() {
+  while (!to_record_.empty()) {
+    std::vector<pending_outcome> batch;
+    batch.swap(to_record_);
+    std::vector<finished_run> runs;
+    runs.reserve(batch.size());
+    for (const auto& pending : batch) {
+      runs.push_back({pending.job.id, pending.decided});
+    }
+    // The slots these runs free are filled in the same transaction: one commit per cycle of a
+    // busy queue instead of one to record and one to claim.
+    const int wanted = stopping_ ? 0
+                                 : std::min(settings_.claim_batch,
+                                            free_slots() + static_cast<int>(batch.size()));
+    reserved_ += wanted;
+    std::vector<bool> recorded;
+    std::vector<claimed_job> claimed;
+    try {
+      std::tie(recorded, claimed) =
+          co_await database_.query<std::pair<std::vector<bool>, std::vector<claimed_job>>>(
+              [&](pqxx::connection& conn) {
+                pqxx::work tx(conn, "finish");
+                auto mine = finish_all(tx, settings_.owner, runs);
+                auto next = claim(tx, settings_.owner, wanted, settings_.lease);
+                tx.commit();
+                return std::pair{std::move(mine), std::move(next)};
+              });
+    } catch (const std::exception& e) {
+      // One run whose outcome cannot be recorded must not hold up the others: record them one by
+      // one this round. When the database itself is away, each fails at once.
+      spdlog::debug("workers: recording {} outcome(s) together failed: {}", batch.size(),
+                    one_line(e.what()));
+      recorded.clear();
+    }
+    reserved_ -= wanted;
+    if (recorded.size() == batch.size()) {
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        after_recorded(batch[i], recorded[i]);
+      }
+      co_await start_jobs(std::move(claimed));
+      continue;
+    }
+    std::vector<pending_outcome> unrecorded;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      std::string error;
+      try {
+        const bool mine = co_await database_.query<bool>([&](pqxx::connection& conn) {
+          pqxx::work tx(conn, "finish");
+          const bool held = finish(tx, runs[i].id, settings_.owner, runs[i].result);
+          tx.commit();
+          return held;
+        });
+        after_recorded(batch[i], mine);
+        continue;
+      } catch (const std::exception& e) {
+        error = one_line(e.what());
+      }
+      const auto& job = batch[i].job;
+      if (give_up_recording(batch[i].finished, settings_.lease, time_.steady_now())) {
+        spdlog::error("job {} {}({}): cannot record its outcome: {}; it will run again", job.id,
+                      job.kind, job.key, error);
+        after_recorded(batch[i], false);
+      } else {
+        unrecorded.push_back(std::move(batch[i]));
+      }
+    }
+    if (!unrecorded.empty()) {
+      to_record_.insert(to_record_.begin(), std::make_move_iterator(unrecorded.begin()),
+                        std::make_move_iterator(unrecorded.end()));
+      asio::steady_timer pause(io_, settings_.poll_interval);
+      error_code ec;
+      co_await pause.async_wait(with_error(ec));
+    }
+  }
+  recording_ = false;
+  if (stopping_) {
+    idle_timer_.cancel();
+  }
+}
+
+void workers::after_recorded(const pending_outcome& run, bool recorded) {
+  const auto& job = run.job;
+  const auto& decided = run.decided;
+  const double elapsed = std::chrono::duration<double>(time_.steady_now() - run.started).count();
+  metrics_.runs.inc({job.kind, outcome_label(decided.what, recorded)});
+  metrics_.duration.observe({job.kind}, elapsed);
+  if (!recorded) {
+    spdlog::warn("job {} {}({}): lease lost (cancelled or rescued); result discarded", job.id,
+                 job.kind, job.key);
+  } else if (decided.what == outcome::kind::succeeded) {
+    spdlog::info("job {} {}({}) done in {:.3f} s", job.id, job.kind, job.key, elapsed);
+  } else if (decided.what == outcome::kind::retry && !decided.counts_as_attempt) {
+    // Waiting (for a 429's window, for the case's other jobs) is expected, not a failure.
+    spdlog::debug("job {} {}({}) waits: {}; again in {:.1f} s", job.id, job.kind, job.key,
+                  decided.error, static_cast<double>(decided.delay.count()) / 1000.0);
+  } else if (decided.what == outcome::kind::retry && job.attempt < job.max_attempts) {
+    spdlog::warn("job {} {}({}) attempt {}/{} failed: {}; retry in {:.1f} s", job.id, job.kind,
+                 job.key, job.attempt, job.max_attempts, decided.error,
+                 static_cast<double>(decided.delay.count()) / 1000.0);
+  } else {
+    spdlog::error("job {} {}({}) dead after attempt {}: {}", job.id, job.kind, job.key, job.attempt,
+                  decided.error);
+  }
+  running_.erase(job.id);
+  finishing_.erase(job.id);
+  wake();
+  if (stopping_ && running_.empty()) {
+    idle_timer_.cancel();
+  }
+}
+
+awaitable<void> workers::refresh_depth() {
+  struct row {
+    std::string state;
+    double count;
+    double oldest;
+  };
+  const auto rows = co_await database_.query<std::vector<row>>([](pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn, "depth");
+    const pqxx::result r = tx.exec(
+        "SELECT state::text, count(*), COALESCE(EXTRACT(EPOCH FROM now() - min("
+        "  CASE WHEN state = 'dead' THEN finished_at"
+        "       WHEN state IN ('queued', 'failed') AND run_at <= now() THEN run_at END)), 0) "
+        "FROM jobs WHERE state IN ('queued', 'failed', 'running', 'dead') GROUP BY state");
+    std::vector<row> out;
+    for (const auto& r_row : r) {
+      out.push_back({r_row[0].as<std::string>(), r_row[1].as<double>(), r_row[2].as<double>()});
+    }
+    return out;
+  });
+  for (const char* state : {"queued", "failed", "running", "dead"}) {
+    double count = 0;
+    double oldest = 0;
+    for (const row& r : rows) {
+      if (r.state == state) {
+        count = r.count;
+        oldest = r.oldest;
+      }
+    }
+    metrics_.depth.set({state}, count);
+    if (std::string_view(state) != "running") {
+      metrics_.oldest_age.set({state}, oldest);
+    }
+  }
+}
+
+}  // namespace archiver::queue
