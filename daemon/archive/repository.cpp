@@ -13,7 +13,9 @@ constexpr const char* select_sha256_at_key = "SELECT sha256 FROM artifacts WHERE
 // Jobs that may still add an artifact to the case (every archive job names its case in the
 // payload).
 constexpr const char* count_open_jobs_of_case =
-    "SELECT count(*) FROM jobs WHERE payload->>'case_id' = $1 AND kind <> $2 "
+    "SELECT count(*), COALESCE(ceil(EXTRACT(EPOCH FROM "
+    "min(CASE WHEN state = 'running' THEN now() ELSE GREATEST(run_at, now()) END) - now())), 0)"
+    "::bigint FROM jobs WHERE payload->>'case_id' = $1 AND kind <> $2 "
     "AND state IN ('queued', 'failed', 'running')";
 
 // The same key can only be rewritten with what is there now (the store replaced it whole).
@@ -119,9 +121,10 @@ std::optional<std::string> recorded_sha256(pqxx::transaction_base& tx, const std
   return first_text(tx.exec_params(select_sha256_at_key, key));
 }
 
-int open_jobs_of_case(pqxx::transaction_base& tx, const std::string& case_id,
-                      const std::string& except_kind) {
-  return tx.exec_params1(count_open_jobs_of_case, case_id, except_kind)[0].as<int>();
+open_jobs open_jobs_of_case(pqxx::transaction_base& tx, const std::string& case_id,
+                            const std::string& except_kind) {
+  const pqxx::row row = tx.exec_params1(count_open_jobs_of_case, case_id, except_kind);
+  return open_jobs{row[0].as<int>(), std::chrono::seconds(row[1].as<std::int64_t>())};
 }
 
 std::vector<manifest_entry> manifest_entries(pqxx::transaction_base& tx,

@@ -36,9 +36,14 @@ void record_artifact(pqxx::transaction_base& tx, const std::string& case_id,
 std::optional<std::string> recorded_sha256(pqxx::transaction_base& tx, const std::string& key);
 
 // Jobs of the case (by the case_id of their payload) queued, waiting for a retry or running,
-// except those of `except_kind`.
-int open_jobs_of_case(pqxx::transaction_base& tx, const std::string& case_id,
-                      const std::string& except_kind);
+// except those of `except_kind`; and how soon the first of them runs (0 when one runs or is due),
+// before which nothing of the case can change.
+struct open_jobs {
+  int count = 0;
+  std::chrono::seconds first_due_in{0};
+};
+open_jobs open_jobs_of_case(pqxx::transaction_base& tx, const std::string& case_id,
+                            const std::string& except_kind);
 
 // The case's artifacts but its manifest, for manifest.json.
 std::vector<manifest_entry> manifest_entries(pqxx::transaction_base& tx,

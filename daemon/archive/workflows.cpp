@@ -597,7 +597,7 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
   const std::string& case_id = job_run.key;
   const std::string key = layout_.manifest(case_id);
   struct manifest_facts {
-    int other_jobs = 0;
+    repository::open_jobs other_jobs;
     std::optional<std::string> recorded_sha256;
     std::vector<manifest_entry> entries;
   };
@@ -610,12 +610,17 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
       });
   std::string body = manifest_json(case_id, facts.entries);
   const storage::object_digest digest = storage::digest_of(body);
-  switch (decide_manifest(facts.other_jobs, facts.recorded_sha256 == digest.sha256_hex)) {
-    case manifest_step::wait:
-      // Not an attempt: the case's other jobs end (done or dead) within their own attempts.
-      co_return job_result::throttled("waiting for " + std::to_string(facts.other_jobs) +
+  switch (decide_manifest(facts.other_jobs.count, facts.recorded_sha256 == digest.sha256_hex)) {
+    case manifest_step::wait: {
+      // Not an attempt: the case's other jobs end (done or dead) within their own attempts. No
+      // look before the first of them runs (a report polled every minute, a backfill waiting
+      // for the rate limit), so waiting manifests do not crowd the queue.
+      const std::chrono::seconds wait =
+          std::max(settings_.manifest_wait, facts.other_jobs.first_due_in);
+      co_return job_result::throttled("waiting for " + std::to_string(facts.other_jobs.count) +
                                           " other job(s) of the case before writing its manifest",
-                                      settings_.manifest_wait);
+                                      wait);
+    }
     case manifest_step::unchanged:
       co_return job_result::done();
     case manifest_step::write:

@@ -216,16 +216,21 @@ TEST_CASE("fence_of: a sync knows whether an event arrived since the last GET of
 TEST_CASE("open_jobs_of_case and recorded_sha256: what write_manifest decides on") {
   scratch_database db;
   pqxx::connection conn(db.dsn());
-  db.scalar("INSERT INTO jobs (kind, key, payload, state) VALUES "
-          "('fetch_report', 'r1', '{\"case_id\":\"c1\"}', 'queued'), "
-          "('archive_supplementary', 'c1', '{\"case_id\":\"c1\"}', 'running'), "
-          "('sync_case', 'c1', '{\"case_id\":\"c1\"}', 'succeeded'), "
-          "('write_manifest', 'c1', '{\"case_id\":\"c1\"}', 'queued'), "
-          "('fetch_report', 'r2', '{\"case_id\":\"c2\"}', 'failed')");
+  db.scalar("INSERT INTO jobs (kind, key, payload, state, run_at) VALUES "
+          "('fetch_report', 'r1', '{\"case_id\":\"c1\"}', 'queued', now() + interval '1 hour'), "
+          "('archive_supplementary', 'c1', '{\"case_id\":\"c1\"}', 'running', now()), "
+          "('sync_case', 'c1', '{\"case_id\":\"c1\"}', 'succeeded', now()), "
+          "('write_manifest', 'c1', '{\"case_id\":\"c1\"}', 'queued', now()), "
+          "('fetch_report', 'r2', '{\"case_id\":\"c2\"}', 'failed', now() + interval '60 s')");
   pqxx::work tx(conn);
-  CHECK(repository::open_jobs_of_case(tx, "c1", "write_manifest") == 2);
-  CHECK(repository::open_jobs_of_case(tx, "c2", "write_manifest") == 1);
-  CHECK(repository::open_jobs_of_case(tx, "c3", "write_manifest") == 0);
+  const repository::open_jobs c1 = repository::open_jobs_of_case(tx, "c1", "write_manifest");
+  CHECK(c1.count == 2);
+  CHECK(c1.first_due_in == std::chrono::seconds(0));  // one is running
+  const repository::open_jobs c2 = repository::open_jobs_of_case(tx, "c2", "write_manifest");
+  CHECK(c2.count == 1);
+  CHECK(c2.first_due_in > std::chrono::seconds(55));  // a retry in a minute: no look before
+  CHECK(c2.first_due_in <= std::chrono::seconds(60));
+  CHECK(repository::open_jobs_of_case(tx, "c3", "write_manifest").count == 0);
   CHECK_FALSE(repository::recorded_sha256(tx, "cases/c1/manifest.json"));
   repository::record_artifact(tx, "c1", "manifest", "c1", "cases/c1/manifest.json",
                               storage::digest_of("{}"), "application/json");
