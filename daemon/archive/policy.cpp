@@ -39,12 +39,12 @@ bool sync_needs_fetch(const sync_facts& facts) {
   return !facts.event_driven || !facts.fetched_before || facts.event_since_fetch;
 }
 
-check_step decide_check(bool owner_known, std::chrono::seconds event_age,
+check_step decide_check(bool owner_known, std::optional<std::chrono::seconds> event_age,
                         std::chrono::seconds wait) {
   if (owner_known) {
     return check_step::sync_owner;
   }
-  return event_age < wait ? check_step::wait_for_case : check_step::reconcile;
+  return event_age && *event_age < wait ? check_step::wait_for_case : check_step::reconcile;
 }
 
 manifest_step decide_manifest(int other_jobs_of_case, bool same_as_recorded) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,8 +68,9 @@ enum class check_step {
   wait_for_case,  // not yet: the case's own event, sent with its checks', usually maps it soon
   reconcile,      // still unknown: list recent cases to find it (a Certn call)
 };
-// `event_age`: how long ago the check's event arrived.
-check_step decide_check(bool owner_known, std::chrono::seconds event_age,
+// `event_age`: how long ago the check's event arrived; nullopt when no event is known (a job
+// enqueued by hand, an event pruned): nothing to wait for.
+check_step decide_check(bool owner_known, std::optional<std::chrono::seconds> event_age,
                         std::chrono::seconds wait);
 
 // What write_manifest does.

@@ -217,9 +217,13 @@ void mark_events_processed(pqxx::transaction_base& tx, const std::string& object
   tx.exec_params(update_events_processed, object_id);
 }
 
-std::chrono::seconds event_age(pqxx::transaction_base& tx, const std::string& event_id) {
+std::optional<std::chrono::seconds> event_age(pqxx::transaction_base& tx,
+                                              const std::string& event_id) {
   const pqxx::result rows = tx.exec_params(select_event_age, event_id);
-  return std::chrono::seconds(rows.empty() ? 0 : rows[0][0].as<std::int64_t>());
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return std::chrono::seconds(rows[0][0].as<std::int64_t>());
 }
 
 void mark_case_events_processed(pqxx::transaction_base& tx, const std::string& case_id) {

@@ -108,8 +108,9 @@ void set_report_status(pqxx::transaction_base& tx, const std::string& report_id,
 // Events about `object_id` received before this transaction began are taken care of.
 void mark_events_processed(pqxx::transaction_base& tx, const std::string& object_id);
 
-// How long ago the event arrived (0 when it is not held here).
-std::chrono::seconds event_age(pqxx::transaction_base& tx, const std::string& event_id);
+// How long ago the event arrived; nullopt when it is not held here.
+std::optional<std::chrono::seconds> event_age(pqxx::transaction_base& tx,
+                                              const std::string& event_id);
 
 // The same for the events about a case and about each of its checks.
 void mark_case_events_processed(pqxx::transaction_base& tx, const std::string& case_id);

@@ -197,6 +197,8 @@ TEST_CASE("fence_of: a sync knows whether an event arrived since the last GET of
     CHECK(held.fetched_before);
     // Only an older event, one about another case, and a report's: none says the case changed.
     CHECK_FALSE(held.event_since_fetch);
+    CHECK(repository::event_age(tx, "before") > std::chrono::seconds(3600));  // from 2026-12-01
+    CHECK_FALSE(repository::event_age(tx, "no-such-event"));
   }
   event("check-after", "k1", "2026-12-01 10:00:01+00");  // names a check of the case
   {

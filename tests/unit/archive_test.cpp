@@ -117,6 +117,9 @@ TEST_CASE("decide_check: a check of an unknown case waits for the case's event, 
   CHECK(decide_check(false, seconds(9), seconds(10)) == check_step::wait_for_case);
   CHECK(decide_check(false, seconds(10), seconds(10)) == check_step::reconcile);
   CHECK(decide_check(false, seconds(0), seconds(0)) == check_step::reconcile);  // waiting off
+  // No event known (enqueued by hand, pruned): nothing would ever map the check.
+  CHECK(decide_check(false, std::nullopt, seconds(10)) == check_step::reconcile);
+  CHECK(decide_check(true, std::nullopt, seconds(10)) == check_step::sync_owner);
 }
 
 TEST_CASE("unlisted_open_case_is_due: open cases outside the window are rechecked sparingly") {
