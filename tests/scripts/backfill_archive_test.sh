@@ -3,10 +3,9 @@
 # is off, so nothing happens until `certn-archiver backfill --since <yesterday>` enqueues a sync of
 # every listed case; then the closed ones (COMPLETE and CANCELLED) are archived and the open one
 # only synced. A second backfill (filtered by status) archives nothing twice.
-binary=$1
-source_dir=$2
-source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/archive_lib.sh"
+source "$(dirname "$0")/fixture.sh"
+create_database --migrate
+archive_env
 
 start_serve
 start_sim --webhook-drop-rate 1 --report-delay-ms 300 --file-size 40000 --seed 12
@@ -64,11 +63,8 @@ artifacts=$(q "SELECT count(*) FROM artifacts WHERE kind <> 'manifest'")
 out=$("$binary" backfill --since "$since" --status COMPLETE 2>"$scratch/backfill.err") ||
   fail "second backfill failed: $(cat "$scratch/backfill.err")"
 [[ $out == "backfill: 3 cases seen, 3 sync_case jobs enqueued, 0 already pending" ]] || fail "second backfill said: $out"
-deadline=$((SECONDS + 20))
-until [[ $(q "SELECT count(*) FROM jobs WHERE kind = 'sync_case' AND state = 'succeeded'") -eq 8 && $(pending_jobs) -eq 0 ]]; do
-  ((SECONDS < deadline)) || fail "second backfill's syncs not done: $(q "SELECT kind, key, state, last_error FROM jobs WHERE state <> 'succeeded'")"
-  sleep 0.2
-done
+syncs_done() { sql_check -eq 8 "SELECT count(*) FROM jobs WHERE kind = 'sync_case' AND state = 'succeeded'" && ((!$(pending_jobs))); }
+wait_until 20 "second backfill's syncs not done" syncs_done
 [[ $(q "SELECT count(*) FROM artifacts WHERE kind <> 'manifest'") -eq $artifacts ]] ||
   fail "a second backfill archived again: $artifacts -> $(q "SELECT count(*) FROM artifacts WHERE kind <> 'manifest'")"
 [[ $(q "SELECT count(*) FROM jobs WHERE kind IN ('request_report', 'archive_supplementary')") -eq 8 ]] ||
@@ -76,5 +72,5 @@ done
 expect_no_dead_job
 pass "second backfill (--status COMPLETE): 3 cases synced again, nothing archived twice"
 
-expect_exit_after_sigterm
+stop_serve
 pass "SIGTERM: drained, exit 0"

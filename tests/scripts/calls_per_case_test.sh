@@ -4,11 +4,9 @@
 # supplementary-files, once each per archived case, whatever the webhooks repeat; and each case's
 # manifest is written once, after its artifacts landed.
 # certn-sim shapes: assumed observed
-binary=$1
-source_dir=$2
-source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/archive_lib.sh"
-
+source "$(dirname "$0")/fixture.sh"
+create_database --migrate
+archive_env
 # The polling fallback is far away: CASE_REPORT_READY alone brings the report download forward.
 export CERTN_ARCHIVER_WORKERS_REPORT_POLL_DELAY_SECONDS=600
 start_serve
@@ -46,4 +44,4 @@ for id in $ids; do
   verify_case "$id" 4
 done
 pass "one manifest write per case, listing every artifact"
-expect_exit_after_sigterm
+stop_serve

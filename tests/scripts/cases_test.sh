@@ -1,33 +1,14 @@
 #!/bin/bash
 # `certn-archiver cases ...` against the certn-sim binary: JSON on stdout, Certn's code and detail
 # on stderr, exit 1 for a failed call and 2 for missing configuration, a PDF downloaded whole.
-binary=$1
-source_dir=$2
-source "$(dirname "$0")/lib.sh"
-sim_binary="$(dirname "$binary")/simulator/certn-sim"
-[[ -x $sim_binary ]] || fail "certn-sim not built at $sim_binary"
+source "$(dirname "$0")/fixture.sh"
+start_sim --no-webhooks --report-delay-ms 50 --file-size 1000
+certn_env
 
-port=$(free_port)
-"$sim_binary" --listen "127.0.0.1:$port" --report-delay-ms 50 --file-size 1000 >"$scratch/sim.out" 2>"$scratch/sim.err" &
-daemon_pid=$!
-wait_for grep -q "listening on" "$scratch/sim.out" || fail "certn-sim did not start: $(cat "$scratch/sim.err")"
-base="http://127.0.0.1:$port"
-
-export CERTN_ARCHIVER_CERTN_BASE_URL=$base CERTN_ARCHIVER_CERTN_API_KEY=sim-key \
-  CERTN_ARCHIVER_CERTN_ALLOW_PLAIN_HTTP=true CERTN_ARCHIVER_CERTN_ALLOW_SPECIAL_ADDRESSES=true \
-  CERTN_ARCHIVER_CERTN_DOWNLOAD_HOSTS=127.0.0.1
-
-run() {  # expected-code description args...
-  local expected=$1 what=$2
-  shift 2
-  local rc=0
-  "$binary" cases "$@" >"$scratch/out" 2>"$scratch/err" || rc=$?
-  [[ $rc -eq $expected ]] || { cat "$scratch/out" "$scratch/err"; fail "$what: exit $rc, expected $expected"; }
-  pass "$what (exit $rc)"
-}
+run() { expect_exit "$1" "$2" "$binary" cases "${@:3}"; }  # expected-code description args...
 json() { python3 -c "import json,sys; d=json.load(open('$scratch/out')); print($1)"; }
 
-curl -sf -X POST "$base/_sim/cases" -d '{"count":12}' >/dev/null || fail "control API"
+create_cases '{"count":12}' >/dev/null
 
 run 0 "list" list --page-size 5
 [[ $(json 'd["count"]') == 12 && $(json 'len(d["results"])') == 5 ]] || fail "list page: $(cat "$scratch/out")"
@@ -43,9 +24,8 @@ run 1 "get an unknown case" get 00000000-0000-0000-0000-000000000000
 grep -q "not_found" "$scratch/err" || fail "stderr lacks Certn's code: $(cat "$scratch/err")"
 
 run 0 "cancel a new case" cancel "$id"
-curl -sf -X POST "$base/_sim/cases" -d '{"count":1}' >"$scratch/created.json"
-done_id=$(python3 -c "import json; print(json.load(open('$scratch/created.json'))['ids'][0])")
-curl -sf -X POST "$base/_sim/cases/$done_id/status" -d '{"status":"COMPLETE"}' >/dev/null
+done_id=$(create_cases '{"count":1}')
+move_case "$done_id" COMPLETE
 run 1 "cancel a COMPLETE case" cancel "$done_id"
 grep -q "validation_error" "$scratch/err" || fail "stderr: $(cat "$scratch/err")"
 

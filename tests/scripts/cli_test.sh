@@ -1,18 +1,7 @@
 #!/bin/bash
 # The command line's contract: exit 0 ok, 2 usage or configuration error, 1 other failure; every
 # configuration error names its key; serve refuses a schema that is behind and says what to do.
-binary=$1
-source_dir=$2
-source "$(dirname "$0")/lib.sh"
-
-expect_exit() {  # expected-code description command...
-  local expected=$1 what=$2
-  shift 2
-  local rc=0
-  "$@" >"$scratch/out" 2>"$scratch/err" || rc=$?
-  [[ $rc -eq $expected ]] || { cat "$scratch/out" "$scratch/err"; fail "$what: exit $rc, expected $expected"; }
-  pass "$what (exit $rc)"
-}
+source "$(dirname "$0")/fixture.sh"
 
 expect_exit 0 "--help" "$binary" --help
 grep -q serve "$scratch/out" || fail "--help does not list serve"
@@ -40,8 +29,7 @@ grep -q 'webhook.secrets' "$scratch/err" || fail "error does not name webhook.se
 
 
 create_database
-export CERTN_ARCHIVER_DATABASE_URL=$db_dsn CERTN_ARCHIVER_WEBHOOK_SECRETS=cli-test-secret
-export CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:$(free_port)
+export CERTN_ARCHIVER_WEBHOOK_SECRETS=cli-test-secret CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:$port
 expect_exit 1 "serve on an empty database" "$binary" serve
 grep -q 'run `certn-archiver migrate`' "$scratch/err" || fail "serve does not say to run migrate: $(cat "$scratch/err")"
 

@@ -1,10 +1,9 @@
 #!/bin/bash
 # A dispute opened and closed again before the daemon syncs the case (found by the soak): the
 # daemon sees COMPLETE -> COMPLETE with other content, and must archive the new content too.
-binary=$1
-source_dir=$2
-source "$source_dir/tests/scripts/lib.sh"
-source "$source_dir/tests/scripts/archive_lib.sh"
+source "$(dirname "$0")/fixture.sh"
+create_database --migrate
+archive_env
 start_serve
 start_sim --report-delay-ms 300 --file-size 1000 --seed 3
 id=$(create_cases '{"count":1,"files_per_check":1}')
@@ -25,14 +24,7 @@ archived_all() {
     [[ $(q "SELECT count(*) FROM artifacts WHERE case_id = '$id' AND kind = 'report'") -eq 2 ]] &&
     [[ $(pending_jobs) -eq 0 ]]
 }
-deadline=$((SECONDS + 30))
-until archived_all; do
-  ((SECONDS < deadline)) || {
-    q "SELECT kind, source_id FROM artifacts WHERE case_id = '$id' ORDER BY id" >&2
-    fail "the content of the second closing was not archived"
-  }
-  sleep 0.2
-done
+wait_until 30 "the content of the second closing was not archived" archived_all
 grep -q "case $id is COMPLETE: archiving" "$scratch/serve.log" || fail "no archiving line in the log"
 expect_no_dead_job
 verify_objects

@@ -3,10 +3,9 @@
 # expire_next_urls), more of them than the first runs of the jobs can use up; serve takes each
 # expiry as "list again", never as a failure: everything is archived with no dead job, and every
 # expired URL handed out was answered by a fresh listing. Then a report URL alone expires.
-binary=$1
-source_dir=$2
-source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/archive_lib.sh"
+source "$(dirname "$0")/fixture.sh"
+create_database --migrate
+archive_env
 
 start_serve
 start_sim --report-delay-ms 300 --file-size 60000 --seed 13
@@ -53,5 +52,5 @@ verify_case "$id" 0
 verify_objects
 pass "an expired report URL: a fresh one asked for, the report archived"
 
-expect_exit_after_sigterm
+stop_serve
 pass "SIGTERM: drained, exit 0"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # `cmake --install` puts the binary, the example config, the migrations and the systemd unit in
 # the usual places under the prefix.
+# No fixture.sh: it starts nothing and needs no database or scratch state of its own.
 binary=$1
 set -euo pipefail
 build_dir=$(dirname "$(realpath "$binary")")

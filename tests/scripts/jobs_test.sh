@@ -2,22 +2,9 @@
 # The operator's commands: `status` (table and JSON), `jobs list|show|retry|cancel|prune` on rows
 # inserted with psql, and `backfill` against the certn-sim binary: exit codes (0 ok, 1 failure,
 # 2 usage), what each command changes in the database, and a second backfill that adds nothing.
-binary=$1
-source_dir=$2
-source "$(dirname "$0")/lib.sh"
-sim_binary="$(dirname "$binary")/simulator/certn-sim"
-[[ -x $sim_binary ]] || fail "certn-sim not built at $sim_binary"
+source "$(dirname "$0")/fixture.sh"
 command -v jq >/dev/null || fail "jq is not installed"
 
-expect_exit() {  # expected-code description command...
-  local expected=$1 what=$2
-  shift 2
-  local rc=0
-  "$@" >"$scratch/out" 2>"$scratch/err" || rc=$?
-  [[ $rc -eq $expected ]] || { cat "$scratch/out" "$scratch/err"; fail "$what: exit $rc, expected $expected"; }
-  pass "$what (exit $rc)"
-}
-sql() { psql -w -q -At -v ON_ERROR_STOP=1 "$db_dsn" -c "$1"; }
 out_json() { jq -c "$1" "$scratch/out"; }
 expect_out() {  # description pattern
   grep -qE -- "$2" "$scratch/out" || fail "$1: stdout lacks /$2/: $(cat "$scratch/out" "$scratch/err")"
@@ -30,7 +17,6 @@ one_line_on_stderr() {
 }
 
 create_database
-export CERTN_ARCHIVER_DATABASE_URL=$db_dsn
 
 # --- the database not there, or not migrated -------------------------------------------------
 expect_exit 1 "status before migrate" "$binary" status
@@ -49,18 +35,18 @@ expect_exit 0 "status --json, empty" "$binary" status --json
   fail "empty status: $(cat "$scratch/out")"
 
 # --- fixtures ------------------------------------------------------------------------------
-sql "INSERT INTO webhook_events (id, event_type, object_id, object_type, body, signature_scheme, processed_at)
+q "INSERT INTO webhook_events (id, event_type, object_id, object_type, body, signature_scheme, processed_at)
      VALUES ('e1', 'CASE_STATUS_CHANGED', 'c1', 'CASE', 'x', 'x_signature_hex', now()),
             ('e2', 'CASE_STATUS_CHANGED', 'c1', 'CASE', 'x', 'x_signature_hex', NULL),
             ('e3', 'CASE_STATUS_CHANGED', 'c2', 'CASE', 'x', 'x_signature_hex', NULL)"
-sql "INSERT INTO artifacts (case_id, kind, object_key, sha256, size_bytes)
+q "INSERT INTO artifacts (case_id, kind, object_key, sha256, size_bytes)
      VALUES ('c1', 'report', 'k1', repeat('a', 64), 1000), ('c1', 'manifest', 'k2', repeat('b', 64), 24)"
 job() {  # kind key state attempts last_error finished-days-ago lease-owner -> id
   local error=NULL finished=NULL owner=NULL expires=NULL
   [[ -n $5 ]] && error="'$5'"
   [[ -n $6 ]] && finished="now() - interval '$6 days'"
   [[ -n $7 ]] && owner="'$7'" && expires="now() + interval '1 minute'"
-  sql "INSERT INTO jobs (kind, key, state, attempts, last_error, finished_at, lease_owner, lease_expires, run_at)
+  q "INSERT INTO jobs (kind, key, state, attempts, last_error, finished_at, lease_owner, lease_expires, run_at)
        VALUES ('$1', '$2', '$3', $4, $error, $finished, $owner, $expires, now() - interval '1 hour') RETURNING id"
 }
 dead=$(job sync_case case-dead dead 10 "HTTP 503 from Certn" 1 "")
@@ -109,13 +95,13 @@ expect_exit 2 "jobs show without an id" "$binary" jobs show
 
 # --- jobs retry ------------------------------------------------------------------------------------
 expect_exit 0 "jobs retry a dead job" "$binary" jobs retry "$dead"
-[[ $(sql "SELECT state || ' ' || attempts || ' ' || (run_at > now() - interval '1 minute') FROM jobs WHERE id = $dead") == "queued 0 true" ]] ||
-  fail "retried job: $(sql "SELECT * FROM jobs WHERE id = $dead")"
-[[ $(sql "SELECT last_error FROM jobs WHERE id = $dead") == "retried by operator after 10 attempts as dead: HTTP 503 from Certn" ]] ||
-  fail "history lost: $(sql "SELECT last_error FROM jobs WHERE id = $dead")"
+[[ $(q "SELECT state || ' ' || attempts || ' ' || (run_at > now() - interval '1 minute') FROM jobs WHERE id = $dead") == "queued 0 true" ]] ||
+  fail "retried job: $(q "SELECT * FROM jobs WHERE id = $dead")"
+[[ $(q "SELECT last_error FROM jobs WHERE id = $dead") == "retried by operator after 10 attempts as dead: HTTP 503 from Certn" ]] ||
+  fail "history lost: $(q "SELECT last_error FROM jobs WHERE id = $dead")"
 expect_exit 0 "jobs retry a job whose key is pending" "$binary" jobs retry "$blocked"
 expect_out "jobs retry a job whose key is pending" "already pending as job $pending"
-[[ $(sql "SELECT state FROM jobs WHERE id = $blocked") == dead ]] || fail "the blocked job changed"
+[[ $(q "SELECT state FROM jobs WHERE id = $blocked") == dead ]] || fail "the blocked job changed"
 expect_exit 1 "jobs retry a queued job" "$binary" jobs retry "$pending"
 expect_err "jobs retry a queued job" "is queued"
 expect_exit 1 "jobs retry an unknown id" "$binary" jobs retry 999999
@@ -123,15 +109,15 @@ expect_exit 2 "jobs retry without an id" "$binary" jobs retry
 expect_exit 2 "jobs retry ID --all-dead" "$binary" jobs retry "$blocked" --all-dead
 expect_exit 0 "jobs retry --all-dead" "$binary" jobs retry --all-dead
 expect_out "jobs retry --all-dead" '^queued 1 dead jobs again; 1 left'
-[[ $(sql "SELECT state FROM jobs WHERE id = $ancient_dead") == queued ]] || fail "--all-dead left the ancient job"
-[[ $(sql "SELECT state FROM jobs WHERE id = $blocked") == dead ]] || fail "--all-dead broke the unique index rule"
+[[ $(q "SELECT state FROM jobs WHERE id = $ancient_dead") == queued ]] || fail "--all-dead left the ancient job"
+[[ $(q "SELECT state FROM jobs WHERE id = $blocked") == dead ]] || fail "--all-dead broke the unique index rule"
 
 # --- jobs cancel ------------------------------------------------------------------------------------
 expect_exit 0 "jobs cancel a queued job" "$binary" jobs cancel "$pending"
-[[ $(sql "SELECT state || ' ' || (finished_at IS NOT NULL) FROM jobs WHERE id = $pending") == "cancelled true" ]] || fail "cancel queued"
+[[ $(q "SELECT state || ' ' || (finished_at IS NOT NULL) FROM jobs WHERE id = $pending") == "cancelled true" ]] || fail "cancel queued"
 expect_exit 0 "jobs cancel a running job" "$binary" jobs cancel "$running"
 expect_out "jobs cancel a running job" 'next heartbeat'
-[[ $(sql "SELECT state || ' ' || (lease_owner IS NULL AND lease_expires IS NULL) FROM jobs WHERE id = $running") == "cancelled true" ]] ||
+[[ $(q "SELECT state || ' ' || (lease_owner IS NULL AND lease_expires IS NULL) FROM jobs WHERE id = $running") == "cancelled true" ]] ||
   fail "cancel running"
 expect_exit 1 "jobs cancel a finished job" "$binary" jobs cancel "$old_succeeded"
 expect_err "jobs cancel a finished job" 'already finished \(succeeded\)'
@@ -141,24 +127,18 @@ expect_exit 1 "jobs cancel an unknown id" "$binary" jobs cancel 999999
 expect_exit 2 "jobs prune without --older-than-days" "$binary" jobs prune
 expect_exit 0 "jobs prune --older-than-days 7" "$binary" jobs prune --older-than-days 7
 expect_out "jobs prune" '^pruned 2 '
-[[ $(sql "SELECT string_agg(id::text, ' ' ORDER BY id) FROM jobs WHERE id IN ($old_succeeded, $old_cancelled, $blocked, $recent_succeeded, $pending)") == "$blocked $pending $recent_succeeded" ]] ||
-  fail "prune removed the wrong jobs: $(sql "SELECT id, state FROM jobs")"
+[[ $(q "SELECT string_agg(id::text, ' ' ORDER BY id) FROM jobs WHERE id IN ($old_succeeded, $old_cancelled, $blocked, $recent_succeeded, $pending)") == "$blocked $pending $recent_succeeded" ]] ||
+  fail "prune removed the wrong jobs: $(q "SELECT id, state FROM jobs")"
 
 # --- backfill --------------------------------------------------------------------------------------------
-port=$(free_port)
-"$sim_binary" --listen "127.0.0.1:$port" >"$scratch/sim.out" 2>"$scratch/sim.err" &
-daemon_pid=$!
-wait_for grep -q "listening on" "$scratch/sim.out" || fail "certn-sim did not start: $(cat "$scratch/sim.err")"
-base="http://127.0.0.1:$port"
-curl -sf -X POST "$base/_sim/cases" -d '{"count":130}' >"$scratch/cases.json" || fail "control API"
-jq -r '.ids[]' "$scratch/cases.json" | sort >"$scratch/case_ids"
+start_sim --no-webhooks
+create_cases '{"count":130}' | sort >"$scratch/case_ids"
 for id in $(head -n 3 "$scratch/case_ids"); do
-  curl -sf -X POST "$base/_sim/cases/$id/status" -d '{"status":"COMPLETE"}' >/dev/null || fail "status change"
+  move_case "$id" COMPLETE
 done
-export CERTN_ARCHIVER_CERTN_BASE_URL=$base CERTN_ARCHIVER_CERTN_API_KEY=sim-key \
-  CERTN_ARCHIVER_CERTN_ALLOW_PLAIN_HTTP=true CERTN_ARCHIVER_CERTN_ALLOW_SPECIAL_ADDRESSES=true \
-  CERTN_ARCHIVER_WORKERS_MAX_ATTEMPTS=7
-backfilled() { sql "SELECT count(*) FROM jobs WHERE kind = 'sync_case' AND payload->>'source' = 'backfill' AND state = 'queued' AND max_attempts = 7"; }
+certn_env
+export CERTN_ARCHIVER_WORKERS_MAX_ATTEMPTS=7
+backfilled() { q "SELECT count(*) FROM jobs WHERE kind = 'sync_case' AND payload->>'source' = 'backfill' AND state = 'queued' AND max_attempts = 7"; }
 
 expect_exit 2 "backfill without --since" "$binary" backfill
 expect_exit 2 "backfill --since not a date" "$binary" backfill --since 2026-02-30
@@ -176,20 +156,18 @@ expect_err "backfill, database unreachable" '^certn-archiver: database: '
 
 expect_exit 0 "backfill --status COMPLETE" "$binary" backfill --since 2000-01-01 --status COMPLETE
 expect_out "backfill --status COMPLETE" '^backfill: 3 cases seen, 3 sync_case jobs enqueued, 0 already pending$'
-[[ $(sql "SELECT string_agg(key, ' ' ORDER BY key) FROM jobs WHERE payload->>'source' = 'backfill'") == "$(head -n 3 "$scratch/case_ids" | paste -sd ' ')" ]] ||
+[[ $(q "SELECT string_agg(key, ' ' ORDER BY key) FROM jobs WHERE payload->>'source' = 'backfill'") == "$(head -n 3 "$scratch/case_ids" | paste -sd ' ')" ]] ||
   fail "--status COMPLETE enqueued other cases"
 expect_exit 0 "backfill --until before every case" "$binary" backfill --since 2000-01-01 --until 2000-01-02
 expect_out "backfill --until before every case" '^backfill: 0 cases seen'
 expect_exit 0 "backfill (two pages of 100)" "$binary" backfill --since 2000-01-01T00:00:00Z --until 2999-12-31
 expect_out "backfill" '^backfill: 130 cases seen, 127 sync_case jobs enqueued, 3 already pending$'
 [[ $(backfilled) == 130 ]] || fail "backfill: $(backfilled) jobs"
-diff <(sql "SELECT key FROM jobs WHERE payload->>'source' = 'backfill' ORDER BY key") "$scratch/case_ids" >/dev/null ||
+diff <(q "SELECT key FROM jobs WHERE payload->>'source' = 'backfill' ORDER BY key") "$scratch/case_ids" >/dev/null ||
   fail "the jobs' keys are not the cases' ids"
 expect_exit 0 "backfill again" "$binary" backfill --since 2000-01-01
 expect_out "backfill again" '^backfill: 130 cases seen, 0 sync_case jobs enqueued, 130 already pending$'
 [[ $(backfilled) == 130 ]] || fail "the second backfill enqueued jobs"
 expect_exit 0 "status --json after backfill" "$binary" status --json
 [[ $(out_json '.jobs.by_kind.sync_case.queued') == 132 ]] || fail "status after backfill: $(cat "$scratch/out")"
-kill -TERM "$daemon_pid"
-wait "$daemon_pid" || fail "certn-sim exited $? after SIGTERM"
-daemon_pid=""
+stop_sim  # it must exit 0

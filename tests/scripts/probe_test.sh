@@ -1,47 +1,15 @@
 #!/bin/bash
 # `certn-archiver probe` against certn-sim (assumed and observed shapes, variations): which accepted name matched, unknown keys, exit 1 naming an unusable answer, 401/403 advice, read-only, no database, no key or presigned query in the output.
-set -euo pipefail
-binary=$1
-source_dir=$2
-sim_binary="$(dirname "$binary")/simulator/certn-sim"
-
-# Not lib.sh: it needs PostgreSQL (TEST_PG_DSN), and probe must work without any database.
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pass() { echo "ok: $*"; }
-[[ -x $sim_binary ]] || fail "certn-sim not built at $sim_binary"
+source "$(dirname "$0")/fixture.sh"  # no database: probe must work without one
 [[ -f $source_dir/daemon/service/probe.cpp ]] || fail "not the source directory: $source_dir"
 command -v jq >/dev/null || fail "jq is needed"
-scratch=$(mktemp -d /tmp/certn-archiver-probe.XXXXXX)
-sim_pid=""
-stop_sim() {
-  if [[ -n $sim_pid ]]; then
-    kill "$sim_pid" 2>/dev/null || true
-    wait "$sim_pid" 2>/dev/null || true
-    sim_pid=""
-  fi
-}
-trap 'stop_sim; rm -rf "$scratch"' EXIT
-
-# wait_for CMD... : polls a command for up to 10 s.
-wait_for() {
-  local deadline=$((SECONDS + 10))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
 
 key=probe-k3y-that-must-not-leak
-# start_sim OPTIONS...: a fresh certn-sim on a free port; sets $base and points the daemon at it.
-start_sim() {
-  stop_sim
-  : >"$scratch/sim.out"
-  "$sim_binary" --listen 127.0.0.1:0 --api-key "$key" --report-delay-ms 0 --file-size 100 "$@" \
-    >"$scratch/sim.out" 2>"$scratch/sim.err" &
-  sim_pid=$!
-  wait_for grep -q "listening on" "$scratch/sim.out" || fail "certn-sim $* did not start: $(cat "$scratch/sim.err")"
-  base=$(sed -n 's/.*listening on //p' "$scratch/sim.out")
-  export CERTN_ARCHIVER_CERTN_BASE_URL=$base
+sim_port=0  # a fresh certn-sim on any free port each time
+# start_probe_sim OPTIONS...: a new certn-sim at $sim, the daemon pointed at it.
+start_probe_sim() {
+  start_sim --no-webhooks --api-key "$key" --report-delay-ms 0 --file-size 100 "$@"
+  export CERTN_ARCHIVER_CERTN_BASE_URL=$sim
 }
 
 # A config whose database secret cannot be read outside the service: probe must not read it
@@ -51,29 +19,27 @@ cat >"$scratch/config.toml" <<'EOF'
 url_file = "${CREDENTIALS_DIRECTORY}/database-url"
 EOF
 unset CREDENTIALS_DIRECTORY CERTN_ARCHIVER_DATABASE_URL CERTN_ARCHIVER_DATABASE_URL_FILE
-export CERTN_ARCHIVER_CONFIG=$scratch/config.toml CERTN_ARCHIVER_CERTN_API_KEY=$key \
-  CERTN_ARCHIVER_CERTN_ALLOW_PLAIN_HTTP=true CERTN_ARCHIVER_CERTN_ALLOW_SPECIAL_ADDRESSES=true \
-  CERTN_ARCHIVER_CERTN_DOWNLOAD_HOSTS=127.0.0.1 \
-  CERTN_ARCHIVER_CERTN_REQUESTS_PER_MINUTE=6000  # the default 60/min spaces probe's calls 1 s apart
+certn_env  # with 6000 requests a minute: the default 60 spaces probe's calls 1 s apart
+export CERTN_ARCHIVER_CONFIG=$scratch/config.toml CERTN_ARCHIVER_CERTN_API_KEY=$key
 
 # closed_case: a case with one file per check, moved to COMPLETE; prints its id.
 closed_case() {
   local id
-  id=$(curl -sf -X POST "$base/_sim/cases" -d '{"count":1,"files_per_check":1}' | jq -r '.ids[0]')
-  curl -sf -X POST "$base/_sim/cases/$id/status" -d '{"status":"COMPLETE"}' >/dev/null || fail "status change"
+  id=$(create_cases '{"count":1,"files_per_check":1}')
+  move_case "$id" COMPLETE
   echo "$id"
 }
 # report_of CASE: a report file of the case, requested here (probe never does), once COMPLETE.
 report_of() {
   local report
-  report=$(curl -sf -X POST -H "Authorization: Api-Key $key" "$base/api/public/cases/$1/generate-report/" -d '{}' |
+  report=$(curl -sf -X POST -H "Authorization: Api-Key $key" "$sim/api/public/cases/$1/generate-report/" -d '{}' |
     jq -r '.case_report_file_id // .report_file_id // .id')
-  wait_for bash -c "curl -sf -H 'Authorization: Api-Key $key' '$base/api/public/cases/report-files/$report/' | grep -q COMPLETE" ||
+  wait_for bash -c "curl -sf -H 'Authorization: Api-Key $key' '$sim/api/public/cases/report-files/$report/' | grep -q COMPLETE" ||
     fail "report $report never COMPLETE"
   echo "$report"
 }
 # Requests that would change something at Certn, as certn-sim counted them.
-writes() { curl -sf "$base/_sim/stats" | jq -c '.requests | with_entries(select(.key | test("generate_report|cancel|order")))'; }
+writes() { curl -sf "$sim/_sim/stats" | jq -c '.requests | with_entries(select(.key | test("generate_report|cancel|order")))'; }
 
 # probe EXPECTED-EXIT WHAT ARGS...: runs probe; the output never holds the key or a presigned query.
 probe() {
@@ -92,8 +58,8 @@ check() {  # jq-expression what: tests the JSON output
 answer() { echo ".responses[] | select(.endpoint | endswith(\"$1\"))"; }
 
 # ---- assumed shapes: everything archivable, read-only --------------------------------------------
-start_sim --shapes assumed
-curl -sf -X POST "$base/_sim/cases" -d '{"count":1}' >/dev/null  # an open case, listed too
+start_probe_sim --shapes assumed
+create_cases '{"count":1}' >/dev/null  # an open case, listed too
 id=$(closed_case)
 report=$(report_of "$id")
 before=$(writes)
@@ -112,7 +78,7 @@ check "$(answer "/report-files/$report/") | .matched[\"report file.url\"] == \"p
 pass "read-only: no generate-report, cancel or order"
 
 # ---- observed shapes: other names and unknown keys, still archivable --------------------------------
-start_sim --shapes observed
+start_probe_sim --shapes observed
 id=$(closed_case)
 report=$(report_of "$id")
 probe 0 "observed: text" --report-file "$report"
@@ -125,12 +91,12 @@ check "$(answer "/report-files/$report/") | any(.missing[]; .field == \"report f
 check "$(answer /cases/?page=1\&page_size=5) | .matched[\"case list.pagination\"] == \"pagination\"" "observed: pagination"
 
 # ---- variations ---------------------------------------------------------------------------------
-start_sim --vary case.status_name=status
+start_probe_sim --vary case.status_name=status
 id=$(closed_case)
 probe 0 "case.status_name=status" --case "$id" --json
 check "$(answer "/cases/$id/") | .matched[\"case.overall_status\"] == \"status\"" "status name"
 
-start_sim --vary supplementary_information.body=invalid
+start_probe_sim --vary supplementary_information.body=invalid
 id=$(closed_case)
 probe 1 "supplementary_information.body=invalid: text"
 grep -q "NOT ok: 1 of 4 answers cannot be archived: GET /api/public/cases/$id/supplementary-information/" "$scratch/out" ||
@@ -139,12 +105,12 @@ grep -A2 "supplementary-information/$" "$scratch/out" | grep -q "NOT archivable:
 probe 1 "supplementary_information.body=invalid: --json" --json
 check ".ok == false and ([.responses[] | select(.archivable | not) | .endpoint] == [\"GET /api/public/cases/$id/supplementary-information/\"])" "json verdict"
 
-start_sim --vary forbidden=supplementary_files
+start_probe_sim --vary forbidden=supplementary_files
 closed_case >/dev/null
 probe 1 "403 on supplementary-files" --json
 check "$(answer /supplementary-files/) | .status == 403 and (.hint | test(\"lacks permission\"))" "403 advice"
 
-start_sim --shapes observed
+start_probe_sim --shapes observed
 closed_case >/dev/null
 CERTN_ARCHIVER_CERTN_DOWNLOAD_HOSTS=files.example.com probe 1 "download host not allowed" --json
 check "$(answer /supplementary-files/) | (.archivable | not) and (.error | test(\"certn.download_hosts\"))" "refused host"

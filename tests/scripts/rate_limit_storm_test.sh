@@ -4,10 +4,9 @@
 # counts many 429s answered. Then Certn throttles every request for longer than a job has attempts
 # (workers.max_attempts = 3): a 429 is Certn asking us to slow down, not a failure of the job, so
 # no job may die of it; once the throttling ends the cases are archived.
-binary=$1
-source_dir=$2
-source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/archive_lib.sh"
+source "$(dirname "$0")/fixture.sh"
+create_database --migrate
+archive_env
 
 start_serve
 start_sim --fault-429-rate 0.5 --fault-retry-after-rate 1 --report-delay-ms 300 --file-size 30000 \
@@ -32,7 +31,7 @@ for id in $ids; do
 done
 pass "files equal Certn's bytes, one PDF report per case, manifests list every artifact"
 
-expect_exit_after_sigterm
+stop_serve
 pass "SIGTERM: drained, exit 0"
 
 export CERTN_ARCHIVER_WORKERS_MAX_ATTEMPTS=3
@@ -62,5 +61,5 @@ done
 verify_objects
 pass "throttled for longer than max_attempts runs: no job died, archived once the throttling ended"
 
-expect_exit_after_sigterm
+stop_serve
 pass "SIGTERM: drained, exit 0"

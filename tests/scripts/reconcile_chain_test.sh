@@ -5,10 +5,9 @@
 # cases that close afterwards; the unreadable entry is skipped and counted, the rest archived.
 # Then a restart of serve still leaves one chain, not two.
 # ctest-timeout: 180
-binary=$1
-source_dir=$2
-source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/archive_lib.sh"
+source "$(dirname "$0")/fixture.sh"
+create_database --migrate
+archive_env
 
 export CERTN_ARCHIVER_WORKERS_RECONCILE_INTERVAL_SECONDS=3 CERTN_ARCHIVER_WORKERS_MAX_ATTEMPTS=2
 start_serve
@@ -20,11 +19,8 @@ pending_chain() {
 
 # The first reconcile meets nothing but 500s (or, before certn-sim is up, a refused connection)
 # and dies after its two attempts.
-deadline=$((SECONDS + 30))
-until [[ $(q "SELECT count(*) FROM jobs WHERE kind = 'reconcile' AND state = 'dead'") -ge 1 ]]; do
-  ((SECONDS < deadline)) || fail "the failing reconcile did not die: $(q "SELECT id, state, attempts, last_error FROM jobs WHERE kind = 'reconcile'")"
-  sleep 0.2
-done
+wait_until 30 "the failing reconcile did not die" \
+  sql_check -ge 1 "SELECT count(*) FROM jobs WHERE kind = 'reconcile' AND state = 'dead'"
 [[ $(pending_chain) -eq 1 ]] ||
   fail "after a dead reconcile, expected one pending periodic run: $(q "SELECT id, key, state, run_at FROM jobs WHERE kind = 'reconcile'")"
 pass "a reconcile killed by 500s left its next run booked"
@@ -38,12 +34,10 @@ for id in $ids; do
   move_case "$id" COMPLETE
 done
 # The cases whose entry is readable are archived (the list order decides which entry is first).
-deadline=$((SECONDS + 60))
-until [[ $(q "SELECT count(DISTINCT case_id) FROM artifacts WHERE kind = 'report'") -ge 2 &&
-         $(pending_jobs) -eq 0 ]]; do
-  ((SECONDS < deadline)) || fail "readable cases not archived: $(q "SELECT kind, key, state, last_error FROM jobs WHERE state <> 'succeeded'")"
-  sleep 0.2
-done
+readable_archived() {
+  sql_check -ge 2 "SELECT count(DISTINCT case_id) FROM artifacts WHERE kind = 'report'" && ((!$(pending_jobs)))
+}
+wait_until 60 "readable cases not archived" readable_archived
 [[ $(q "SELECT count(*) FROM jobs WHERE state = 'dead' AND kind <> 'reconcile'") -eq 0 ]] ||
   fail "dead jobs: $(q "SELECT kind, key, attempts, last_error FROM jobs WHERE state = 'dead'")"
 verify_objects
@@ -56,20 +50,19 @@ grep -q "reconcile: a listed case was skipped: .*id: missing" "$scratch/serve.lo
 pass "an unreadable list entry is skipped, counted and named; the rest of the page is archived"
 
 # Runs go on: several completed reconciles, never more than one pending.
-deadline=$((SECONDS + 20))
-until [[ $(grep -c "reconcile: .* to sync (periodic)" "$scratch/serve.log") -ge 3 ]]; do
-  ((SECONDS < deadline)) || fail "reconcile did not keep running: $(grep reconcile "$scratch/serve.log" | tail -5)"
+three_runs_one_chain() {
   [[ $(pending_chain) -le 1 ]] || fail "two pending periodic reconciles"
-  sleep 0.2
-done
+  [[ $(grep -c "reconcile: .* to sync (periodic)" "$scratch/serve.log") -ge 3 ]]
+}
+wait_until 20 "reconcile did not keep running" three_runs_one_chain
 pass "reconcile keeps running every 3 s after the failures"
 
 # A restart (and a second replica's start) books a run due now: still one chain.
-kill -TERM "$daemon_pid" && wait "$daemon_pid"
+stop_serve
 start_serve
 [[ $(pending_chain) -eq 1 ]] ||
   fail "after a restart: $(q "SELECT id, key, state, run_at FROM jobs WHERE kind = 'reconcile' AND state IN ('queued', 'failed', 'running')")"
 pass "after a restart, still exactly one pending periodic reconcile"
 
-expect_exit_after_sigterm
+stop_serve
 pass "SIGTERM: drained, exit 0"

@@ -5,10 +5,9 @@
 # (the first poll finds the report still IN_PROGRESS). A case still open is synced, not archived,
 # until it closes too.
 # certn-sim shapes: assumed observed
-binary=$1
-source_dir=$2
-source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/archive_lib.sh"
+source "$(dirname "$0")/fixture.sh"
+create_database --migrate
+archive_env
 
 export CERTN_ARCHIVER_WORKERS_RECONCILE_INTERVAL_SECONDS=2
 start_serve
@@ -18,11 +17,8 @@ ids=$(create_cases '{"count":4,"files_per_check":2}')
 closed=$(echo "$ids" | head -3)
 open=$(echo "$ids" | tail -1)
 # Reconcile finds new cases on its own: all four appear, still invited.
-deadline=$((SECONDS + 15))
-until [[ $(q "SELECT count(*) FROM cases WHERE overall_status = 'APPLICANT_INVITED'") -eq 4 ]]; do
-  ((SECONDS < deadline)) || fail "reconcile did not find the new cases: $(tail -5 "$scratch/serve.log")"
-  sleep 0.2
-done
+wait_until 15 "reconcile did not find the new cases" \
+  sql_check -eq 4 "SELECT count(*) FROM cases WHERE overall_status = 'APPLICANT_INVITED'"
 pass "reconcile found 4 new cases without any webhook"
 
 move_case "$open" IN_PROGRESS
@@ -72,5 +68,5 @@ verify_objects
 [[ $(grep -c "reconcile: .* to sync" "$scratch/serve.log") -ge 3 ]] || fail "reconcile did not run periodically"
 pass "a case closed later is archived by a later reconcile"
 
-expect_exit_after_sigterm
+stop_serve
 pass "SIGTERM: drained, exit 0"

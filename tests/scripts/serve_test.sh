@@ -2,11 +2,8 @@
 # serve as a process: TLS termination with a certificate made here (and re-read on SIGHUP), the
 # admin listener carrying /healthz, /readyz and /metrics, the watchdog, and SIGTERM letting a
 # request in flight finish.
-binary=$1
-source "$(dirname "$0")/lib.sh"
-create_database
-export CERTN_ARCHIVER_DATABASE_URL=$db_dsn
-"$binary" migrate 2>/dev/null || fail "migrate"
+source "$(dirname "$0")/fixture.sh"
+create_database --migrate
 
 # A CA and a server certificate for localhost, made at test time.
 make_cert() {  # name common-name
@@ -23,18 +20,15 @@ make_cert second "second.localhost"
 cp "$scratch/first.pem" "$scratch/server.pem"
 cp "$scratch/first.key" "$scratch/server.key"
 
-port=$(free_port)
 admin_port=$(free_port)
 secret=serve-test-secret
 socket="$scratch/notify.sock"
 start_notify_listener "$socket" "$scratch/notify.log"
 
-NOTIFY_SOCKET=$socket WATCHDOG_USEC=400000 \
-CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:$port CERTN_ARCHIVER_SERVER_ADMIN_LISTEN=127.0.0.1:$admin_port \
+# /readyz is on the admin listener and the main one speaks TLS: READY=1 says it is up.
+NOTIFY_SOCKET=$socket WATCHDOG_USEC=400000 CERTN_ARCHIVER_SERVER_ADMIN_LISTEN=127.0.0.1:$admin_port \
 CERTN_ARCHIVER_SERVER_TLS_CERT_FILE=$scratch/server.pem CERTN_ARCHIVER_SERVER_TLS_KEY_FILE=$scratch/server.key \
-CERTN_ARCHIVER_WEBHOOK_SECRETS=$secret CERTN_ARCHIVER_SERVER_SHUTDOWN_TIMEOUT_MS=10000 \
-  "$binary" serve 2>"$scratch/serve.log" &
-daemon_pid=$!
+CERTN_ARCHIVER_WEBHOOK_SECRETS=$secret CERTN_ARCHIVER_SERVER_SHUTDOWN_TIMEOUT_MS=10000 spawn_serve
 wait_for grep -q 'READY=1' "$scratch/notify.log" || { cat "$scratch/serve.log"; fail "no READY=1"; }
 
 url="https://localhost:$port/webhooks/certn"
@@ -95,7 +89,7 @@ print(answer.decode(errors="replace"))
 PY
 head -1 "$scratch/drain.out" | grep -q '200' || { cat "$scratch/drain.out" "$scratch/serve.log"; fail "request in flight at SIGTERM: $(head -1 "$scratch/drain.out")"; }
 grep -qi 'connection: close' "$scratch/drain.out" || fail "the drained answer does not close the connection"
-expect_daemon_exit_0  # the client above sent the SIGTERM
-[[ $(psql -w -At "$db_dsn" -c "SELECT count(*) FROM webhook_events WHERE id = 'evt-drain'") == 1 ]] ||
+wait_serve_exit_0  # the client above sent the SIGTERM
+[[ $(q "SELECT count(*) FROM webhook_events WHERE id = 'evt-drain'") == 1 ]] ||
   fail "the drained event is not stored"
 pass "SIGTERM: the request in flight finished (200, stored), then exit 0"

@@ -4,9 +4,8 @@
 # connection flood far past server.max_connections, each with a legitimate sender posting signed
 # events on fresh connections beside it; at least 99% of its events must be accepted under every
 # attack, and the attack connections must have met the cap (shed there, not merely timed out).
-binary=$1
-source_dir=$2
-source "$source_dir/tests/scripts/lib.sh"
+source "$(dirname "$0")/fixture.sh"
+# Only the basics: bench/attacks/run.sh starts serve (and its database) itself, as the benchmark.
 command -v slowhttptest >/dev/null || fail "slowhttptest is not installed"
 
 # Sized for an ASan build on two busy cores: 100 slow connections a second still hold ~1000 open

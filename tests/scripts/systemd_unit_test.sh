@@ -3,6 +3,7 @@
 # Usage: systemd_unit_test.sh <path-to-built-certn-archiver> <project-source-dir>
 # Fails when verify exits non-zero or prints anything at all: unknown keys and bad values only
 # warn (exit 0), and a warning means systemd would ignore part of the unit.
+# No fixture.sh: it starts nothing and needs no database or scratch state of its own.
 set -uo pipefail
 
 if [ $# -ne 2 ]; then

@@ -2,8 +2,8 @@
 # The soak itself; run it through tests/soak/run.sh, which owns the PostgreSQL and the s3rver this
 # script restarts (SOAK_PG_DIR, SOAK_S3_DIR, SOAK_S3_ENDPOINT; TEST_PG_DSN is that PostgreSQL).
 #   soak.sh BINARY SOURCE_DIR SECONDS
-# Set-up from tests/scripts/lib.sh and archive_lib.sh (a fresh database, certn-sim, serve's
-# environment), switched to the S3 backend and two replicas: A takes the webhooks, both work.
+# Set-up from tests/scripts/fixture.sh (a fresh database, certn-sim, serve's environment), switched
+# to the S3 backend and two replicas: A takes the webhooks, both work.
 # For SECONDS: new cases all along (some cancelled, some left open, some disputed and closed again,
 # some with a file large enough for a multipart upload) while one fault after another hits: kill -9
 # of a replica (restarted after 0.5-2 s), a PostgreSQL restart, an S3 server restart, and windows
@@ -22,11 +22,12 @@
 binary=$1
 source_dir=$2
 duration=$3
-source "$source_dir/tests/scripts/lib.sh"
-source "$source_dir/tests/scripts/archive_lib.sh"
-command -v /usr/bin/aws >/dev/null || fail "awscli is not installed (scripts/install-deps.sh)"
+source "$source_dir/tests/scripts/fixture.sh"
 [[ -n ${SOAK_PG_DIR:-} && -n ${SOAK_S3_DIR:-} && -n ${SOAK_S3_ENDPOINT:-} ]] ||
   fail "SOAK_PG_DIR, SOAK_S3_DIR and SOAK_S3_ENDPOINT are not set: run tests/soak/run.sh"
+create_database --migrate
+archive_env
+s3_env "$SOAK_S3_ENDPOINT"  # run.sh's s3rver, which this script restarts
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$source_dir/tests/lsan.supp:print_suppressions=0}
 
 load_period=${SOAK_LOAD_PERIOD:-1}
@@ -38,17 +39,10 @@ settle_seconds=${SOAK_SETTLE_SECONDS:-180}
 seed=${SOAK_SEED:-1}
 s3_port=${SOAK_S3_ENDPOINT##*:}
 
-export CERTN_ARCHIVER_STORAGE_BACKEND=s3 CERTN_ARCHIVER_STORAGE_PREFIX=archive/
-export CERTN_ARCHIVER_STORAGE_S3_ENDPOINT=$SOAK_S3_ENDPOINT CERTN_ARCHIVER_STORAGE_S3_BUCKET=testbucket
-export CERTN_ARCHIVER_STORAGE_S3_PATH_STYLE=true CERTN_ARCHIVER_STORAGE_S3_REGION=us-east-1
-export CERTN_ARCHIVER_STORAGE_S3_ACCESS_KEY_ID=S3RVER CERTN_ARCHIVER_STORAGE_S3_SECRET_ACCESS_KEY=S3RVER
-export CERTN_ARCHIVER_STORAGE_S3_MULTIPART_THRESHOLD_BYTES=5242880 CERTN_ARCHIVER_STORAGE_S3_PART_SIZE_BYTES=5242880
 # A killed replica's jobs come back after 5 s; retries stay short so the run settles quickly; a
 # reconcile every 15 s finds the cases whose every webhook was lost.
 export CERTN_ARCHIVER_WORKERS_LEASE_SECONDS=5 CERTN_ARCHIVER_WORKERS_BACKOFF_MAX_SECONDS=4
 export CERTN_ARCHIVER_WORKERS_RECONCILE_INTERVAL_SECONDS=15
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-aws() { /usr/bin/aws --endpoint-url "$SOAK_S3_ENDPOINT" "$@"; }
 
 violations=0
 violation() {
@@ -57,6 +51,8 @@ violation() {
 }
 note() { echo "soak [$(date -u +%T)] $*"; }
 
+# Not the fixture's start_serve: replicas are killed and restarted all along with their logs
+# appended, and a slow start is a violation to count, not the end of the run.
 declare -A replica_pid replica_port=([a]=$port [b]=$(free_port))
 start_replica() {
   CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:${replica_port[$1]} CERTN_ARCHIVER_STORAGE_PATH=$scratch/state-$1 \
@@ -100,7 +96,7 @@ finish() {
   if [[ -n ${SOAK_LOG_DIR:-} ]]; then
     mkdir -p "$SOAK_LOG_DIR" && cp "$scratch"/*.log "$scratch"/sim.err "$SOAK_LOG_DIR"/ 2>/dev/null
   fi
-  cleanup_scratch
+  fixture_exit
 }
 trap finish EXIT
 
@@ -109,13 +105,9 @@ start_replica b
 replica_ready a || fail "replica A not ready: $(cat "$scratch/a.log")"
 replica_ready b || fail "replica B not ready: $(cat "$scratch/b.log")"
 # Retries after 1, 2 and 4 s: a webhook outlives a replica restart, not always a long outage.
-# (archive_lib.sh's start_sim retries after 0.2 s.)
-"$sim_binary" --listen "127.0.0.1:$sim_port" --webhook-url "http://127.0.0.1:$port/webhooks/certn" \
-  --webhook-retry-base-ms 1000 --report-delay-ms 500 --file-size "$file_size" --seed "$seed" \
-  --webhook-duplicate-rate 0.2 --webhook-reorder-rate 0.2 --webhook-drop-rate 0.03 --fault-truncate-rate 0.03 \
-  >"$scratch/sim.out" 2>"$scratch/sim.err" &
-sim_pid=$!
-wait_for grep -q "listening on" "$scratch/sim.out" || fail "certn-sim did not start: $(cat "$scratch/sim.err")"
+# (start_sim's default retries after 0.2 s.)
+start_sim --webhook-retry-base-ms 1000 --report-delay-ms 500 --file-size "$file_size" --seed "$seed" \
+  --webhook-duplicate-rate 0.2 --webhook-reorder-rate 0.2 --webhook-drop-rate 0.03 --fault-truncate-rate 0.03
 started=$SECONDS
 note "replicas A (pid ${replica_pid[a]}) and B (pid ${replica_pid[b]}), certn-sim at $sim, S3 at $SOAK_S3_ENDPOINT; $duration s of faults"
 
