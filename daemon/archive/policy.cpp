@@ -65,6 +65,13 @@ bool listed_case_is_stale(const certn::case_record& listed, const held_case* hel
   return held->status != listed.overall_status || held->modified != listed.modified;
 }
 
+ops::priority follow_up_priority(std::string_view kind, ops::priority parent) {
+  if (kind == "fetch_report" || kind == "archive_supplementary") {
+    return std::min(parent, ops::priority::archive);
+  }
+  return parent;
+}
+
 bool is_archive_status(std::string_view status, const std::vector<std::string>& on_statuses) {
   return std::find(on_statuses.begin(), on_statuses.end(), status) != on_statuses.end();
 }

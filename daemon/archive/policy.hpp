@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "certn/model.hpp"
+#include "ops/priority.hpp"
 
 namespace archiver::archive {
 
@@ -93,6 +94,12 @@ struct held_case {
 // `recheck` has passed since its last sync: cases abandoned in an applicant status never close,
 // and asking for each of them at every reconcile would spend the day's quota on them.
 bool unlisted_open_case_is_due(const held_case& held, std::chrono::seconds recheck);
+
+// The class of a job of `kind` that a run of class `parent` enqueues. Fetching what Certn has
+// made (fetch_report, archive_supplementary) is archive work, above the sync and bulk work that
+// led to it, so that a case once started is finished before new ones start; unless the parent is
+// live, whose follow-ups stay live. Every other follow-up keeps its parent's class.
+ops::priority follow_up_priority(std::string_view kind, ops::priority parent);
 
 // A listed case needs a sync when we never saw it, or its status or modified changed; a listed
 // case without a status is always synced (the sync reads it whole).

@@ -61,9 +61,11 @@ std::string case_payload(const std::string& case_id, const std::string& source,
   return out.str();
 }
 
+// A job enqueued by a run of class `parent` (policy follow_up_priority gives its class).
 queue::job_spec job(const char* kind, const std::string& key, std::string payload, int max_attempts,
-                    std::chrono::seconds delay = std::chrono::seconds(0)) {
-  return queue::job_spec{kind, key, std::move(payload), max_attempts, delay};
+                    ops::priority parent, std::chrono::seconds delay = std::chrono::seconds(0)) {
+  return queue::job_spec{kind, key, std::move(payload), max_attempts, delay,
+                         follow_up_priority(kind, parent)};
 }
 
 std::string utc_date_days_ago(int days) {
@@ -190,7 +192,7 @@ awaitable<std::optional<job_result>> workflows::archive_bytes(const std::string&
     repository::record_artifact(tx, case_id, kind, source_id, key, digest, "application/json");
     queue::enqueue(
         tx, job(write_manifest_kind, case_id, case_payload(case_id, kind), settings_.max_attempts,
-                settings_.manifest_wait));
+                ops::priority::archive, settings_.manifest_wait));
     tx.commit();
   });
   metrics_.artifacts.inc({kind});
@@ -229,7 +231,7 @@ awaitable<workflows::download_outcome> workflows::archive_download(
     repository::record_artifact(tx, case_id, kind, source_id, key, digest, content_type);
     queue::enqueue(
         tx, job(write_manifest_kind, case_id, case_payload(case_id, kind), settings_.max_attempts,
-                settings_.manifest_wait));
+                ops::priority::archive, settings_.manifest_wait));
     tx.commit();
   });
   metrics_.artifacts.inc({kind});
@@ -267,7 +269,8 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
     spdlog::debug("case {}: its events predate the last GET of it; no call needed", case_id);
     co_return job_result::done();
   }
-  const certn::call_result<certn::case_record> got = co_await api_.get_case(case_id);
+  certn::api_client api = api_.for_priority(job_run.priority);
+  const certn::call_result<certn::case_record> got = co_await api.get_case(case_id);
   // Raw first: the snapshot exactly as received, once per distinct content, whether or not we
   // can read it.
   std::string snapshot_key;
@@ -308,10 +311,10 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
     if (decision.archive) {
       if (settings_.policy.generate_report) {
         queue::enqueue(tx, job(request_report_kind, case_id, case_payload(case_id, source),
-                               settings_.max_attempts));
+                               settings_.max_attempts, job_run.priority));
       }
       queue::enqueue(tx, job(archive_supplementary_kind, case_id, case_payload(case_id, source),
-                             settings_.max_attempts));
+                             settings_.max_attempts, job_run.priority));
     }
     repository::mark_case_events_processed(tx, case_id);
     tx.commit();
@@ -335,14 +338,15 @@ awaitable<job_result> workflows::check_changed(const queue::claimed_job& job_run
       case check_step::sync_owner:
         queue::enqueue(tx, job(sync_case_kind, *owner,
                                case_payload(*owner, "check " + check_id, source_event),
-                               settings_.max_attempts));
+                               settings_.max_attempts, job_run.priority));
         break;
       case check_step::wait_for_case:
         return decided;  // nothing to commit
       case check_step::reconcile:
         // A check of a case we have not seen yet: the listing of recent cases shows it.
         queue::enqueue(tx,
-                       job(reconcile_kind, targeted_reconcile_key, "{}", settings_.max_attempts));
+                       job(reconcile_kind, targeted_reconcile_key, "{}", settings_.max_attempts,
+                           job_run.priority));
         break;
     }
     repository::mark_events_processed(tx, check_id);
@@ -363,8 +367,9 @@ awaitable<job_result> workflows::check_changed(const queue::claimed_job& job_run
 
 awaitable<job_result> workflows::request_report(const queue::claimed_job& job_run) {
   const std::string& case_id = job_run.key;
+  certn::api_client api = api_.for_priority(job_run.priority);
   const certn::call_result<std::string> got =
-      co_await api_.generate_report(case_id, settings_.policy.report_language);
+      co_await api.generate_report(case_id, settings_.policy.report_language);
   if (got.failure) {
     std::string kept_at;
     if (got.failure->unreadable_answer) {
@@ -387,7 +392,7 @@ awaitable<job_result> workflows::request_report(const queue::claimed_job& job_ru
     repository::record_report_file(tx, report_id, case_id);
     // Polling in case CASE_REPORT_READY never arrives; the event brings this job forward.
     queue::enqueue(tx, job(fetch_report_kind, report_id, case_payload(case_id, "request_report"),
-                           settings_.max_attempts, settings_.report_poll_delay));
+                           settings_.max_attempts, job_run.priority, settings_.report_poll_delay));
     tx.commit();
   });
   spdlog::info("case {}: report {} requested", case_id, report_id);
@@ -403,13 +408,13 @@ awaitable<job_result> workflows::report_ready(const queue::claimed_job& job_run)
     const auto reports = repository::report_files_named_by(tx, object_id);
     for (const auto& [report_id, case_id] : reports) {
       queue::enqueue(tx, job(fetch_report_kind, report_id, case_payload(case_id, "report_ready"),
-                             settings_.max_attempts));
+                             settings_.max_attempts, job_run.priority));
     }
     if (reports.empty()) {
       // A report we did not request (or a case we have not seen): look at the case afresh.
       queue::enqueue(tx, job(sync_case_kind, object_id,
                              case_payload(object_id, "report_ready", source_event),
-                             settings_.max_attempts));
+                             settings_.max_attempts, job_run.priority));
     }
     repository::mark_events_processed(tx, object_id);
     tx.commit();
@@ -428,6 +433,7 @@ awaitable<job_result> workflows::fetch_report(const queue::claimed_job& job_run)
   }
   const std::string endpoint = "GET /cases/report-files/" + report_id + "/";
   const std::string key = layout_.report(case_id, report_id);
+  certn::api_client api = api_.for_priority(job_run.priority);
   // GCC 12 mishandles a string temporary made by ?: inside co_await (freed as if on the heap):
   // callers pass named strings.
   const auto set_status = [&](const std::string& status) {
@@ -438,7 +444,7 @@ awaitable<job_result> workflows::fetch_report(const queue::claimed_job& job_run)
     });
   };
   for (int listing = 1; listing <= 2; ++listing) {
-    const certn::call_result<certn::report_file> got = co_await api_.get_report_file(report_id);
+    const certn::call_result<certn::report_file> got = co_await api.get_report_file(report_id);
     std::string kept_at;
     if (!got.body.empty()) {
       const kept_answer kept =
@@ -510,8 +516,9 @@ awaitable<job_result> workflows::archive_supplementary(const queue::claimed_job&
     }
   };
 
+  certn::api_client api = api_.for_priority(job_run.priority);
   const certn::call_result<certn::supplementary_information> info =
-      co_await api_.get_supplementary_information(case_id);
+      co_await api.get_supplementary_information(case_id);
   if (!info.body.empty()) {
     // As received, whether or not it reads: nothing in it is needed for what follows.
     const std::optional<job_result> info_stored = co_await archive_bytes(
@@ -533,7 +540,7 @@ awaitable<job_result> workflows::archive_supplementary(const queue::claimed_job&
 
   for (int listing = 1; listing <= 3; ++listing) {
     const certn::call_result<certn::supplementary_files> files =
-        co_await api_.get_supplementary_files(case_id);
+        co_await api.get_supplementary_files(case_id);
     std::string kept_at;
     if (!files.body.empty()) {
       const kept_answer kept = co_await keep_answer(case_id, "supplementary_files_listing",
@@ -648,7 +655,7 @@ awaitable<job_result> workflows::reconcile(const queue::claimed_job& job_run) {
     co_await database_.run([&](pqxx::connection& conn) {
       pqxx::work tx(conn);
       queue::enqueue(tx, job(reconcile_kind, reconcile_key, "{}", settings_.max_attempts,
-                             settings_.reconcile_interval));
+                             ops::priority::sync, settings_.reconcile_interval));
       tx.commit();
     });
   }
@@ -661,7 +668,8 @@ awaitable<job_result> workflows::reconcile(const queue::claimed_job& job_run) {
 
   certn::case_filter recent;
   recent.order_timeframe_after = utc_date_days_ago(settings_.reconcile_lookback_days);
-  certn::case_pages pages(api_, recent, 100);
+  certn::api_client api = api_.for_priority(job_run.priority);
+  certn::case_pages pages(api, recent, 100);
   std::vector<std::string> stale;
   std::set<std::string> listed;
   std::size_t skipped = 0;
@@ -696,7 +704,8 @@ awaitable<job_result> workflows::reconcile(const queue::claimed_job& job_run) {
     pqxx::work tx(conn);
     for (const std::string& id : stale) {
       queue::enqueue(
-          tx, job(sync_case_kind, id, case_payload(id, "reconcile"), settings_.max_attempts));
+          tx, job(sync_case_kind, id, case_payload(id, "reconcile"), settings_.max_attempts,
+                  job_run.priority));
     }
     tx.commit();
   });

@@ -105,11 +105,13 @@ std::string list_query(const case_filter& filter, int page, int page_size) {
 
 api_metrics::api_metrics(ops::registry& registry)
     : calls(registry.counter("certn_archiver_certn_api_calls_total",
-                             "Certn API calls by endpoint and HTTP status (0: no answer).",
-                             {"endpoint", "status"})),
-      limiter_wait(registry.histogram("certn_archiver_certn_rate_limiter_wait_seconds",
-                                      "Time a Certn API call waited for the client-side limiter.",
-                                      {0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60})) {}
+                             "Certn API calls by endpoint, HTTP status (0: no answer) and the "
+                             "priority class of the work that made them.",
+                             {"endpoint", "status", "class"})),
+      limiter_wait(registry.histogram(
+          "certn_archiver_certn_rate_limiter_wait_seconds",
+          "Time a Certn API call waited for the client-side limiter, by priority class.",
+          {0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300}, {"class"})) {}
 
 api_client::api_client(http::client& api, http::client& downloads, rate_limiter& limiter,
                        api_settings settings, api_metrics* metrics)
@@ -128,9 +130,10 @@ template <class T, class Parse>
 awaitable<call_result<T>> api_client::call(std::string endpoint, std::string method,
                                            std::string path, std::string body, Parse parse,
                                            std::string requested_id) {
-  const auto waited = co_await limiter_.acquire();
+  const auto waited = co_await limiter_.acquire(priority_);
+  const std::string priority_name(ops::name_of(priority_));
   if (metrics_ != nullptr) {
-    metrics_->limiter_wait.observe({}, std::chrono::duration<double>(waited).count());
+    metrics_->limiter_wait.observe({priority_name}, std::chrono::duration<double>(waited).count());
   }
   http::request_options options;
   options.method = method;
@@ -147,7 +150,8 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
       co_await api_.fetch(settings_.base_url + "/api/public" + path, options, sink);
   if (metrics_ != nullptr) {
     metrics_->calls.inc(
-        {endpoint, std::to_string(answer.error == http::failure::none ? answer.head.status : 0)});
+        {endpoint, std::to_string(answer.error == http::failure::none ? answer.head.status : 0),
+         priority_name});
   }
   if (answer.error != http::failure::none) {
     co_return failed<T>({classify_transport(answer.error), 0, std::nullopt, std::nullopt,
@@ -313,7 +317,8 @@ awaitable<call_result<std::uint64_t>> api_client::download(std::string url, http
   const http::fetch_result answer = co_await downloads_.fetch(url, options, recorder);
   if (metrics_ != nullptr) {
     metrics_->calls.inc(
-        {"download", std::to_string(answer.error == http::failure::none ? answer.head.status : 0)});
+        {"download", std::to_string(answer.error == http::failure::none ? answer.head.status : 0),
+         std::string(ops::name_of(priority_))});
   }
   // The query string of a presigned URL is a credential: name the host and path only.
   const std::string where = "download " + url.substr(0, url.find('?'));

@@ -67,7 +67,7 @@ struct api_settings {
   std::chrono::milliseconds timeout{60'000};  // whole call
 };
 
-// certn_api_calls_total{endpoint,status} and certn_rate_limiter_wait_seconds.
+// certn_api_calls_total{endpoint,status,class} and certn_rate_limiter_wait_seconds{class}.
 struct api_metrics {
   explicit api_metrics(ops::registry& registry);
   ops::counter_family& calls;
@@ -80,6 +80,14 @@ class api_client {
   // under the download policy. Neither, nor `limiter` or `metrics`, is owned.
   api_client(http::client& api, http::client& downloads, rate_limiter& limiter,
              api_settings settings, api_metrics* metrics = nullptr);
+
+  // The same client, whose calls wait for the limiter's turns as `priority` work (live by
+  // default: an operator's command goes first).
+  api_client for_priority(ops::priority priority) const {
+    api_client copy = *this;
+    copy.priority_ = priority;
+    return copy;
+  }
 
   awaitable<call_result<case_page>> list_cases(const case_filter& filter, int page, int page_size);
   awaitable<call_result<case_record>> get_case(std::string id);
@@ -112,6 +120,7 @@ class api_client {
   rate_limiter& limiter_;
   api_settings settings_;
   api_metrics* metrics_;
+  ops::priority priority_ = ops::priority::live;
 };
 
 // Every page of a listing, in order: next() until done(). Stops at the first failure; a page's

@@ -1,35 +1,73 @@
 // The client-side limit on Certn API calls (default 60 per minute): every worker of the process
 // shares one limiter, so the account's limit holds however many jobs run at once. A 429 with
-// Retry-After holds everyone back until that time. Thread-safe; waiting happens on the caller's
-// executor, never blocking a thread.
+// Retry-After holds everyone back until that time. Turns go by priority class (ops/priority.hpp):
+// when a turn comes free, the waiter chosen by `next_turn` gets it, so a live call overtakes bulk
+// calls that were already waiting; a reserved share of the turns still goes to the oldest waiter
+// below live, and a waiter older than the maximum wait goes first. Thread-safe; waiting happens
+// on the caller's executor, never blocking a thread.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "net/asio.hpp"
 #include "ops/clock.hpp"
+#include "ops/priority.hpp"
 
 namespace archiver::certn {
 
+using turn_clock = std::chrono::steady_clock;
+
+// One caller waiting for a turn.
+struct turn_waiter {
+  std::uint64_t ticket = 0;  // in order of arrival
+  ops::priority priority = ops::priority::live;
+  turn_clock::time_point since;
+};
+
+// Who gets the next free turn. Pure but for its one piece of state, the reserve's credit: each
+// turn given to live work while work below live waits earns that work `reserved_percent` of a
+// turn (as a share of all turns); a whole credit gives the next turn to the oldest waiter below
+// live. Not thread-safe.
+class turn_order {
+ public:
+  explicit turn_order(ops::priority_settings settings = {});
+  // The ticket of the waiter who gets the turn at `now`: the oldest waiter that has waited
+  // `max_wait` or longer; else, with a whole credit, the oldest waiter below live; else the most
+  // urgent class's oldest waiter. Updates the credit. REQUIRES: !waiting.empty().
+  std::uint64_t next_turn(const std::vector<turn_waiter>& waiting, turn_clock::time_point now);
+
+ private:
+  ops::priority_settings settings_;
+  int credit_ = 0;  // hundredths of a turn
+};
+
 class rate_limiter {
  public:
-  using clock = std::chrono::steady_clock;
+  using clock = turn_clock;
+  using ticket = std::uint64_t;
 
   // `per_minute` calls a minute, evenly spaced, after a first burst of up to `burst` calls, on
   // `time`'s monotonic clock (which must outlive the limiter). Throws std::invalid_argument when
   // either number is below 1.
-  explicit rate_limiter(int per_minute, int burst = 1, const ops::clock& time = ops::real_clock());
+  explicit rate_limiter(int per_minute, int burst = 1, const ops::clock& time = ops::real_clock(),
+                        ops::priority_settings priorities = {});
 
-  // Books the caller's turn and returns when it may go (`now` when at once). Turns are handed
-  // out first come, first served; a booked turn is never given back.
-  clock::time_point reserve(clock::time_point now);
+  // The steps of acquire(), for tests on a manual time line: enter the line; try to take a turn
+  // (nullopt: taken, the caller has left the line; else the time to try again, when the next
+  // turn comes free); leave the line without a turn (cancelled). Whenever turns are free, the
+  // next try hands them to the waiters turn_order picks, whoever makes that try.
+  ticket enter(ops::priority priority, clock::time_point now);
+  std::optional<clock::time_point> try_take(ticket waiter, clock::time_point now);
+  void leave(ticket waiter);
 
-  // Waits (on the calling coroutine's executor) until the caller's turn; returns how long the
-  // limiter made it wait (as the clock counts it).
-  awaitable<clock::duration> acquire();
+  // Waits (on the calling coroutine's executor) for a turn; returns how long the limiter made it
+  // wait (as the clock counts it).
+  awaitable<clock::duration> acquire(ops::priority priority = ops::priority::live);
 
   // No turn before `until`: Certn said so with Retry-After.
   void hold_until(clock::time_point until);
@@ -40,7 +78,8 @@ class rate_limiter {
   // process's own. `book` returns how long the caller must still wait for its shared turn, or
   // nullopt when the shared limit cannot be reached (this process's limit then applies alone);
   // `hold` passes a Retry-After on (no shared turn for that long from now). Set before the first
-  // acquire().
+  // acquire(). While a shared turn is awaited, this process gives out no turn either, so that its
+  // waiters stay in its own priority order instead of queueing in the shared one.
   struct shared_limit {
     std::function<awaitable<std::optional<clock::duration>>()> book;
     std::function<void(clock::duration from_now)> hold;
@@ -48,12 +87,21 @@ class rate_limiter {
   void share(shared_limit shared) { shared_ = std::move(shared); }
 
  private:
+  struct line_entry {
+    turn_waiter waiter;
+    bool granted = false;
+  };
+  void hold_locally_until(clock::time_point until);
+
   const ops::clock& time_;
   shared_limit shared_;
   std::mutex mutex_;
   clock::duration interval_;
   clock::duration burst_tolerance_;   // (burst - 1) turns may go early
-  clock::time_point next_turn_end_{};  // when the last booked turn's slot ends
+  clock::time_point next_turn_end_{};  // when the last given turn's slot ends
+  std::vector<line_entry> line_;
+  ticket next_ticket_ = 1;
+  turn_order order_;
 };
 
 }  // namespace archiver::certn

@@ -120,6 +120,10 @@ struct workers_settings {
   std::chrono::seconds reconcile_recheck_open{86'400};  // open cases outside the listing window
   std::chrono::seconds report_poll_delay{60};  // first report-file check after generate-report
   int keep_finished_days = 30;    // finished jobs older than this are pruned
+  // Priority classes (ops/priority.hpp): the share of workers and Certn turns kept for work
+  // below live, and the wait after which anything goes first.
+  int priority_reserve_percent = 10;
+  std::chrono::seconds priority_max_wait{300};
 };
 
 enum class log_format { text, json };

@@ -122,6 +122,8 @@ std::vector<field> fields_of(config& c) {
       {"workers", "reconcile_recheck_open_seconds", &wk.reconcile_recheck_open},
       {"workers", "report_poll_delay_seconds", &wk.report_poll_delay},
       {"workers", "keep_finished_days", &wk.keep_finished_days},
+      {"workers", "priority_reserve_percent", &wk.priority_reserve_percent},
+      {"workers", "priority_max_wait_seconds", &wk.priority_max_wait},
       {"log", "level", &lg.level},
       {"log", "format", &lg.format},
   };

@@ -210,6 +210,9 @@ void validate(const config& c) {
               0, 30 * 86'400);
   check_range("workers.report_poll_delay_seconds", c.workers.report_poll_delay.count(), 1, 86'400);
   check_range("workers.keep_finished_days", c.workers.keep_finished_days, 1, 36'500);
+  check_range("workers.priority_reserve_percent", c.workers.priority_reserve_percent, 0, 50);
+  check_range("workers.priority_max_wait_seconds", c.workers.priority_max_wait.count(), 1,
+              86'400);
   if (std::find(std::begin(log_levels), std::end(log_levels), c.log.level) ==
       std::end(log_levels)) {
     throw config_error("log.level",

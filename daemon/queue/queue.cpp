@@ -83,52 +83,83 @@ void requeue(pqxx::work& tx, std::int64_t id, const std::string& kind, const std
 
 enqueue_outcome enqueue(pqxx::work& tx, const job_spec& job) {
   // ON CONFLICT against the partial unique index on pending jobs: a duplicate changes nothing but
-  // may bring the pending job forward. xmax = 0 tells a fresh row from an updated one.
+  // may bring the pending job forward or raise its class. xmax = 0 tells a fresh row from an
+  // updated one.
   const pqxx::result row = tx.exec_params(
-      "INSERT INTO jobs (kind, key, payload, max_attempts, run_at) "
-      "VALUES ($1, $2, $3::jsonb, $4, now() + make_interval(secs => $5)) "
+      "INSERT INTO jobs (kind, key, payload, max_attempts, run_at, priority) "
+      "VALUES ($1, $2, $3::jsonb, $4, now() + make_interval(secs => $5), $6) "
       "ON CONFLICT (kind, key) WHERE state IN ('queued', 'failed') "
-      "DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at) "
+      "DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), "
+      "  priority = LEAST(jobs.priority, EXCLUDED.priority) "
       "RETURNING (xmax = 0) AS inserted",
-      job.kind, job.key, job.payload, job.max_attempts, static_cast<double>(job.delay.count()));
+      job.kind, job.key, job.payload, job.max_attempts, static_cast<double>(job.delay.count()),
+      ops::index_of(job.priority));
   tx.exec0(std::string("NOTIFY ") + notify_channel);
   return row[0][0].as<bool>() ? enqueue_outcome::enqueued : enqueue_outcome::already_pending;
 }
 
 std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner, int limit,
-                               std::chrono::seconds lease) {
+                               std::chrono::seconds lease, int below_live) {
   pqxx::work tx(conn, "claim");
-  auto jobs = claim(tx, owner, limit, lease);
+  auto jobs = claim(tx, owner, limit, lease, below_live);
   tx.commit();
   return jobs;
 }
 
-std::vector<claimed_job> claim(pqxx::work& tx, const std::string& owner, int limit,
-                               std::chrono::seconds lease) {
+namespace {
+
+// One claiming statement: up to `limit` due jobs, below live only (oldest first) or of any class
+// (most urgent first).
+void claim_into(pqxx::work& tx, const std::string& owner, int limit, std::chrono::seconds lease,
+                bool below_live_only, std::vector<claimed_job>& jobs) {
   if (limit <= 0) {
-    return {};
+    return;
   }
-  const pqxx::result rows = tx.exec_params(
-      "WITH due AS ("
-      "  SELECT j.id FROM jobs j"
-      "  WHERE j.state IN ('queued', 'failed') AND j.run_at <= now()"
+  const std::string sql =
+      std::string(
+          "WITH due AS ("
+          "  SELECT j.id FROM jobs j"
+          "  WHERE j.state IN ('queued', 'failed') AND j.run_at <= now()") +
+      (below_live_only ? " AND j.priority > 0" : "") +
       "    AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = j.kind AND r.key = j.key"
       "                    AND r.state = 'running')"
-      "  ORDER BY j.run_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
+      "  ORDER BY " +
+      (below_live_only ? "j.run_at" : "j.priority, j.run_at") +
+      "  LIMIT $2 FOR UPDATE SKIP LOCKED) "
       "UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = $1, "
       "  lease_expires = now() + make_interval(secs => $3), updated_at = now() "
       "FROM due WHERE jobs.id = due.id "
       "RETURNING jobs.id, jobs.kind, jobs.key, jobs.payload::text, jobs.attempts, "
-      "  jobs.max_attempts",
-      owner, limit, static_cast<double>(lease.count()));
-  std::vector<claimed_job> jobs;
-  jobs.reserve(rows.size());
+      "  jobs.max_attempts, jobs.priority";
+  const pqxx::result rows = tx.exec_params(sql, owner, limit, static_cast<double>(lease.count()));
   for (const auto& row : rows) {
     jobs.push_back(claimed_job{row[0].as<std::int64_t>(), row[1].as<std::string>(),
                                row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<int>(),
-                               row[5].as<int>()});
+                               row[5].as<int>(),
+                               ops::priority_of(row[6].as<int>()).value_or(ops::priority::sync)});
   }
+}
+
+}  // namespace
+
+std::vector<claimed_job> claim(pqxx::work& tx, const std::string& owner, int limit,
+                               std::chrono::seconds lease, int below_live) {
+  std::vector<claimed_job> jobs;
+  if (limit <= 0) {
+    return jobs;
+  }
+  // The reserve first; what it leaves (nothing below live is due) goes to the most urgent.
+  claim_into(tx, owner, std::min(below_live, limit), lease, true, jobs);
+  claim_into(tx, owner, limit - static_cast<int>(jobs.size()), lease, false, jobs);
   return jobs;
+}
+
+int reserved_claims(int wanted, int concurrency, int reserved_percent, int running_below_live) {
+  if (reserved_percent <= 0 || wanted <= 0) {
+    return 0;
+  }
+  const int reserved = std::max(1, concurrency * reserved_percent / 100);
+  return std::clamp(reserved - running_below_live, 0, wanted);
 }
 
 std::vector<std::int64_t> heartbeat(pqxx::connection& conn, const std::string& owner,

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "ops/priority.hpp"
+
 namespace archiver::queue {
 
 inline constexpr const char* notify_channel = "archiver_jobs";
@@ -28,12 +30,14 @@ struct job_spec {
   std::string payload = "{}";  // JSON object
   int max_attempts = 10;
   std::chrono::seconds delay{0};  // run_at = now() + delay
+  ops::priority priority = ops::priority::sync;
 };
 
 enum class enqueue_outcome { enqueued, already_pending };
 
 // Inserts the job unless a pending job of the same (kind, key) exists; then it does nothing, except
-// that an earlier run_at (a smaller delay) moves the pending job forward. Notifies at commit.
+// that an earlier run_at (a smaller delay) moves the pending job forward and a more urgent class
+// raises it (a live event about a case a backfill queued makes that job live). Notifies at commit.
 enqueue_outcome enqueue(pqxx::work& tx, const job_spec& job);
 
 struct claimed_job {
@@ -43,16 +47,24 @@ struct claimed_job {
   std::string payload;
   int attempt = 0;  // this run's number, from 1
   int max_attempts = 0;
+  ops::priority priority = ops::priority::sync;
 };
 
-// Takes up to `limit` due jobs (run_at <= now, queued or failed), oldest run_at first, skipping
-// rows other claimers hold (SKIP LOCKED) and keys that already have a running job; marks them
-// running under `owner` until now + lease. Its own transaction.
+// Takes up to `limit` due jobs (run_at <= now, queued or failed): first up to `below_live` jobs
+// of any class below live, oldest run_at first (the reserve that keeps them moving while live
+// work is steady: reserved_claims), then the most urgent class, oldest run_at first. Skips rows
+// other claimers hold (SKIP LOCKED) and keys that already have a running job; marks them running
+// under `owner` until now + lease. Its own transaction.
 std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner, int limit,
-                               std::chrono::seconds lease);
+                               std::chrono::seconds lease, int below_live = 0);
 // The same inside the caller's transaction (the workers claim where they record outcomes).
 std::vector<claimed_job> claim(pqxx::work& tx, const std::string& owner, int limit,
-                               std::chrono::seconds lease);
+                               std::chrono::seconds lease, int below_live = 0);
+
+// How many of a claim's `wanted` jobs go to the reserve below live: the workers keep
+// `reserved_percent` of their `concurrency` (at least one when the percentage is not 0) for work
+// below live, and `running_below_live` of them are busy with it. Pure.
+int reserved_claims(int wanted, int concurrency, int reserved_percent, int running_below_live);
 
 // Extends the leases of `ids` that `owner` still holds; returns the ids it no longer holds
 // (rescued or cancelled meanwhile: their workers should stop).

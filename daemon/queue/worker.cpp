@@ -133,13 +133,16 @@ awaitable<void> workers::claim_loop() {
   while (!stopping_) {
     wake_pending_ = false;
     const int wanted = std::min(free_slots(), settings_.claim_batch);
+    const int below_live = reserved_claims(wanted, settings_.concurrency,
+                                           settings_.priorities.reserved_percent,
+                                           running_below_live_);
     bool maybe_more = false;
     if (wanted > 0) {
       std::vector<claimed_job> jobs;
       reserved_ += wanted;
       try {
         jobs = co_await database_.query<std::vector<claimed_job>>([&](pqxx::connection& conn) {
-          return claim(conn, settings_.owner, wanted, settings_.lease);
+          return claim(conn, settings_.owner, wanted, settings_.lease, below_live);
         });
         if (database_failing) {
           spdlog::info("workers: claiming jobs again");
@@ -184,6 +187,9 @@ awaitable<void> workers::start_jobs(std::vector<claimed_job> jobs) {
   }
   for (claimed_job& job : jobs) {
     running_[job.id] = job.kind;
+    if (job.priority != ops::priority::live) {
+      ++running_below_live_;
+    }
     asio::co_spawn(io_, run_one(std::move(job)),
                    [](std::exception_ptr error) { ops::log_exception("job", error); });
   }

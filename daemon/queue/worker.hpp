@@ -61,6 +61,8 @@ struct worker_settings {
   std::chrono::seconds backoff_max{3600};
   std::chrono::seconds drain_timeout{20};
   int keep_finished_days = 30;
+  // The share of the workers kept for work below live (queue::reserved_claims).
+  ops::priority_settings priorities;
 };
 
 // certn_archiver_jobs_total{kind,outcome}, certn_archiver_job_duration_seconds{kind},
@@ -134,6 +136,7 @@ class workers {
   const ops::clock& time_;
   std::map<std::string, handler> handlers_;
   std::map<std::int64_t, std::string> running_;  // id -> kind
+  int running_below_live_ = 0;  // of running_, the jobs not of the live class
   std::set<std::int64_t> finishing_;  // running, outcome being recorded: no more heartbeats
   std::vector<pending_outcome> to_record_;
   bool recording_ = false;  // record_outcomes() is running

@@ -171,7 +171,9 @@ void workers::after_recorded(const pending_outcome& run, bool recorded) {
     spdlog::error("job {} {}({}) dead after attempt {}: {}", job.id, job.kind, job.key, job.attempt,
                   decided.error);
   }
-  running_.erase(job.id);
+  if (running_.erase(job.id) > 0 && job.priority != ops::priority::live) {
+    --running_below_live_;
+  }
   finishing_.erase(job.id);
   wake();
   if (stopping_ && running_.empty()) {

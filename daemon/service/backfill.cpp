@@ -109,7 +109,8 @@ std::int64_t enqueue_page(pqxx::connection& conn, const std::vector<std::string>
     const queue::job_spec job{.kind = "sync_case",
                               .key = id,
                               .payload = R"({"source":"backfill"})",
-                              .max_attempts = max_attempts};
+                              .max_attempts = max_attempts,
+                              .priority = ops::priority::bulk};
     if (queue::enqueue(tx, job) == queue::enqueue_outcome::enqueued) {
       ++enqueued;
     }
@@ -187,7 +188,8 @@ int backfill(const config::config& cfg, const backfill_request& request) {
     db::pool database(cfg.database.url, 1, static_cast<int>(cfg.database.connect_timeout.count()));
     std::exception_ptr escaped;
     // Stopped when done: idle pooled connections would keep io.run() going.
-    asio::co_spawn(io, run(clients.api(), database, request, cfg.workers.max_attempts, counts),
+    certn::api_client bulk_api = clients.api().for_priority(ops::priority::bulk);
+    asio::co_spawn(io, run(bulk_api, database, request, cfg.workers.max_attempts, counts),
                    [&](std::exception_ptr error, int result) {
                      escaped = error;
                      code = result;

@@ -59,11 +59,12 @@ http::client_settings client_settings_from_environment() {
 }  // namespace
 
 certn_clients::certn_clients(asio::io_context& io, const config::certn_settings& settings,
-                             ops::registry* registry, db::pool* shared_limit_database)
+                             ops::registry* registry, db::pool* shared_limit_database,
+                             ops::priority_settings priorities)
     : tls_(make_tls(settings)),
       api_http_(io, api_policy(settings), &tls_, client_settings_from_environment()),
       download_http_(io, download_policy(settings), &tls_, client_settings_from_environment()),
-      limiter_(settings.requests_per_minute),
+      limiter_(settings.requests_per_minute, 1, ops::real_clock(), priorities),
       metrics_(registry != nullptr ? std::optional<certn::api_metrics>(std::in_place, *registry)
                                    : std::nullopt),
       api_(api_http_, download_http_, limiter_, {settings.base_url, settings.api_key},

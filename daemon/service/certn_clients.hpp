@@ -19,8 +19,10 @@ class certn_clients {
   // Throws std::runtime_error when the CA file cannot be loaded or the base URL is unusable.
   // `registry` may be null (no metrics). With `shared_limit_database`, the rate limit is also
   // shared with every other process using that database (service/shared_rate_limit).
+  // `priorities`: how the rate limiter orders the classes' turns.
   certn_clients(asio::io_context& io, const config::certn_settings& settings,
-                ops::registry* registry, db::pool* shared_limit_database = nullptr);
+                ops::registry* registry, db::pool* shared_limit_database = nullptr,
+                ops::priority_settings priorities = {});
   certn::api_client& api() { return api_; }
 
  private:

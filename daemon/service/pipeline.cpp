@@ -41,6 +41,7 @@ queue::worker_settings worker_settings_from(const config::workers_settings& w) {
   s.backoff_max = w.backoff_max;
   s.drain_timeout = w.drain_timeout;
   s.keep_finished_days = w.keep_finished_days;
+  s.priorities = {w.priority_reserve_percent, w.priority_max_wait};
   return s;
 }
 
@@ -61,7 +62,8 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& da
       database_(database),
       owned_store_(std::move(owned)),
       store_(borrowed != nullptr ? *borrowed : *owned_store_),
-      certn_(io, cfg.certn, &registry, &database),
+      certn_(io, cfg.certn, &registry, &database,
+             {cfg.workers.priority_reserve_percent, cfg.workers.priority_max_wait}),
       archive_metrics_(registry),
       workflows_(database, certn_.api(), store_, archive_settings_from(cfg), archive_metrics_),
       worker_metrics_(registry),
@@ -82,7 +84,7 @@ awaitable<void> pipeline::start() {
       // ahead; a pending run keeps its time. So restarts spend no Certn calls, and a run that
       // fell due while nobody listened runs at once: that is the catching up.
       queue::enqueue(tx, {archive::reconcile_kind, archive::reconcile_key, "{}", max_attempts,
-                          interval});
+                          interval, ops::priority::sync});
       tx.commit();
     });
   }

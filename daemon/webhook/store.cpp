@@ -38,6 +38,7 @@ std::optional<queue::job_spec> job_for(const event& received, int max_attempts,
         .payload = "{\"case_id\":" + json_string(case_id) + "," + source + "}",
         .max_attempts = max_attempts,
         .delay = coalesce,
+        .priority = ops::priority::live,
     };
   };
   switch (kind_of_object(received.object_type)) {
@@ -56,6 +57,7 @@ std::optional<queue::job_spec> job_for(const event& received, int max_attempts,
           .payload = "{\"check_id\":" + json_string(received.object_id) + "," + source + "}",
           .max_attempts = max_attempts,
           .delay = coalesce,
+          .priority = ops::priority::live,
       };
     case object_kind::report_file:
       break;
@@ -68,6 +70,7 @@ std::optional<queue::job_spec> job_for(const event& received, int max_attempts,
       .payload = "{\"object_id\":" + json_string(received.object_id) +
                  ",\"object_type\":" + json_string(received.object_type) + "," + source + "}",
       .max_attempts = max_attempts,
+      .priority = ops::priority::live,
   };
 }
 

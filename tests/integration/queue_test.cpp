@@ -86,6 +86,75 @@ TEST_CASE("claim takes due jobs in batches and never two of one key at once") {
   CHECK(field(db, batch[0].id, "state") == "succeeded");
 }
 
+TEST_CASE("claims go by priority class, then run_at; a live duplicate raises a pending job") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const auto enqueue = [&](const std::string& key, ops::priority p) {
+    pqxx::work tx(conn);
+    queue::enqueue(tx, {.kind = "k", .key = key, .priority = p});
+    tx.commit();
+  };
+  // Bulk work queued first, then sync, archive and live work: claims take the most urgent first.
+  enqueue("bulk-1", ops::priority::bulk);
+  enqueue("bulk-2", ops::priority::bulk);
+  enqueue("sync-1", ops::priority::sync);
+  enqueue("archive-1", ops::priority::archive);
+  enqueue("live-1", ops::priority::live);
+  // A live event about a case the backfill already queued: that job becomes live.
+  enqueue("bulk-2", ops::priority::live);
+  CHECK(db.scalar("SELECT priority FROM jobs WHERE key = 'bulk-2'") == "0");
+  // ... and a bulk duplicate never lowers a job.
+  enqueue("live-1", ops::priority::bulk);
+  CHECK(db.scalar("SELECT priority FROM jobs WHERE key = 'live-1'") == "0");
+
+  const auto keys = [](const std::vector<queue::claimed_job>& jobs) {
+    std::vector<std::string> out;
+    for (const auto& job : jobs) {
+      out.push_back(job.key + ":" + std::string(ops::name_of(job.priority)));
+    }
+    return out;
+  };
+  SUBCASE("strict order without a reserve") {
+    CHECK(keys(queue::claim(conn, "w", 2, 60s)) ==
+          std::vector<std::string>{"bulk-2:live", "live-1:live"});
+    CHECK(keys(queue::claim(conn, "w", 1, 60s)) == std::vector<std::string>{"archive-1:archive"});
+    CHECK(keys(queue::claim(conn, "w", 5, 60s)) ==
+          std::vector<std::string>{"sync-1:sync", "bulk-1:bulk"});
+  }
+  SUBCASE("the reserve takes the oldest job below live first, then the most urgent") {
+    CHECK(keys(queue::claim(conn, "w", 2, 60s, 1)) ==
+          std::vector<std::string>{"bulk-1:bulk", "bulk-2:live"});
+    // With nothing below live due, the reserved slot goes to live work.
+    CHECK(keys(queue::claim(conn, "w", 1, 60s, 0)) == std::vector<std::string>{"live-1:live"});
+    CHECK(keys(queue::claim(conn, "w", 3, 60s, 3)) ==
+          std::vector<std::string>{"sync-1:sync", "archive-1:archive"});
+  }
+}
+
+TEST_CASE("reserved_claims keeps a share of the workers for work below live") {
+  struct row {
+    int wanted, concurrency, percent, running_below_live, expected;
+  };
+  const std::vector<row> rows = {
+      {4, 4, 0, 0, 0},   // no reserve: strict priority
+      {4, 4, 10, 0, 1},  // 10 % of 4 workers rounds down to 0, but a reserve is at least 1
+      {4, 4, 10, 1, 0},  // already running one job below live
+      {8, 20, 10, 0, 2},
+      {8, 20, 10, 1, 1},
+      {1, 20, 50, 0, 1},  // never more than the claim wants
+      {0, 20, 50, 0, 0},
+      {4, 20, 25, 9, 0},  // above the reserve: nothing more reserved
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.wanted);
+    CAPTURE(r.concurrency);
+    CAPTURE(r.percent);
+    CAPTURE(r.running_below_live);
+    CHECK(queue::reserved_claims(r.wanted, r.concurrency, r.percent, r.running_below_live) ==
+          r.expected);
+  }
+}
+
 TEST_CASE("concurrent claimers take every job exactly once") {
   scratch_database db;
   {

@@ -217,3 +217,28 @@ TEST_CASE("listed_case_is_stale: sync what we never saw or what changed") {
   listed.overall_status.clear();  // a list entry without a status: read the case whole
   CHECK(listed_case_is_stale(listed, &same));
 }
+
+TEST_CASE("follow_up_priority: fetching what Certn made is archive work, live stays live") {
+  using archiver::ops::priority;
+  struct row {
+    const char* kind;
+    priority parent;
+    priority expected;
+  };
+  const std::vector<row> rows = {
+      {"fetch_report", priority::live, priority::live},
+      {"fetch_report", priority::sync, priority::archive},
+      {"fetch_report", priority::bulk, priority::archive},
+      {"archive_supplementary", priority::bulk, priority::archive},
+      {"archive_supplementary", priority::live, priority::live},
+      {"request_report", priority::bulk, priority::bulk},
+      {"request_report", priority::live, priority::live},
+      {"sync_case", priority::sync, priority::sync},
+      {"reconcile", priority::live, priority::live},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.kind);
+    CAPTURE(archiver::ops::name_of(r.parent));
+    CHECK(follow_up_priority(r.kind, r.parent) == r.expected);
+  }
+}

@@ -647,37 +647,141 @@ TEST_CASE("only ids that are safe in a URL path and as a storage key are valid")
   CHECK_FALSE(is_valid_id(std::string(129, 'a')));
 }
 
+namespace {
+
+using archiver::ops::priority;
+
+// When a caller who enters the line at `now` gets its turn, trying again whenever told to.
+rate_limiter::clock::time_point turn_of(rate_limiter& limiter, rate_limiter::clock::time_point now,
+                                        priority p = priority::live) {
+  const rate_limiter::ticket mine = limiter.enter(p, now);
+  while (const auto again = limiter.try_take(mine, now)) {
+    REQUIRE(*again > now);
+    now = *again;
+  }
+  return now;
+}
+
+}  // namespace
+
 TEST_CASE("the rate limiter spaces turns evenly after its burst") {
   using clock = rate_limiter::clock;
   const clock::time_point t0 = clock::now();
   SUBCASE("no burst: one turn a second at 60 a minute") {
     rate_limiter limiter(60);
-    CHECK(limiter.reserve(t0) == t0);
-    CHECK(limiter.reserve(t0) == t0 + 1s);
-    CHECK(limiter.reserve(t0) == t0 + 2s);
+    CHECK(turn_of(limiter, t0) == t0);
+    CHECK(turn_of(limiter, t0) == t0 + 1s);
+    CHECK(turn_of(limiter, t0) == t0 + 2s);
     // Idle time is not banked beyond the burst.
-    CHECK(limiter.reserve(t0 + 10s) == t0 + 10s);
-    CHECK(limiter.reserve(t0 + 10s) == t0 + 11s);
+    CHECK(turn_of(limiter, t0 + 10s) == t0 + 10s);
+    CHECK(turn_of(limiter, t0 + 10s) == t0 + 11s);
   }
   SUBCASE("a burst of three, then the steady rate") {
     rate_limiter limiter(60, 3);
-    CHECK(limiter.reserve(t0) == t0);
-    CHECK(limiter.reserve(t0) == t0);
-    CHECK(limiter.reserve(t0) == t0);
-    CHECK(limiter.reserve(t0) == t0 + 1s);
-    CHECK(limiter.reserve(t0) == t0 + 2s);
+    CHECK(turn_of(limiter, t0) == t0);
+    CHECK(turn_of(limiter, t0) == t0);
+    CHECK(turn_of(limiter, t0) == t0);
+    CHECK(turn_of(limiter, t0) == t0 + 1s);
+    CHECK(turn_of(limiter, t0) == t0 + 2s);
   }
   SUBCASE("Retry-After holds every turn back, without a burst after it") {
     rate_limiter limiter(60, 3);
     limiter.hold_until(t0 + 30s);
-    CHECK(limiter.reserve(t0) == t0 + 30s);
-    CHECK(limiter.reserve(t0) == t0 + 31s);
-    // A hold that ends earlier than turns already booked changes nothing.
+    CHECK(turn_of(limiter, t0) == t0 + 30s);
+    CHECK(turn_of(limiter, t0) == t0 + 31s);
+    // A hold that ends earlier than turns already given changes nothing.
     limiter.hold_until(t0 + 5s);
-    CHECK(limiter.reserve(t0) == t0 + 32s);
+    CHECK(turn_of(limiter, t0) == t0 + 32s);
   }
   CHECK_THROWS_AS(rate_limiter(0), std::invalid_argument);
   CHECK_THROWS_AS(rate_limiter(60, 0), std::invalid_argument);
+}
+
+TEST_CASE("the rate limiter gives a free turn to the most urgent waiter, not the first") {
+  using clock = rate_limiter::clock;
+  const clock::time_point t0 = clock::now();
+  rate_limiter limiter(60, 1, archiver::ops::real_clock(), {.reserved_percent = 0});
+  CHECK(turn_of(limiter, t0) == t0);  // the next turn is free at t0 + 1 s
+  const auto bulk_1 = limiter.enter(priority::bulk, t0);
+  const auto bulk_2 = limiter.enter(priority::bulk, t0);
+  const auto sync = limiter.enter(priority::sync, t0 + 100ms);
+  const auto live = limiter.enter(priority::live, t0 + 500ms);
+  // Whoever tries first at t0 + 1 s, the turn is live's: it came last but is the most urgent.
+  CHECK(limiter.try_take(bulk_1, t0 + 1s) == t0 + 2s);
+  CHECK(limiter.try_take(bulk_2, t0 + 1s) == t0 + 2s);
+  CHECK(limiter.try_take(sync, t0 + 1s) == t0 + 2s);
+  CHECK_FALSE(limiter.try_take(live, t0 + 1s));
+  // Then sync, then the bulk waiters in their order of arrival.
+  CHECK(limiter.try_take(bulk_2, t0 + 2s) == t0 + 3s);
+  CHECK_FALSE(limiter.try_take(sync, t0 + 2s));
+  CHECK(limiter.try_take(bulk_2, t0 + 3s) == t0 + 4s);
+  CHECK_FALSE(limiter.try_take(bulk_1, t0 + 3s));
+  CHECK_FALSE(limiter.try_take(bulk_2, t0 + 4s));
+  // A waiter who leaves the line is never chosen.
+  const auto gone = limiter.enter(priority::live, t0 + 4s);
+  const auto bulk_3 = limiter.enter(priority::bulk, t0 + 4s);
+  limiter.leave(gone);
+  CHECK_FALSE(limiter.try_take(bulk_3, t0 + 5s));
+  CHECK_THROWS_AS(limiter.try_take(gone, t0 + 5s), std::logic_error);
+}
+
+TEST_CASE("turn order: the reserve keeps work below live moving, the maximum wait bounds it") {
+  using clock = rate_limiter::clock;
+  const clock::time_point t0 = clock::now();
+  struct row {
+    const char* what;
+    int reserved_percent;
+    std::chrono::seconds max_wait;
+    int bulk_turns_in_20;  // with live work always waiting, turns the one bulk waiter gets
+  };
+  const std::vector<row> rows = {
+      {"strict priority: bulk waits for ever", 0, 3600s, 0},
+      {"a 10 % reserve: one turn in ten", 10, 3600s, 2},
+      {"a 25 % reserve: one turn in four", 25, 3600s, 5},
+      {"no reserve, but nothing waits 5 turns or more", 0, 5s, 3},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.what);
+    archiver::certn::turn_order order({.reserved_percent = r.reserved_percent,
+                                       .max_wait = r.max_wait});
+    std::uint64_t next_ticket = 1;
+    std::vector<archiver::certn::turn_waiter> waiting;
+    const auto arrive = [&](priority p, clock::time_point at) {
+      waiting.push_back({next_ticket++, p, at});
+    };
+    arrive(priority::bulk, t0);
+    int bulk_turns = 0;
+    for (int turn = 0; turn < 20; ++turn) {
+      const clock::time_point now = t0 + std::chrono::seconds(turn);
+      arrive(priority::live, now);  // steady live work: a new live waiter every turn
+      const std::uint64_t chosen = order.next_turn(waiting, now);
+      const auto it = std::find_if(waiting.begin(), waiting.end(),
+                                   [&](const auto& w) { return w.ticket == chosen; });
+      REQUIRE(it != waiting.end());
+      if (it->priority == priority::bulk) {
+        ++bulk_turns;
+        waiting.erase(it);
+        arrive(priority::bulk, now);  // the bulk worker comes back for its next call
+      } else {
+        waiting.erase(it);
+      }
+    }
+    CHECK(bulk_turns == r.bulk_turns_in_20);
+  }
+}
+
+TEST_CASE("turn order: with nothing below live waiting, no reserve is saved up") {
+  using clock = rate_limiter::clock;
+  const clock::time_point t0 = clock::now();
+  archiver::certn::turn_order order({.reserved_percent = 50, .max_wait = 3600s});
+  for (std::uint64_t i = 1; i <= 5; ++i) {
+    CHECK(order.next_turn({{i, priority::live, t0}}, t0) == i);
+  }
+  // A sync waiter arriving now gets its share from now on, not five turns at once.
+  const std::vector<archiver::certn::turn_waiter> both = {{10, priority::live, t0},
+                                                           {11, priority::sync, t0}};
+  CHECK(order.next_turn(both, t0) == 10);
+  CHECK(order.next_turn(both, t0) == 11);  // 50 %: every other turn
 }
 
 TEST_CASE("the rate limiter holds its rate for coroutines sharing it") {
@@ -711,13 +815,13 @@ TEST_CASE("the rate limiter books turns and Retry-After holds on the clock it wa
   rate_limiter limiter(60, 1, manual);
   const auto t0 = manual.steady_now();
   // The clock stands still: the limiter sees no time pass between turns.
-  CHECK(limiter.reserve(manual.steady_now()) == t0);
-  CHECK(limiter.reserve(manual.steady_now()) == t0 + 1s);
+  CHECK(turn_of(limiter, manual.steady_now()) == t0);
+  CHECK(turn_of(limiter, manual.steady_now()) == t0 + 1s);
   manual.advance(10s);
-  CHECK(limiter.reserve(manual.steady_now()) == t0 + 10s);
+  CHECK(turn_of(limiter, manual.steady_now()) == t0 + 10s);
   // A Retry-After of 30 s counts from the clock's now, not the machine's.
   limiter.hold_for(30s);
-  CHECK(limiter.reserve(manual.steady_now()) == t0 + 40s);
+  CHECK(turn_of(limiter, manual.steady_now()) == t0 + 40s);
   // acquire() measures its wait on the same clock: a standing clock saw none, even when the
   // turn was due at once.
   manual.advance(60s);
