@@ -47,15 +47,9 @@ std::uint64_t content_word(std::uint64_t stream_key, std::uint64_t index) {
   return splitmix64(stream_key ^ (index * 0xd1b54a32d192ed03ULL));
 }
 
+// Lowercase hex of `size` bytes at `data`.
 std::string to_hex(const unsigned char* data, std::size_t size) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 0xf]);
-  }
-  return out;
+  return archiver::encoding::to_hex(std::string_view(reinterpret_cast<const char*>(data), size));
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
