@@ -1,6 +1,10 @@
 // certn-sim's presigned downloads: S3-style URLs that expire, content generated while streaming
 // (deterministic pseudo-random bytes, never held whole), real PDF reports, and the S3 XML error
 // for an expired or tampered URL. Runs on one io_context thread.
+//
+// The parts: the routes and S3's errors (downloads.cpp), the URL signer (downloads_signing.cpp),
+// the content generator and the report PDF (downloads_content.cpp); what they share is
+// downloads_detail.hpp.
 #pragma once
 
 #include <chrono>

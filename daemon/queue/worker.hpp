@@ -82,6 +82,35 @@ struct worker_metrics {
 bool give_up_recording(ops::clock::steady_time finished, std::chrono::seconds lease,
                        ops::clock::steady_time now);
 
+// When the lease keeper's periodic work is due. Heartbeats every lease/4 (the first lease/4 after
+// `start`), the queue-depth refresh every 5 s (the first at once), pruning every hour (the first
+// a minute after `start`). Each next turn counts from the pass that did the work (advance), so
+// work that failed stays due for the next pass. The loop sleeps tick() between passes: lease/10,
+// within 200 ms and 5 s. Pure: the times are the caller's. A value; not thread-safe.
+class maintenance_schedule {
+ public:
+  enum class work { heartbeat, depth, prune };
+  struct due_work {
+    bool heartbeat = false;
+    bool depth = false;
+    bool prune = false;
+  };
+
+  maintenance_schedule(std::chrono::seconds lease, ops::clock::steady_time start);
+  // What is due at `now`. The heartbeat only while `jobs_running`; with none, it stays due.
+  due_work due(ops::clock::steady_time now, bool jobs_running) const;
+  // `done` ran in the pass that asked due() at `now`: its next turn counts from `now`.
+  void advance(work done, ops::clock::steady_time now);
+  std::chrono::milliseconds tick() const { return tick_; }
+
+ private:
+  std::chrono::milliseconds tick_;
+  std::chrono::milliseconds heartbeat_every_;
+  ops::clock::steady_time next_heartbeat_;
+  ops::clock::steady_time next_depth_;
+  ops::clock::steady_time next_prune_;
+};
+
 // Not thread-safe: every member is called on `io`'s one thread (start() and add() before it
 // runs, or on it).
 class workers {

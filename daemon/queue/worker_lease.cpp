@@ -1,6 +1,7 @@
 // The workers' lease keeper: the maintenance loop (heartbeats for running jobs, rescue of expired
-// leases, the depth refresh and pruning on their schedules) and the give-up decision for outcomes
-// that cannot be recorded before their lease would run out.
+// leases, the depth refresh and pruning on their schedules), the schedule itself
+// (maintenance_schedule, pure) and the give-up decision for outcomes that cannot be recorded
+// before their lease would run out.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,24 +14,60 @@ namespace archiver::queue {
 
 using std::chrono::milliseconds;
 
+namespace {
+
+constexpr std::chrono::seconds depth_every{5};
+constexpr std::chrono::hours prune_every{1};
+constexpr std::chrono::minutes first_prune_after{1};
+
+}  // namespace
+
 bool give_up_recording(ops::clock::steady_time finished, std::chrono::seconds lease,
                        ops::clock::steady_time now) {
   return now >= finished + lease;
 }
 
+maintenance_schedule::maintenance_schedule(std::chrono::seconds lease,
+                                           ops::clock::steady_time start)
+    : tick_(std::clamp<milliseconds>(std::chrono::duration_cast<milliseconds>(lease) / 10,
+                                     milliseconds(200), milliseconds(5000))),
+      heartbeat_every_(std::chrono::duration_cast<milliseconds>(lease) / 4),
+      next_heartbeat_(start + heartbeat_every_),
+      next_depth_(start),
+      next_prune_(start + first_prune_after) {}
+
+maintenance_schedule::due_work maintenance_schedule::due(ops::clock::steady_time now,
+                                                         bool jobs_running) const {
+  due_work result;
+  result.heartbeat = jobs_running && now >= next_heartbeat_;
+  result.depth = now >= next_depth_;
+  result.prune = now >= next_prune_;
+  return result;
+}
+
+void maintenance_schedule::advance(work done, ops::clock::steady_time now) {
+  switch (done) {
+    case work::heartbeat:
+      next_heartbeat_ = now + heartbeat_every_;
+      break;
+    case work::depth:
+      next_depth_ = now + depth_every;
+      break;
+    case work::prune:
+      next_prune_ = now + prune_every;
+      break;
+  }
+}
+
 awaitable<void> workers::maintenance_loop() {
   ++loops_alive_;
-  const milliseconds tick =
-      std::clamp<milliseconds>(std::chrono::duration_cast<milliseconds>(settings_.lease) / 10,
-                               milliseconds(200), milliseconds(5000));
-  const auto heartbeat_every = std::chrono::duration_cast<milliseconds>(settings_.lease) / 4;
-  auto next_heartbeat = time_.steady_now() + heartbeat_every;
-  auto next_depth = time_.steady_now();
-  auto next_prune = time_.steady_now() + std::chrono::minutes(1);
+  maintenance_schedule schedule(settings_.lease, time_.steady_now());
   while (!stopping_) {
     const auto now = time_.steady_now();
+    // Decided once, at the top of the pass: only this pass's advance() calls move the schedule.
+    const maintenance_schedule::due_work due = schedule.due(now, !running_.empty());
     try {
-      if (now >= next_heartbeat && !running_.empty()) {
+      if (due.heartbeat) {
         std::vector<std::int64_t> ids;
         for (const auto& [id, kind] : running_) {
           if (!finishing_.count(id)) {
@@ -47,18 +84,18 @@ awaitable<void> workers::maintenance_loop() {
             spdlog::warn("job {}: this worker no longer holds its lease", id);
           }
         }
-        next_heartbeat = now + heartbeat_every;
+        schedule.advance(maintenance_schedule::work::heartbeat, now);
       }
       const int rescued = co_await database_.query<int>(
           [](pqxx::connection& conn) { return rescue_expired(conn); });
       if (rescued > 0) {
         spdlog::warn("rescued {} job(s) whose lease had expired", rescued);
       }
-      if (now >= next_depth) {
+      if (due.depth) {
         co_await refresh_depth();
-        next_depth = now + std::chrono::seconds(5);
+        schedule.advance(maintenance_schedule::work::depth, now);
       }
-      if (now >= next_prune) {
+      if (due.prune) {
         const int days = settings_.keep_finished_days;
         const auto pruned = co_await database_.query<std::int64_t>([days](pqxx::connection& conn) {
           pqxx::work tx(conn, "prune");
@@ -69,12 +106,12 @@ awaitable<void> workers::maintenance_loop() {
         if (pruned > 0) {
           spdlog::info("pruned {} finished job(s) older than {} days", pruned, days);
         }
-        next_prune = now + std::chrono::hours(1);
+        schedule.advance(maintenance_schedule::work::prune, now);
       }
     } catch (const std::exception& e) {
       spdlog::debug("job maintenance: {}", worker_detail::one_line(e.what()));
     }
-    maintenance_timer_.expires_after(tick);
+    maintenance_timer_.expires_after(schedule.tick());
     error_code ec;
     co_await maintenance_timer_.async_wait(with_error(ec));
   }
