@@ -138,14 +138,19 @@ int main(int argc, char** argv) {
   service::backfill_request backfill_request;
   CLI::App* backfill = app.add_subcommand(
       "backfill", "Enqueue a sync of every case the Cases API lists for a period");
-  backfill
-      ->add_option("--since", backfill_request.since,
-                   "Ordered on or after this date (ISO 8601 date or date-time)")
-      ->required();
+  backfill->add_option("--since", backfill_request.since,
+                       "Ordered on or after this date (ISO 8601 date or date-time); required "
+                       "unless --pause or --resume");
   backfill->add_option("--until", backfill_request.until,
                        "Ordered before this date (ISO 8601 date or date-time)");
   backfill->add_option("--status", backfill_request.statuses,
                        "Only cases with this overall_status (repeatable)");
+  CLI::Option* pause_option = backfill->add_flag(
+      "--pause", backfill_request.pause,
+      "Pause bulk (backfill) work on every replica until --resume; nothing is listed");
+  backfill
+      ->add_flag("--resume", backfill_request.resume, "Resume paused bulk (backfill) work")
+      ->excludes(pause_option);
 
   std::string verify_case;
   CLI::App* verify = app.add_subcommand(

@@ -130,10 +130,20 @@ template <class T, class Parse>
 awaitable<call_result<T>> api_client::call(std::string endpoint, std::string method,
                                            std::string path, std::string body, Parse parse,
                                            std::string requested_id) {
-  const auto waited = co_await limiter_.acquire(priority_);
+  const rate_limiter::turn turn = co_await limiter_.acquire(priority_);
   const std::string priority_name(ops::name_of(priority_));
   if (metrics_ != nullptr) {
-    metrics_->limiter_wait.observe({priority_name}, std::chrono::duration<double>(waited).count());
+    metrics_->limiter_wait.observe({priority_name},
+                                   std::chrono::duration<double>(turn.waited).count());
+  }
+  if (!turn.granted) {
+    // Not sent: the day's budget (or a 429's throttle) holds this class back. A job waits
+    // without using up an attempt, as after a 429.
+    const auto hold = std::chrono::ceil<std::chrono::seconds>(turn.held_back);
+    co_return failed<T>({failure_class::rate_limited, 0, std::nullopt, hold,
+                         method + " " + path + ": not sent: " + priority_name +
+                             " work is held back " + std::to_string(hold.count()) +
+                             " s by the day's Certn budget or a 429 (certn.requests_per_day)"});
   }
   http::request_options options;
   options.method = method;
@@ -162,8 +172,12 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
     api_error error =
         parse_error_envelope(status, sink.data(), header_value(answer.head, "retry-after"));
     const failure_class kind = classify(status);
-    if (kind == failure_class::rate_limited && error.retry_after) {
-      limiter_.hold_for(*error.retry_after);
+    if (kind == failure_class::rate_limited) {
+      if (error.retry_after) {
+        limiter_.hold_for(*error.retry_after);
+      } else {
+        limiter_.throttle(priority_);
+      }
     }
     std::string message = what + ": " + error.summary();
     auto retry_after = error.retry_after;
@@ -172,6 +186,7 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
   // The body is kept whether or not it reads: the caller archives it as received (raw first).
   call_result<T> result;
   result.http_status = status;
+  limiter_.relieve(priority_);
   result.body = sink.data();
   auto parsed = parse(status, std::string_view(result.body), std::string_view(requested_id));
   if (!parsed.value) {

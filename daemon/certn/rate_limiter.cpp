@@ -1,5 +1,7 @@
 #include "certn/rate_limiter.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -67,10 +69,12 @@ rate_limiter::ticket rate_limiter::enter(ops::priority priority, clock::time_poi
 std::optional<rate_limiter::clock::time_point> rate_limiter::try_take(ticket waiter,
                                                                       clock::time_point now) {
   std::lock_guard lock(mutex_);
+  roll_budget_window();
   while (next_turn_end_ - burst_tolerance_ <= now) {
+    // Only the classes the budget and the 429 throttle let through compete for the turn.
     std::vector<turn_waiter> waiting;
     for (const line_entry& entry : line_) {
-      if (!entry.granted) {
+      if (!entry.granted && budget_wait_of(entry.waiter.priority, now) == clock::duration::zero()) {
         waiting.push_back(entry.waiter);
       }
     }
@@ -81,6 +85,7 @@ std::optional<rate_limiter::clock::time_point> rate_limiter::try_take(ticket wai
     for (line_entry& entry : line_) {
       if (entry.waiter.ticket == chosen) {
         entry.granted = true;
+        charge(entry.waiter.priority, now);
       }
     }
     next_turn_end_ = std::max(next_turn_end_, now) + interval_;
@@ -95,7 +100,91 @@ std::optional<rate_limiter::clock::time_point> rate_limiter::try_take(ticket wai
     line_.erase(mine);
     return std::nullopt;
   }
-  return next_turn_end_ - burst_tolerance_;
+  const clock::time_point next_free = next_turn_end_ - burst_tolerance_;
+  const clock::duration held_back = budget_wait_of(mine->waiter.priority, now);
+  if (held_back == clock::duration::zero()) {
+    return next_free;
+  }
+  const int remaining = budget_.per_day - budget_used_;
+  const int reserve = budget_.per_day * budget_.live_reserve_percent / 100;
+  const bool waits_for_rollover = budget_.per_day > 0 &&
+                                  (mine->waiter.priority == ops::priority::live ? remaining <= 0
+                                                                                : remaining <= reserve);
+  if (waits_for_rollover &&
+      (!last_budget_warning_ || now - *last_budget_warning_ >= std::chrono::hours(1))) {
+    last_budget_warning_ = now;
+    spdlog::warn(
+        "Certn daily budget: {} of {} calls used today (UTC), {} kept for live work; {} work waits "
+        "until the day rolls over in {} min",
+        budget_used_, budget_.per_day, reserve, ops::name_of(mine->waiter.priority),
+        std::chrono::duration_cast<std::chrono::minutes>(held_back).count());
+  }
+  // The shared count and the window move on without us: look again within a minute.
+  return std::max(next_free, now + std::min<clock::duration>(held_back, std::chrono::minutes(1)));
+}
+
+int rate_limiter::budget_cap(ops::priority priority) const {
+  std::lock_guard lock(mutex_);
+  if (budget_.per_day <= 0) {
+    return 0;
+  }
+  return priority == ops::priority::live
+             ? budget_.per_day
+             : budget_.per_day - budget_.per_day * budget_.live_reserve_percent / 100;
+}
+
+void rate_limiter::set_budget(budget_settings budget) {
+  std::lock_guard lock(mutex_);
+  budget_ = budget;
+}
+
+rate_limiter::budget_view rate_limiter::budget() const {
+  std::lock_guard lock(mutex_);
+  return {budget_used_, budget_.per_day};
+}
+
+void rate_limiter::roll_budget_window() {
+  const std::int64_t today =
+      std::chrono::floor<std::chrono::days>(time_.wall_now()).time_since_epoch().count();
+  if (today != budget_day_) {
+    budget_day_ = today;
+    budget_used_ = 0;
+  }
+}
+
+rate_limiter::clock::duration rate_limiter::budget_wait_of(ops::priority priority,
+                                                           clock::time_point now) const {
+  const budget_facts facts{
+      budget_used_,
+      std::chrono::duration_cast<clock::duration>(left_in_utc_day(time_.wall_now())),
+      last_bulk_turn_ ? now - *last_bulk_turn_ : clock::duration(std::chrono::hours(24 * 365))};
+  return std::max(budget_wait(priority, budget_, facts),
+                  throttled_until_[static_cast<std::size_t>(ops::index_of(priority))] - now);
+}
+
+void rate_limiter::charge(ops::priority priority, clock::time_point now) {
+  ++budget_used_;
+  if (priority == ops::priority::bulk) {
+    last_bulk_turn_ = now;
+  }
+}
+
+void rate_limiter::throttle(ops::priority priority) {
+  std::lock_guard lock(mutex_);
+  const clock::time_point now = time_.steady_now();
+  for (int c = ops::index_of(priority); c < ops::priority_count; ++c) {
+    const auto i = static_cast<std::size_t>(c);
+    throttle_[i] = next_throttle(throttle_[i]);
+    throttled_until_[i] = std::max(throttled_until_[i], now + throttle_[i]);
+  }
+  spdlog::warn("Certn answered 429 to {} work: it and less urgent work wait {} s", 
+               ops::name_of(priority),
+               throttle_[static_cast<std::size_t>(ops::index_of(priority))].count());
+}
+
+void rate_limiter::relieve(ops::priority priority) {
+  std::lock_guard lock(mutex_);
+  throttle_[static_cast<std::size_t>(ops::index_of(priority))] = std::chrono::seconds::zero();
 }
 
 void rate_limiter::leave(ticket waiter) {
@@ -103,7 +192,15 @@ void rate_limiter::leave(ticket waiter) {
   std::erase_if(line_, [waiter](const line_entry& entry) { return entry.waiter.ticket == waiter; });
 }
 
-awaitable<rate_limiter::clock::duration> rate_limiter::acquire(ops::priority priority) {
+rate_limiter::clock::duration rate_limiter::held_back(ops::priority priority,
+                                                      clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  roll_budget_window();
+  return budget_wait_of(priority, now);
+}
+
+awaitable<rate_limiter::turn> rate_limiter::acquire(ops::priority priority,
+                                                    clock::duration give_up_after) {
   const clock::time_point started = time_.steady_now();
   // Leaves the line when the wait ends without a turn (the coroutine destroyed, cancelled).
   struct leave_on_exit {
@@ -126,19 +223,34 @@ awaitable<rate_limiter::clock::duration> rate_limiter::acquire(ops::priority pri
     if (!try_again) {
       break;
     }
+    if (const clock::duration hold = held_back(priority, now); hold > give_up_after) {
+      co_return turn{false, now - started, hold};  // leaves the line on the way out
+    }
     timer.expires_after(*try_again - now);
     co_await timer.async_wait(asio::use_awaitable);
   }
   line_place.waiting = false;
   if (shared_.book) {
-    const std::optional<clock::duration> shared_wait = co_await shared_.book();
-    if (shared_wait && *shared_wait > clock::duration::zero()) {
-      hold_locally_until(time_.steady_now() + *shared_wait);
-      timer.expires_after(*shared_wait);
-      co_await timer.async_wait(asio::use_awaitable);
+    const std::optional<shared_booking> booking = co_await shared_.book(budget_cap(priority));
+    if (booking) {
+      {
+        std::lock_guard lock(mutex_);
+        budget_used_ = booking->used_today;  // everyone's calls, ours included
+      }
+      if (!booking->charged) {
+        // Other processes spent what this one still thought was left.
+        const clock::time_point now = time_.steady_now();
+        co_return turn{false, now - started,
+                       std::max<clock::duration>(held_back(priority, now), std::chrono::seconds(1))};
+      }
+      if (booking->wait > clock::duration::zero()) {
+        hold_locally_until(time_.steady_now() + booking->wait);
+        timer.expires_after(booking->wait);
+        co_await timer.async_wait(asio::use_awaitable);
+      }
     }
   }
-  co_return time_.steady_now() - started;
+  co_return turn{true, time_.steady_now() - started, clock::duration::zero()};
 }
 
 void rate_limiter::hold_locally_until(clock::time_point until) {

@@ -3,10 +3,12 @@
 // Retry-After holds everyone back until that time. Turns go by priority class (ops/priority.hpp):
 // when a turn comes free, the waiter chosen by `next_turn` gets it, so a live call overtakes bulk
 // calls that were already waiting; a reserved share of the turns still goes to the oldest waiter
-// below live, and a waiter older than the maximum wait goes first. Thread-safe; waiting happens
-// on the caller's executor, never blocking a thread.
+// below live, and a waiter older than the maximum wait goes first. The day's budget
+// (certn/budget.hpp) decides which classes may have turns at all, and a 429 holds its class back
+// for a while. Thread-safe; waiting happens on the caller's executor, never blocking a thread.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -14,6 +16,7 @@
 #include <optional>
 #include <vector>
 
+#include "certn/budget.hpp"
 #include "net/asio.hpp"
 #include "ops/clock.hpp"
 #include "ops/priority.hpp"
@@ -65,9 +68,35 @@ class rate_limiter {
   std::optional<clock::time_point> try_take(ticket waiter, clock::time_point now);
   void leave(ticket waiter);
 
-  // Waits (on the calling coroutine's executor) for a turn; returns how long the limiter made it
-  // wait (as the clock counts it).
-  awaitable<clock::duration> acquire(ops::priority priority = ops::priority::live);
+  // Waits (on the calling coroutine's executor) for a turn. A class that the day's budget or a
+  // 429 holds back for longer than `give_up_after` gets no turn: acquire returns at once, not
+  // granted, with how long the hold lasts, so that a job gives its worker back instead of
+  // holding it until the day rolls over.
+  struct turn {
+    bool granted = true;
+    clock::duration waited{};     // as the limiter's clock counts it
+    clock::duration held_back{};  // not granted: how long the class is held back from now
+  };
+  awaitable<turn> acquire(ops::priority priority = ops::priority::live,
+                          clock::duration give_up_after = std::chrono::seconds(30));
+  // How long the day's budget and the 429 throttle hold `priority` back from `now` (zero: not).
+  clock::duration held_back(ops::priority priority, clock::time_point now);
+
+  // Sets the day's budget (default: none). REQUIRES: before the first turn.
+  void set_budget(budget_settings budget);
+  // Calls charged to the day's budget in the current window (by every replica, as last heard
+  // from the shared count), and when the window began.
+  struct budget_view {
+    int used = 0;
+    int per_day = 0;  // 0: no daily budget
+  };
+  budget_view budget() const;
+
+  // Certn answered a call of class `priority` with 429 and no Retry-After: that class and every
+  // less urgent one get no turn for a while (next_throttle, growing while 429s repeat).
+  void throttle(ops::priority priority);
+  // A call of class `priority` went through: its class's throttle starts again from nothing.
+  void relieve(ops::priority priority);
 
   // No turn before `until`: Certn said so with Retry-After.
   void hold_until(clock::time_point until);
@@ -80,8 +109,17 @@ class rate_limiter {
   // `hold` passes a Retry-After on (no shared turn for that long from now). Set before the first
   // acquire(). While a shared turn is awaited, this process gives out no turn either, so that its
   // waiters stay in its own priority order instead of queueing in the shared one.
+  // `book(cap)` also charges the call to the shared day's count, unless `cap` calls (0: no cap)
+  // are charged already: then it books nothing (`charged` false). Its answer carries the calls
+  // charged in the shared day so far, ours included: the shared count decides, since this
+  // process's view of it is only as fresh as its last booking.
+  struct shared_booking {
+    clock::duration wait{};
+    int used_today = 0;
+    bool charged = true;
+  };
   struct shared_limit {
-    std::function<awaitable<std::optional<clock::duration>>()> book;
+    std::function<awaitable<std::optional<shared_booking>>(int cap)> book;
     std::function<void(clock::duration from_now)> hold;
   };
   void share(shared_limit shared) { shared_ = std::move(shared); }
@@ -92,16 +130,31 @@ class rate_limiter {
     bool granted = false;
   };
   void hold_locally_until(clock::time_point until);
+  // The calls of the day after which `priority` gets no more (0: no budget).
+  int budget_cap(ops::priority priority) const;
+  // REQUIRES: mutex_ held.
+  void roll_budget_window();
+  clock::duration budget_wait_of(ops::priority priority, clock::time_point now) const;
+  void charge(ops::priority priority, clock::time_point now);
 
   const ops::clock& time_;
   shared_limit shared_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   clock::duration interval_;
   clock::duration burst_tolerance_;   // (burst - 1) turns may go early
   clock::time_point next_turn_end_{};  // when the last given turn's slot ends
   std::vector<line_entry> line_;
   ticket next_ticket_ = 1;
   turn_order order_;
+  // The day's budget: calls charged in the window that began on `budget_day_` (days since the
+  // epoch, UTC), this process's or, when known, everyone's.
+  budget_settings budget_{.per_day = 0};
+  int budget_used_ = 0;
+  std::int64_t budget_day_ = -1;
+  std::optional<clock::time_point> last_bulk_turn_;
+  std::optional<clock::time_point> last_budget_warning_;
+  std::array<clock::time_point, ops::priority_count> throttled_until_{};
+  std::array<std::chrono::seconds, ops::priority_count> throttle_{};
 };
 
 }  // namespace archiver::certn

@@ -62,6 +62,10 @@ struct certn_settings {
   std::string base_url = "https://api.sandbox.certn.co";
   std::string api_key;  // secret
   int requests_per_minute = 60;
+  // The day's budget (UTC day), shared by every replica; 0: none. The reserve is the part only
+  // live work may spend.
+  int requests_per_day = 7000;
+  int live_reserve_percent = 20;
   std::vector<std::string> download_hosts = {"*.amazonaws.com", "*.certn.co"};
   // For a local certn-sim or a test setup only: plain http, and loopback/private addresses.
   bool allow_plain_http = false;

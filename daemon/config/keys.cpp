@@ -85,6 +85,8 @@ std::vector<field> fields_of(config& c) {
       {"certn", "base_url", &cn.base_url},
       {"certn", "api_key", &cn.api_key, true},
       {"certn", "requests_per_minute", &cn.requests_per_minute},
+      {"certn", "requests_per_day", &cn.requests_per_day},
+      {"certn", "live_reserve_percent", &cn.live_reserve_percent},
       {"certn", "download_hosts", &cn.download_hosts},
       {"certn", "allow_plain_http", &cn.allow_plain_http},
       {"certn", "allow_special_addresses", &cn.allow_special_addresses},

@@ -130,6 +130,8 @@ void validate_webhook(const webhook_settings& w) {
 void validate_certn(const certn_settings& c) {
   check_http_url("certn.base_url", c.base_url);
   check_range("certn.requests_per_minute", c.requests_per_minute, 1, 100'000);
+  check_range("certn.requests_per_day", c.requests_per_day, 0, 100'000'000);
+  check_range("certn.live_reserve_percent", c.live_reserve_percent, 0, 90);
   if (!c.ca_file.empty()) {
     check_readable("certn.ca_file", c.ca_file);
   }

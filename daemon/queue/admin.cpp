@@ -195,6 +195,40 @@ std::int64_t prune_finished(pqxx::work& tx, std::chrono::seconds older_than) {
   return static_cast<std::int64_t>(deleted.affected_rows());
 }
 
+bool pause_class(pqxx::work& tx, ops::priority priority, const std::string& by) {
+  const pqxx::result row = tx.exec_params(
+      "INSERT INTO paused_classes (priority, paused_by) VALUES ($1, $2) "
+      "ON CONFLICT (priority) DO NOTHING RETURNING priority",
+      ops::index_of(priority), by);
+  return !row.empty();
+}
+
+bool resume_class(pqxx::work& tx, ops::priority priority) {
+  const pqxx::result row = tx.exec_params(
+      "DELETE FROM paused_classes WHERE priority = $1 RETURNING priority", ops::index_of(priority));
+  if (!row.empty()) {
+    tx.exec0(std::string("NOTIFY ") + notify_channel);  // its jobs are due again
+  }
+  return !row.empty();
+}
+
+class_status read_class_status(pqxx::transaction_base& tx, ops::priority priority) {
+  class_status out;
+  out.open_jobs = tx.exec_params1(
+                        "SELECT count(*) FROM jobs WHERE priority = $1 "
+                        "AND state IN ('queued', 'failed', 'running')",
+                        ops::index_of(priority))[0]
+                      .as<std::int64_t>();
+  const pqxx::result paused = tx.exec_params(
+      "SELECT " + iso("paused_at") + ", paused_by FROM paused_classes WHERE priority = $1",
+      ops::index_of(priority));
+  if (!paused.empty()) {
+    out.paused_at = paused[0][0].as<std::string>();
+    out.paused_by = paused[0][1].as<std::string>();
+  }
+  return out;
+}
+
 status_counts read_status(pqxx::transaction_base& tx) {
   status_counts status;
   const pqxx::row events = tx.exec1(sql_events);

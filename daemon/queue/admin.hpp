@@ -13,6 +13,8 @@
 
 #include <pqxx/transaction>
 
+#include "ops/priority.hpp"
+
 namespace archiver::queue {
 
 // The values of the `job_state` type, in its order.
@@ -85,6 +87,20 @@ struct status_counts {
 };
 
 status_counts read_status(pqxx::transaction_base& tx);
+
+// Pausing a priority class: workers claim none of its jobs until it is resumed (the queue's
+// claim reads table paused_classes). `by` names who paused it. pause_class returns false when the
+// class was paused already; resume_class false when it was not paused.
+bool pause_class(pqxx::work& tx, ops::priority priority, const std::string& by);
+bool resume_class(pqxx::work& tx, ops::priority priority);
+
+// A class's pause and its open (queued, failed, running) jobs, for `status`.
+struct class_status {
+  std::int64_t open_jobs = 0;
+  std::optional<std::string> paused_at;  // UTC ISO 8601; none: not paused
+  std::optional<std::string> paused_by;
+};
+class_status read_class_status(pqxx::transaction_base& tx, ops::priority priority);
 
 // JSON objects with the fields above under the same names (timestamps and absent values as
 // strings and nulls); to_json(status_counts) is documented where `status --json` is.

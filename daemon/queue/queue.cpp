@@ -123,6 +123,7 @@ void claim_into(pqxx::work& tx, const std::string& owner, int limit, std::chrono
       (below_live_only ? " AND j.priority > 0" : "") +
       "    AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = j.kind AND r.key = j.key"
       "                    AND r.state = 'running')"
+      "    AND NOT EXISTS (SELECT 1 FROM paused_classes p WHERE p.priority = j.priority)"
       "  ORDER BY " +
       (below_live_only ? "j.run_at" : "j.priority, j.run_at") +
       "  LIMIT $2 FOR UPDATE SKIP LOCKED) "

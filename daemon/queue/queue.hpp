@@ -53,7 +53,8 @@ struct claimed_job {
 // Takes up to `limit` due jobs (run_at <= now, queued or failed): first up to `below_live` jobs
 // of any class below live, oldest run_at first (the reserve that keeps them moving while live
 // work is steady: reserved_claims), then the most urgent class, oldest run_at first. Skips rows
-// other claimers hold (SKIP LOCKED) and keys that already have a running job; marks them running
+// other claimers hold (SKIP LOCKED), keys that already have a running job and classes an operator
+// paused (table paused_classes, queue/admin.hpp); marks them running
 // under `owner` until now + lease. Its own transaction.
 std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner, int limit,
                                std::chrono::seconds lease, int below_live = 0);

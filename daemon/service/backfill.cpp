@@ -1,4 +1,5 @@
 #include <cctype>
+#include <cstdio>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
@@ -7,10 +8,13 @@
 #include <string_view>
 #include <vector>
 
+#include "certn/budget.hpp"
 #include "db/migrations.hpp"
 #include "db/pool.hpp"
+#include "queue/admin.hpp"
 #include "queue/queue.hpp"
 #include "service/certn_clients.hpp"
+#include "service/cli_database.hpp"
 #include "service/service.hpp"
 
 namespace archiver::service {
@@ -119,8 +123,24 @@ std::int64_t enqueue_page(pqxx::connection& conn, const std::vector<std::string>
   return enqueued;
 }
 
+// On stderr, before the jobs run: what the backfill will cost at the configured budget.
+void print_estimate(std::int64_t cases, const certn::budget_settings& budget) {
+  const certn::backfill_estimate estimate = certn::estimate_backfill(cases, budget);
+  std::cerr << "backfill: " << cases << " case(s): at most " << estimate.calls
+            << " Certn calls (" << certn::calls_per_archived_case
+            << " a closed case, 1 an open one)";
+  if (budget.per_day > 0) {
+    char days[32];
+    std::snprintf(days, sizeof days, "%.1f", estimate.days);
+    std::cerr << ", about " << days << " day(s) at certn.requests_per_day = " << budget.per_day
+              << " less the " << budget.live_reserve_percent << " % live reserve";
+  }
+  std::cerr << "; bulk work: `status` shows what is left, `backfill --pause` pauses it\n";
+}
+
 awaitable<int> run(certn::api_client& api, db::pool& database, const backfill_request& request,
-                   int max_attempts, backfill_counts& counts) {
+                   int max_attempts, const certn::budget_settings& budget,
+                   backfill_counts& counts) {
   // The database first: finding it unusable after listing every page would waste the API calls.
   const db::schema_status schema = co_await database.query<db::schema_status>(
       [](pqxx::connection& conn) { return db::check_schema(conn); });
@@ -136,6 +156,7 @@ awaitable<int> run(certn::api_client& api, db::pool& database, const backfill_re
   filter.order_timeframe_before = request.until;
   filter.overall_status = request.statuses;
   certn::case_pages pages(api, filter, page_size);
+  bool estimated = false;
   while (!pages.done()) {
     const auto page = co_await pages.next();
     if (!page.value) {
@@ -147,6 +168,11 @@ awaitable<int> run(certn::api_client& api, db::pool& database, const backfill_re
       std::cerr << "certn-archiver: backfill: a listed case was skipped: " << why << "\n";
     }
     counts.skipped += static_cast<std::int64_t>(page.value->skipped.size());
+    if (!estimated && page.value->count) {
+      // The listing's total, before the first job is queued.
+      print_estimate(static_cast<std::int64_t>(*page.value->count), budget);
+      estimated = true;
+    }
     std::vector<std::string> case_ids;
     for (const auto& record : page.value->results) {
       case_ids.push_back(record.id);
@@ -156,13 +182,44 @@ awaitable<int> run(certn::api_client& api, db::pool& database, const backfill_re
     counts.seen += static_cast<std::int64_t>(case_ids.size());
     counts.enqueued += enqueued;
     counts.already_pending += static_cast<std::int64_t>(case_ids.size()) - enqueued;
+    std::cerr << "backfill: " << counts.seen << " case(s) listed, " << counts.enqueued
+              << " enqueued\n";
+  }
+  if (!estimated) {
+    print_estimate(counts.seen, budget);
   }
   co_return exit_ok;
 }
 
 }  // namespace
 
+// `backfill --pause` / `--resume`: the bulk class in table paused_classes.
+int pause_or_resume(const config::config& cfg, bool pause) {
+  return with_database(cfg, [&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    const bool changed = pause ? queue::pause_class(tx, ops::priority::bulk, "backfill --pause")
+                               : queue::resume_class(tx, ops::priority::bulk);
+    const queue::class_status bulk = queue::read_class_status(tx, ops::priority::bulk);
+    tx.commit();
+    if (pause) {
+      std::cout << "backfill: bulk work " << (changed ? "paused" : "was paused already") << "; "
+                << bulk.open_jobs << " job(s) wait for `backfill --resume`\n";
+    } else {
+      std::cout << "backfill: bulk work " << (changed ? "resumed" : "was not paused") << "; "
+                << bulk.open_jobs << " job(s) to run\n";
+    }
+    return exit_ok;
+  });
+}
+
 int backfill(const config::config& cfg, const backfill_request& request) {
+  if (request.pause || request.resume) {
+    return pause_or_resume(cfg, request.pause);
+  }
+  if (request.since.empty()) {
+    std::cerr << "certn-archiver: backfill: --since is required (or --pause / --resume)\n";
+    return exit_usage;
+  }
   const auto bad_date = [](const char* option, const std::string& value) {
     std::cerr << "certn-archiver: " << option << ": expected an ISO 8601 date (YYYY-MM-DD) or "
               << "date-time (YYYY-MM-DDTHH:MM:SSZ), got \"" << value << "\"\n";
@@ -184,12 +241,16 @@ int backfill(const config::config& cfg, const backfill_request& request) {
   int code = exit_failure;
   try {
     asio::io_context io(1);
-    certn_clients clients(io, cfg.certn, nullptr);
     db::pool database(cfg.database.url, 1, static_cast<int>(cfg.database.connect_timeout.count()));
+    certn_clients clients(io, cfg.certn, nullptr, &database);
     std::exception_ptr escaped;
     // Stopped when done: idle pooled connections would keep io.run() going.
-    certn::api_client bulk_api = clients.api().for_priority(ops::priority::bulk);
-    asio::co_spawn(io, run(bulk_api, database, request, cfg.workers.max_attempts, counts),
+    // The listing is the operator's command, so live work (the calls it enqueues are bulk): it
+    // is charged to the day's budget but not stopped at the live reserve.
+    const certn::budget_settings budget{cfg.certn.requests_per_day,
+                                        cfg.certn.live_reserve_percent};
+    asio::co_spawn(io,
+                   run(clients.api(), database, request, cfg.workers.max_attempts, budget, counts),
                    [&](std::exception_ptr error, int result) {
                      escaped = error;
                      code = result;

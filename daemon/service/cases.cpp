@@ -200,7 +200,10 @@ int cases(const config::config& cfg, const cases_request& request) {
     return exit_usage;
   }
   asio::io_context io(1);
-  certn_clients clients(io, cfg.certn, nullptr);
+  // Only to charge the calls to the shared budget: without the database they still go, on this
+  // process's own limit.
+  db::pool database(cfg.database.url, 1, static_cast<int>(cfg.database.connect_timeout.count()));
+  certn_clients clients(io, cfg.certn, nullptr, &database);
   int code = exit_failure;
   std::exception_ptr escaped;
   // Stopped when the call is done: idle pooled connections would keep io.run() going.

@@ -69,6 +69,20 @@ certn_clients::certn_clients(asio::io_context& io, const config::certn_settings&
                                    : std::nullopt),
       api_(api_http_, download_http_, limiter_, {settings.base_url, settings.api_key},
            metrics_ ? &*metrics_ : nullptr) {
+  limiter_.set_budget({settings.requests_per_day, settings.live_reserve_percent});
+  if (registry != nullptr) {
+    registry->gauge_callback(
+        "certn_archiver_certn_budget_used",
+        "Certn calls charged to the day's budget (UTC day; every replica's, as last heard).",
+        [this] { return static_cast<double>(limiter_.budget().used); });
+    registry->gauge_callback(
+        "certn_archiver_certn_budget_remaining",
+        "Certn calls left in the day's budget (-1: no daily budget).", [this] {
+          const certn::rate_limiter::budget_view budget = limiter_.budget();
+          return budget.per_day > 0 ? static_cast<double>(std::max(0, budget.per_day - budget.used))
+                                    : -1.0;
+        });
+  }
   if (shared_limit_database != nullptr) {
     limiter_.share(shared_rate_limit(*shared_limit_database, io,
                                      rate_limit_name(settings.base_url, settings.api_key),

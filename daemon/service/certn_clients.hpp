@@ -1,7 +1,8 @@
 // The Certn API client as configuration describes it: TLS trust (system store plus certn.ca_file),
 // the API's destination policy (only the base URL's host) and the downloads' (only
-// certn.download_hosts), one rate limiter for the process (shared with the other replicas in `serve`). Used by `serve`,
-// `cases` and `backfill`.
+// certn.download_hosts), one rate limiter for the process with the day's budget, shared with every
+// other process of the database when one is given (`serve`, and the CLI's `cases`, `probe` and
+// `backfill`, so that every call is charged). Used by `serve`, `cases`, `probe` and `backfill`.
 #pragma once
 
 #include <optional>

@@ -155,7 +155,10 @@ int probe(const config::config& cfg, const probe_request& request) {
     }
   }
   asio::io_context io(1);
-  certn_clients clients(io, cfg.certn, nullptr);
+  // Only to charge the calls to the shared budget: without the database they still go, on this
+  // process's own limit.
+  db::pool database(cfg.database.url, 1, static_cast<int>(cfg.database.connect_timeout.count()));
+  certn_clients clients(io, cfg.certn, nullptr, &database);
   std::optional<probe_run> run;
   std::exception_ptr escaped;
   // Stopped when the calls are done: idle pooled connections would keep io.run() going.

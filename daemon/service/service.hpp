@@ -81,10 +81,14 @@ struct backfill_request {
   std::string since;                  // ISO 8601 date or date-time: order_timeframe_after
   std::optional<std::string> until;   // order_timeframe_before
   std::vector<std::string> statuses;  // overall_status filter, any of
+  bool pause = false;   // instead of listing: pause bulk work (every replica, until resumed)
+  bool resume = false;  // instead of listing: resume it
 };
 
-// Returns 0 when every page was listed and enqueued; 1 when a call or the database failed
-// (what was enqueued stays); 2 for a malformed date or a missing certn.api_key.
+// Lists the period's cases and enqueues a bulk sync_case for each, after printing an estimate of
+// the Certn calls and days it takes at the configured budget. Returns 0 when every page was
+// listed and enqueued (or the pause/resume was done); 1 when a call or the database failed (what
+// was enqueued stays); 2 for a malformed date, a missing --since or certn.api_key.
 int backfill(const config::config& cfg, const backfill_request& request);
 
 // `certn-archiver verify [--case ID]`: reads back every recorded object (or one case's) and

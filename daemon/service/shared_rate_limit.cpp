@@ -46,18 +46,41 @@ struct shared_state {
   }
 };
 
+struct booked {
+  double wait_seconds = 0;  // <= 0: at once
+  int used_today = 0;
+  bool charged = true;
+};
+
 // Books a turn: the slot starts when the last booked one ends (or now), and the caller may go
-// up to the burst tolerance before its slot. Returns seconds still to wait (<= 0: at once).
-double book(pqxx::connection& conn, const shared_state& s) {
-  pqxx::nontransaction tx(conn);
+// up to the burst tolerance before its slot; and charges the call to the day's count (a new UTC
+// day starts it again), unless `cap` calls are charged already (0: no cap). The row is locked
+// while it decides, so replicas never charge past the cap together.
+booked book(pqxx::connection& conn, const shared_state& s, int cap) {
+  pqxx::work tx(conn, "book");
+  tx.exec_params0(
+      "INSERT INTO rate_limits (name, next_turn_end, day, day_used) "
+      "VALUES ($1, clock_timestamp(), (clock_timestamp() AT TIME ZONE 'UTC')::date, 0) "
+      "ON CONFLICT (name) DO NOTHING",
+      s.name);
+  const pqxx::row held = tx.exec_params1(
+      "SELECT CASE WHEN day = (clock_timestamp() AT TIME ZONE 'UTC')::date THEN day_used ELSE 0 "
+      "END FROM rate_limits WHERE name = $1 FOR UPDATE",
+      s.name);
+  const int used = held[0].as<int>();
+  if (cap > 0 && used >= cap) {
+    tx.commit();
+    return {0, used, false};
+  }
   const pqxx::row row = tx.exec_params1(
-      "INSERT INTO rate_limits AS r (name, next_turn_end) "
-      "VALUES ($1, clock_timestamp() + make_interval(secs => $2)) "
-      "ON CONFLICT (name) DO UPDATE SET next_turn_end = "
-      "  GREATEST(r.next_turn_end, clock_timestamp()) + make_interval(secs => $2) "
+      "UPDATE rate_limits AS r SET "
+      "  next_turn_end = GREATEST(r.next_turn_end, clock_timestamp()) + make_interval(secs => $2), "
+      "  day = (clock_timestamp() AT TIME ZONE 'UTC')::date, day_used = $4 "
+      "WHERE name = $1 "
       "RETURNING extract(epoch FROM r.next_turn_end - clock_timestamp())::float8 - $2 - $3",
-      s.name, s.interval_seconds, s.tolerance_seconds);
-  return row[0].as<double>();
+      s.name, s.interval_seconds, s.tolerance_seconds, used + 1);
+  tx.commit();
+  return {row[0].as<double>(), used + 1, true};
 }
 
 }  // namespace
@@ -71,13 +94,15 @@ certn::rate_limiter::shared_limit shared_rate_limit(db::pool& database, asio::io
   auto state =
       std::make_shared<shared_state>(database, io, std::move(name), interval, interval * (burst - 1));
   certn::rate_limiter::shared_limit limit;
-  limit.book = [state]() -> awaitable<std::optional<clock::duration>> {
+  limit.book = [state](int cap) -> awaitable<std::optional<certn::rate_limiter::shared_booking>> {
     try {
-      const double wait = co_await state->database.query<double>(
-          [&](pqxx::connection& conn) { return book(conn, *state); });
+      const booked turn = co_await state->database.query<booked>(
+          [&](pqxx::connection& conn) { return book(conn, *state, cap); });
       state->succeeded();
-      co_return std::chrono::duration_cast<clock::duration>(
-          std::chrono::duration<double>(std::max(0.0, wait)));
+      co_return certn::rate_limiter::shared_booking{
+          std::chrono::duration_cast<clock::duration>(
+              std::chrono::duration<double>(std::max(0.0, turn.wait_seconds))),
+          turn.used_today, turn.charged};
     } catch (const std::exception& e) {
       state->failed(e);
     }
@@ -105,6 +130,18 @@ certn::rate_limiter::shared_limit shared_rate_limit(db::pool& database, asio::io
         [](std::exception_ptr error) { ops::log_exception("shared rate limit hold", error); });
   };
   return limit;
+}
+
+std::optional<budget_today> read_budget_today(pqxx::transaction_base& tx, const std::string& name) {
+  const pqxx::result row = tx.exec_params(
+      "SELECT day_used, extract(epoch FROM (clock_timestamp() AT TIME ZONE 'UTC') - "
+      "  day::timestamp)::float8 / 3600 FROM rate_limits "
+      "WHERE name = $1 AND day = (clock_timestamp() AT TIME ZONE 'UTC')::date",
+      name);
+  if (row.empty()) {
+    return std::nullopt;
+  }
+  return budget_today{row[0][0].as<int>(), row[0][1].as<double>()};
 }
 
 std::string rate_limit_name(std::string_view base_url, std::string_view api_key) {

@@ -1,13 +1,17 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 
+#include "certn/budget.hpp"
 #include "db/migrations.hpp"
+#include "encoding/json.hpp"
 #include "db/pool.hpp"
 #include "queue/admin.hpp"
 #include "service/cli_database.hpp"
+#include "service/shared_rate_limit.hpp"
 #include "service/service.hpp"
 
 namespace archiver::service {
@@ -86,16 +90,103 @@ void print_table(const queue::status_counts& status) {
   }
 }
 
+// The day's Certn budget as `status` shows it: calls charged today by every process of this
+// database, and when the budget runs out at today's rate.
+struct budget_line {
+  int used = 0;
+  int per_day = 0;
+  int reserve = 0;
+  std::optional<double> runs_out_at;  // hours after 00:00 UTC
+};
+
+std::string clock_time(double hours) {
+  const int minutes = static_cast<int>(hours * 60);
+  char text[8];
+  std::snprintf(text, sizeof text, "%02d:%02d", minutes / 60 % 24, minutes % 60);
+  return text;
+}
+
+void print_budget(const budget_line& b) {
+  std::cout << "\ncertn calls " << b.used << " today (UTC)";
+  if (b.per_day > 0) {
+    std::cout << " of " << b.per_day << ", " << b.reserve << " kept for live work; ";
+    std::cout << (b.runs_out_at ? "at this rate the budget runs out at " +
+                                      clock_time(*b.runs_out_at) + " UTC"
+                                : std::string("at this rate it lasts the day"));
+  }
+  std::cout << "\n";
+}
+
+// Backfill's progress: its open jobs, and whether an operator paused them.
+void print_bulk(const queue::class_status& bulk) {
+  std::cout << "\nbulk work   " << bulk.open_jobs << " open job(s) (backfill)";
+  if (bulk.paused_at) {
+    std::cout << ", paused since " << *bulk.paused_at << " by " << bulk.paused_by.value_or("?")
+              << " (`backfill --resume`)";
+  }
+  std::cout << "\n";
+}
+
+std::string bulk_json(const queue::class_status& bulk) {
+  encoding::json_writer out;
+  out.begin_object().key("open_jobs").number(bulk.open_jobs).key("paused_at");
+  if (bulk.paused_at) {
+    out.value(*bulk.paused_at);
+  } else {
+    out.null();
+  }
+  out.end_object();
+  return out.str();
+}
+
+std::string budget_json(const budget_line& b) {
+  encoding::json_writer out;
+  out.begin_object().key("used_today").number(b.used).key("per_day").number(b.per_day);
+  out.key("live_reserve").number(b.reserve);
+  if (b.runs_out_at) {
+    out.key("runs_out_at").value(clock_time(*b.runs_out_at));
+  }
+  out.end_object();
+  return out.str();
+}
+
 }  // namespace
 
 int status(const config::config& cfg, bool json) {
   return with_database(cfg, [&](pqxx::connection& conn) {
     pqxx::read_transaction tx(conn);
     const queue::status_counts counts = queue::read_status(tx);
+    // The budget's row is the account's, named by base URL and key: without a key, none.
+    std::optional<budget_line> budget;
+    if (!cfg.certn.api_key.empty()) {
+      const auto today =
+          read_budget_today(tx, rate_limit_name(cfg.certn.base_url, cfg.certn.api_key));
+      budget_line line;
+      line.per_day = cfg.certn.requests_per_day;
+      line.reserve = line.per_day * cfg.certn.live_reserve_percent / 100;
+      if (today) {
+        line.used = today->used;
+        line.runs_out_at = certn::budget_runs_out_at(today->used, today->hours_elapsed, line.per_day);
+      }
+      budget = line;
+    }
+    const queue::class_status bulk = queue::read_class_status(tx, ops::priority::bulk);
     if (json) {
-      std::cout << queue::to_json(counts) << "\n";
+      std::string text = queue::to_json(counts);
+      if (!text.empty() && text.back() == '}') {
+        text.pop_back();
+        if (budget) {
+          text += ",\"certn_budget\":" + budget_json(*budget);
+        }
+        text += ",\"bulk\":" + bulk_json(bulk) + "}";
+      }
+      std::cout << text << "\n";
     } else {
       print_table(counts);
+      print_bulk(bulk);
+      if (budget) {
+        print_budget(*budget);
+      }
     }
     return exit_ok;
   });

@@ -5,7 +5,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <future>
+#include <pqxx/pqxx>
 
 #include "certn/rate_limiter.hpp"
 #include "db/pool.hpp"
@@ -35,7 +37,7 @@ clock_type::duration run_turns(asio::io_context& io, std::vector<certn::rate_lim
   int left = static_cast<int>(limiters.size()) * calls;
   for (auto* limiter : limiters) {
     for (int i = 0; i < calls; ++i) {
-      asio::co_spawn(io, limiter->acquire(), [&](std::exception_ptr error, clock_type::duration) {
+      asio::co_spawn(io, limiter->acquire(), [&](std::exception_ptr error, certn::rate_limiter::turn) {
         REQUIRE_FALSE(error);
         --left;
       });
@@ -88,4 +90,30 @@ TEST_CASE("the row name hides the key and tells accounts apart") {
   CHECK(name.find("secret") == std::string::npos);
   CHECK(name != service::rate_limit_name("https://api.certn.co", "other-key"));
   CHECK(name == service::rate_limit_name("https://api.certn.co", "secret-key"));
+}
+
+TEST_CASE("every booked turn is charged to the account's day, by every replica") {
+  scratch_database db;
+  asio::io_context io;
+  replica a(io, db.dsn());
+  replica b(io, db.dsn());
+  run_turns(io, {&a.limiter, &b.limiter}, 5);
+  CHECK(db.scalar("SELECT day_used FROM rate_limits WHERE name = 'certn test'") == "10");
+  CHECK(db.scalar("SELECT day = (now() AT TIME ZONE 'UTC')::date FROM rate_limits") == "t");
+  // Each limiter counts everyone's calls, as the shared count answered its last booking.
+  CHECK(std::max(a.limiter.budget().used, b.limiter.budget().used) == 10);
+  {
+    pqxx::connection conn(db.dsn());
+    pqxx::read_transaction tx(conn);
+    const auto today = service::read_budget_today(tx, "certn test");
+    REQUIRE(today);
+    CHECK(today->used == 10);
+    CHECK(today->hours_elapsed >= 0);
+    CHECK(today->hours_elapsed <= 24);
+    CHECK_FALSE(service::read_budget_today(tx, "another account"));
+  }
+  // A new UTC day starts the count again.
+  db.scalar("UPDATE rate_limits SET day = day - 1 RETURNING 1");
+  run_turns(io, {&a.limiter}, 1);
+  CHECK(db.scalar("SELECT day_used FROM rate_limits WHERE name = 'certn test'") == "1");
 }

@@ -11,7 +11,7 @@
 #   processes     start_sim / stop_sim (certn-sim), start_serve / spawn_serve / stop_serve /
 #                 kill_serve / wait_serve_exit_0 (any number of `serve` instances, by name),
 #                 start_s3 / stop_s3 (an s3rver of the test's own, scripts/s3.sh)
-#   archiving     create_cases, move_case, set_faults, pending_jobs, wait_archived,
+#   archiving     create_cases, move_case, post_case_event, set_faults, pending_jobs, wait_archived,
 #                 expect_no_dead_job, verify_objects, verify_case
 # Every process started here is tracked by PID and stopped at exit (SIGKILL for serve, SIGTERM
 # for certn-sim, `s3.sh stop` for s3rver); on_exit CMD adds a step run after that, before the
@@ -178,6 +178,8 @@ certn_env() {
   export CERTN_ARCHIVER_CERTN_BASE_URL=$sim CERTN_ARCHIVER_CERTN_API_KEY=sim-key
   export CERTN_ARCHIVER_CERTN_ALLOW_PLAIN_HTTP=true CERTN_ARCHIVER_CERTN_ALLOW_SPECIAL_ADDRESSES=true
   export CERTN_ARCHIVER_CERTN_DOWNLOAD_HOSTS=127.0.0.1 CERTN_ARCHIVER_CERTN_REQUESTS_PER_MINUTE=6000
+  # No daily budget unless a test sets one: tests make thousands of calls a run.
+  export CERTN_ARCHIVER_CERTN_REQUESTS_PER_DAY=0
 }
 
 # archive_env: serve on $port against certn-sim, archiving to $archive, with short worker timings
@@ -321,6 +323,16 @@ create_cases() {
 
 move_case() {
   curl -sf -X POST "$sim/_sim/cases/$1/status" -d "{\"status\":\"$2\"}" >/dev/null || fail "move $1 to $2"
+}
+
+# post_case_event CASE_ID: a signed CASE_STATUS_CHANGED about CASE_ID posted to serve at $port, as
+# Certn would send it (for tests whose certn-sim drops its own webhooks).
+post_case_event() {
+  local event="{\"id\":\"evt-$1-$RANDOM\",\"event_type\":\"CASE_STATUS_CHANGED\",\"object_id\":\"$1\",\"object_type\":\"CASE\"}"
+  local signature
+  signature=$(printf '%s' "$event" | openssl dgst -sha256 -hmac sim-webhook-secret -hex | sed 's/^.* //')
+  curl -sf -X POST "http://127.0.0.1:$port/webhooks/certn" -H 'Content-Type: application/json' \
+    -H "X-Signature: $signature" -d "$event" >/dev/null || fail "the event about $1 was refused"
 }
 
 set_faults() {

@@ -28,10 +28,7 @@ wait_until 30 "the backfill did not start" sql_check -ge 10 "SELECT count(*) FRO
 
 live=$(create_cases '{"count":1,"files_per_check":0}')
 move_case "$live" COMPLETE
-event="{\"id\":\"evt-live-$live\",\"event_type\":\"CASE_STATUS_CHANGED\",\"object_id\":\"$live\",\"object_type\":\"CASE\"}"
-signature=$(printf '%s' "$event" | openssl dgst -sha256 -hmac sim-webhook-secret -hex | sed 's/^.* //')
-curl -sf -X POST "http://127.0.0.1:$port/webhooks/certn" -H 'Content-Type: application/json' \
-  -H "X-Signature: $signature" -d "$event" >/dev/null || fail "the live event was refused"
+post_case_event "$live"
 posted=$SECONDS
 wait_until 30 "the live case was not archived" sql_check -eq 1 "SELECT count(*) FROM artifacts WHERE case_id = '$live' AND kind = 'report'"
 live_latency=$((SECONDS - posted))

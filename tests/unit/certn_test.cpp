@@ -828,9 +828,10 @@ TEST_CASE("the rate limiter books turns and Retry-After holds on the clock it wa
   boost::asio::io_context io;
   std::optional<rate_limiter::clock::duration> waited;
   boost::asio::co_spawn(io, limiter.acquire(),
-                        [&](std::exception_ptr e, rate_limiter::clock::duration d) {
+                        [&](std::exception_ptr e, rate_limiter::turn t) {
                           REQUIRE_FALSE(e);
-                          waited = d;
+                          CHECK(t.granted);
+                          waited = t.waited;
                         });
   io.run();
   REQUIRE(waited);
@@ -876,4 +877,143 @@ TEST_CASE("the README's table of accepted names is the reader's table") {
   const std::string table = accepted_fields_markdown();
   CHECK_MESSAGE(readme.find(table) != std::string::npos,
                 "README.md must contain, verbatim, the table of accepted names:\n" << table);
+}
+
+TEST_CASE("budget_wait: live spends the whole day, the rest stops at the reserve, bulk is paced") {
+  using archiver::ops::priority;
+  using std::chrono::hours;
+  const budget_settings s{.per_day = 1000, .live_reserve_percent = 20};  // reserve: 200
+  struct row {
+    const char* what;
+    priority p;
+    int used;
+    std::chrono::steady_clock::duration left, since_last_bulk, expected;
+  };
+  const std::vector<row> rows = {
+      {"live, budget left", priority::live, 999, hours(5), hours(1), 0s},
+      {"live, budget gone: until the day rolls over", priority::live, 1000, hours(5), hours(1),
+       hours(5)},
+      {"sync above the reserve", priority::sync, 799, hours(5), 0s, 0s},
+      {"sync at the reserve", priority::sync, 800, hours(5), 0s, hours(5)},
+      {"archive at the reserve", priority::archive, 900, hours(2), 0s, hours(2)},
+      // 100 spare calls over 10 hours: one every 6 minutes.
+      {"bulk paced: just called", priority::bulk, 700, hours(10), 0s, 6min},
+      {"bulk paced: 4 min since the last", priority::bulk, 700, hours(10), 4min, 2min},
+      {"bulk paced: long since the last", priority::bulk, 700, hours(10), hours(1), 0s},
+      {"bulk at the reserve", priority::bulk, 800, hours(3), hours(1), hours(3)},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.what);
+    CHECK(budget_wait(r.p, s, {r.used, r.left, r.since_last_bulk}) == r.expected);
+  }
+  // No daily budget: nothing waits.
+  CHECK(budget_wait(priority::bulk, {.per_day = 0}, {1'000'000, hours(1), 0s}) == 0s);
+}
+
+TEST_CASE("next_throttle doubles from 5 s to 5 minutes; budget_runs_out_at projects the day") {
+  CHECK(next_throttle(0s) == 5s);
+  CHECK(next_throttle(5s) == 10s);
+  CHECK(next_throttle(160s) == 300s);
+  CHECK(next_throttle(300s) == 300s);
+  CHECK(budget_runs_out_at(3500, 6.0, 7000) == 12.0);  // half the budget in 6 hours
+  CHECK_FALSE(budget_runs_out_at(1000, 6.0, 7000));    // lasts the day
+  CHECK_FALSE(budget_runs_out_at(0, 6.0, 7000));
+  CHECK_FALSE(budget_runs_out_at(10, 6.0, 0));
+  const auto noon = std::chrono::sys_days{std::chrono::year{2026} / 12 / 6} + 12h;
+  CHECK(left_in_utc_day(noon) == 12h);
+}
+
+TEST_CASE("the limiter keeps the live reserve: other work waits for the next day, live goes on") {
+  archiver::ops::manual_clock manual;
+  // Start at 18:00 UTC, so that the day rolls over six hours later.
+  const auto day = std::chrono::floor<std::chrono::days>(manual.wall_now());
+  manual.set_wall(day + 18h);
+  // 10 ms a turn: the budget, not the rate, decides. No waiter ages into going first here.
+  rate_limiter limiter(6000, 1, manual, {.reserved_percent = 0, .max_wait = 48h});
+  limiter.set_budget({.per_day = 10, .live_reserve_percent = 30});  // reserve: 3
+  auto now = manual.steady_now();
+  for (int i = 0; i < 7; ++i) {
+    CHECK(turn_of(limiter, now, priority::sync) == now);
+    now += 10ms;
+  }
+  CHECK(limiter.budget().used == 7);
+  // Three left, all the reserve's: sync waits (and looks again within a minute) ...
+  const auto sync = limiter.enter(priority::sync, now);
+  CHECK(limiter.try_take(sync, now) == now + 1min);
+  // ... while live takes the rest of the day's budget.
+  for (int i = 0; i < 3; ++i) {
+    CHECK(turn_of(limiter, now, priority::live) == now);
+    now += 10ms;
+  }
+  const auto live = limiter.enter(priority::live, now);
+  CHECK(limiter.try_take(live, now) == now + 1min);
+  CHECK(limiter.budget().used == 10);
+  // The day rolls over: both go.
+  manual.advance(6h);
+  now += 6h;
+  CHECK_FALSE(limiter.try_take(live, now));
+  CHECK(limiter.try_take(sync, now) == now + 10ms);
+  CHECK_FALSE(limiter.try_take(sync, now + 10ms));
+  CHECK(limiter.budget().used == 2);
+}
+
+TEST_CASE("a 429 without Retry-After holds its class and the less urgent ones back") {
+  archiver::ops::manual_clock manual;
+  rate_limiter limiter(6000, 1, manual);
+  const auto now = manual.steady_now();
+  limiter.throttle(priority::sync);
+  const auto bulk = limiter.enter(priority::bulk, now);
+  const auto sync = limiter.enter(priority::sync, now);
+  CHECK(limiter.try_take(bulk, now) == now + 5s);
+  CHECK(limiter.try_take(sync, now) == now + 5s);
+  CHECK(turn_of(limiter, now, priority::live) == now);  // more urgent work goes on
+  // A second 429 doubles the hold; a success starts its class again from nothing.
+  limiter.throttle(priority::sync);
+  CHECK(limiter.try_take(sync, now) == now + 10s);
+  limiter.relieve(priority::sync);
+  limiter.throttle(priority::sync);
+  CHECK(limiter.try_take(sync, now) == now + 10s);  // the hold already set still stands
+  manual.advance(10s);
+  CHECK_FALSE(limiter.try_take(sync, now + 10s));
+  CHECK(limiter.try_take(bulk, now + 10s) == now + 20s);  // bulk's own hold doubled twice
+}
+
+TEST_CASE("acquire gives up at once on a class held back past its limit, and says for how long") {
+  archiver::ops::manual_clock manual;
+  const auto day = std::chrono::floor<std::chrono::days>(manual.wall_now());
+  manual.set_wall(day + 20h);  // four hours left in the UTC day
+  rate_limiter limiter(6000, 1, manual);
+  limiter.set_budget({.per_day = 10, .live_reserve_percent = 100});  // all of it for live work
+  boost::asio::io_context io;
+  std::optional<rate_limiter::turn> sync_turn;
+  std::optional<rate_limiter::turn> live_turn;
+  boost::asio::co_spawn(io, limiter.acquire(priority::sync),
+                        [&](std::exception_ptr e, rate_limiter::turn t) {
+                          REQUIRE_FALSE(e);
+                          sync_turn = t;
+                        });
+  boost::asio::co_spawn(io, limiter.acquire(priority::live),
+                        [&](std::exception_ptr e, rate_limiter::turn t) {
+                          REQUIRE_FALSE(e);
+                          live_turn = t;
+                        });
+  io.run();
+  REQUIRE(sync_turn);
+  CHECK_FALSE(sync_turn->granted);
+  CHECK(sync_turn->held_back == 4h);
+  REQUIRE(live_turn);
+  CHECK(live_turn->granted);
+  CHECK(limiter.budget().used == 1);  // the refused turn was not charged
+}
+
+TEST_CASE("estimate_backfill: calls at 5 a case, days at the budget less the live reserve") {
+  const auto days_of = [](std::int64_t cases, budget_settings s) {
+    return estimate_backfill(cases, s);
+  };
+  CHECK(days_of(1400, {.per_day = 7000, .live_reserve_percent = 20}).calls == 7000);
+  CHECK(days_of(1400, {.per_day = 7000, .live_reserve_percent = 20}).days == 1.25);
+  CHECK(days_of(10'000, {.per_day = 7000, .live_reserve_percent = 0}).days ==
+        doctest::Approx(50'000.0 / 7000));
+  CHECK(days_of(10, {.per_day = 0, .live_reserve_percent = 20}).days == 0);  // no budget
+  CHECK(days_of(-3, {.per_day = 7000, .live_reserve_percent = 20}).calls == 0);
 }
