@@ -4,25 +4,29 @@
 
 namespace archiver::certn {
 
+int budget_cap(ops::priority priority, const budget_settings& s) {
+  if (s.per_day <= 0) {
+    return 0;
+  }
+  return priority == ops::priority::live ? s.per_day
+                                         : s.per_day - s.per_day * s.live_reserve_percent / 100;
+}
+
 std::chrono::steady_clock::duration budget_wait(ops::priority priority, const budget_settings& s,
                                                 const budget_facts& f) {
   using duration = std::chrono::steady_clock::duration;
   if (s.per_day <= 0) {
     return duration::zero();
   }
-  const int remaining = s.per_day - f.used;
-  const int reserve = s.per_day * s.live_reserve_percent / 100;
+  const int cap = budget_cap(priority, s);
   const duration until_rollover = std::max(f.left, duration::zero());
-  if (priority == ops::priority::live) {
-    return remaining > 0 ? duration::zero() : until_rollover;
-  }
-  if (remaining <= reserve) {
+  if (f.used >= cap) {
     return until_rollover;
   }
   if (priority != ops::priority::bulk) {
     return duration::zero();
   }
-  const duration pace = until_rollover / (remaining - reserve);
+  const duration pace = until_rollover / (cap - f.used);
   return std::max(duration::zero(), pace - f.since_last_bulk);
 }
 
@@ -41,8 +45,8 @@ std::optional<double> budget_runs_out_at(int used, double hours_elapsed, int per
 backfill_estimate estimate_backfill(std::int64_t cases, const budget_settings& s) {
   backfill_estimate out;
   out.calls = std::max<std::int64_t>(0, cases) * calls_per_archived_case;
-  const int usable = s.per_day - s.per_day * s.live_reserve_percent / 100;
-  if (s.per_day > 0 && usable > 0) {
+  const int usable = budget_cap(ops::priority::bulk, s);
+  if (usable > 0) {
     out.days = static_cast<double>(out.calls) / usable;
   }
   return out;

@@ -24,6 +24,10 @@ struct budget_facts {
   std::chrono::steady_clock::duration since_last_bulk;  // since this process's last bulk call
 };
 
+// The calls of the day after which work of `priority` gets no more: the whole budget for live
+// work, the budget less the live reserve for the rest; 0 when there is no daily budget. Pure.
+int budget_cap(ops::priority priority, const budget_settings& s);
+
 // How long work of class `priority` waits for the budget before its next call; zero: it may go.
 // Live work may spend the whole budget. Other work stops where only the live reserve is left,
 // until the window rolls over (`left`). Bulk work is also paced to what the day has left: one

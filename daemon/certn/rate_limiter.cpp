@@ -105,18 +105,17 @@ std::optional<rate_limiter::clock::time_point> rate_limiter::try_take(ticket wai
   if (held_back == clock::duration::zero()) {
     return next_free;
   }
-  const int remaining = budget_.per_day - budget_used_;
-  const int reserve = budget_.per_day * budget_.live_reserve_percent / 100;
-  const bool waits_for_rollover = budget_.per_day > 0 &&
-                                  (mine->waiter.priority == ops::priority::live ? remaining <= 0
-                                                                                : remaining <= reserve);
-  if (waits_for_rollover &&
+  const bool waits_for_next_day =
+      budget_.per_day > 0 && budget_used_ >= certn::budget_cap(mine->waiter.priority, budget_);
+  if (waits_for_next_day &&
       (!last_budget_warning_ || now - *last_budget_warning_ >= std::chrono::hours(1))) {
     last_budget_warning_ = now;
     spdlog::warn(
         "Certn daily budget: {} of {} calls used today (UTC), {} kept for live work; {} work waits "
         "until the day rolls over in {} min",
-        budget_used_, budget_.per_day, reserve, ops::name_of(mine->waiter.priority),
+        budget_used_, budget_.per_day,
+        budget_.per_day - certn::budget_cap(ops::priority::bulk, budget_),
+        ops::name_of(mine->waiter.priority),
         std::chrono::duration_cast<std::chrono::minutes>(held_back).count());
   }
   // The shared count and the window move on without us: look again within a minute.
@@ -125,12 +124,7 @@ std::optional<rate_limiter::clock::time_point> rate_limiter::try_take(ticket wai
 
 int rate_limiter::budget_cap(ops::priority priority) const {
   std::lock_guard lock(mutex_);
-  if (budget_.per_day <= 0) {
-    return 0;
-  }
-  return priority == ops::priority::live
-             ? budget_.per_day
-             : budget_.per_day - budget_.per_day * budget_.live_reserve_percent / 100;
+  return certn::budget_cap(priority, budget_);
 }
 
 void rate_limiter::set_budget(budget_settings budget) {

@@ -163,7 +163,9 @@ int status(const config::config& cfg, bool json) {
           read_budget_today(tx, rate_limit_name(cfg.certn.base_url, cfg.certn.api_key));
       budget_line line;
       line.per_day = cfg.certn.requests_per_day;
-      line.reserve = line.per_day * cfg.certn.live_reserve_percent / 100;
+      line.reserve = line.per_day - certn::budget_cap(
+                                        ops::priority::bulk, {line.per_day,
+                                                              cfg.certn.live_reserve_percent});
       if (today) {
         line.used = today->used;
         line.runs_out_at = certn::budget_runs_out_at(today->used, today->hours_elapsed, line.per_day);

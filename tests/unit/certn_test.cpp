@@ -908,6 +908,10 @@ TEST_CASE("budget_wait: live spends the whole day, the rest stops at the reserve
   }
   // No daily budget: nothing waits.
   CHECK(budget_wait(priority::bulk, {.per_day = 0}, {1'000'000, hours(1), 0s}) == 0s);
+  CHECK(budget_cap(priority::live, s) == 1000);
+  CHECK(budget_cap(priority::archive, s) == 800);
+  CHECK(budget_cap(priority::bulk, s) == 800);
+  CHECK(budget_cap(priority::live, {.per_day = 0}) == 0);
 }
 
 TEST_CASE("next_throttle doubles from 5 s to 5 minutes; budget_runs_out_at projects the day") {
