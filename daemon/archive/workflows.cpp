@@ -10,6 +10,7 @@
 
 #include "archive/policy.hpp"
 #include "archive/repository.hpp"
+#include "archive/retry_policy.hpp"
 #include "archive/workflows_detail.hpp"
 #include "encoding/json.hpp"
 #include "queue/queue.hpp"
@@ -58,8 +59,7 @@ queue::job_spec workflows_detail::job(const char* kind, const std::string& key, 
 }
 
 job_result workflows_detail::from_store_failure(const storage::store_failure& failure) {
-  return failure.retryable ? job_result::retry(failure.message)
-                           : job_result::permanent(failure.message);
+  return store_failure_result(failure.retryable, failure.message);
 }
 
 metrics::metrics(ops::registry& registry)
@@ -106,34 +106,17 @@ void workflows::register_with(queue::workers& workers) {
 
 job_result workflows::from_failure(const certn::call_failure& failure,
                                    const std::string& kept_at) {
-  job_result result = from_failure(failure);
-  if (!kept_at.empty()) {
-    result.error += " (answer kept at " + kept_at + ")";
+  // The verdict is retry_policy's; what the daemon does besides is here: /readyz learns whether
+  // Certn refuses the key, and the log says so loudly.
+  auth_failing_ = failure.kind == certn::failure_class::authentication;
+  if (failure.kind == certn::failure_class::authentication) {
+    spdlog::error("Certn refused the API key: {} (check certn.api_key)", failure.message);
   }
-  return result;
+  return certn_failure_result(failure.kind, failure.message, failure.retry_after, kept_at);
 }
 
 job_result workflows::from_failure(const certn::call_failure& failure) {
-  using certn::failure_class;
-  auth_failing_ = failure.kind == failure_class::authentication;
-  switch (failure.kind) {
-    case failure_class::forbidden:
-      // Retrying does not grant a permission: an operator has to.
-      return job_result::permanent(failure.message +
-                                   " (the API key lacks permission for this endpoint)");
-    case failure_class::rate_limited:
-      return job_result::throttled(failure.message, failure.retry_after);
-    case failure_class::retryable:
-    case failure_class::expired_url:
-      return job_result::retry(failure.message, failure.retry_after);
-    case failure_class::authentication:
-      // An operator can replace the key file; until then the job keeps its place.
-      spdlog::error("Certn refused the API key: {} (check certn.api_key)", failure.message);
-      return job_result::retry(failure.message + " (check certn.api_key)", failure.retry_after);
-    case failure_class::permanent:
-      break;
-  }
-  return job_result::permanent(failure.message);
+  return from_failure(failure, "");
 }
 
 awaitable<bool> workflows::is_archived(const std::string& key) {
