@@ -1,9 +1,11 @@
 // The archiving workflows: what each job kind does (DESIGN.md "Data flow"). Decisions come from
-// archive/policy; this file fetches, stores and enqueues. Every job reads the current state from
-// the Certn API, so duplicated, reordered and lost webhook events are all harmless; every side
-// effect is idempotent (deterministic keys, content hashes, upserts). Every Certn answer that
-// feeds the archive is stored as received before anything is read from it (raw first), and an
-// answer we cannot use ends as a dead job naming the endpoint, the field and where it was kept.
+// archive/policy (and failures' verdicts from archive/retry_policy); the workflows fetch, store
+// and enqueue, in a short file per step of the flow (workflows_detail.hpp lists them). Every job
+// reads the current state from the Certn API, so duplicated, reordered and lost webhook events are
+// all harmless; every side effect is idempotent (deterministic keys, content hashes, upserts).
+// Every Certn answer that feeds the archive is stored as received before anything is read from it
+// (raw first), and an answer we cannot use ends as a dead job naming the endpoint, the field and
+// where it was kept.
 //
 //   sync_case(case)              GET case (not when every event that asked for it predates the
 //                                last GET); snapshot stored by content hash; case row, status

@@ -2,8 +2,9 @@
 // fallback that also covers a Postgres restart), holds each claim under a lease renewed by
 // heartbeat, rescues jobs whose lease ran out (any replica's), prunes old finished jobs, and on
 // drain stops claiming, waits for running jobs up to a deadline and releases the rest so that
-// another replica takes them at once. Every retry decision is made here, from a handler's
-// job_result. Runs on one io_context thread; database work goes through db::pool.
+// another replica takes them at once. A handler's job_result (queue/job_result.hpp) becomes the
+// run's outcome and backoff delay here. Runs on one io_context thread; database work goes through
+// db::pool.
 //
 // The parts: the claim loop, runs and drain (worker.cpp), the lease keeper (worker_lease.cpp),
 // the outcome recorder and metrics (worker_outcome.cpp); what they share is worker_detail.hpp.
@@ -22,30 +23,10 @@
 #include "net/asio.hpp"
 #include "ops/clock.hpp"
 #include "ops/metrics.hpp"
+#include "queue/job_result.hpp"
 #include "queue/queue.hpp"
 
 namespace archiver::queue {
-
-// What a handler says about one run. `retry_after`: the remote asked for at least this wait.
-struct job_result {
-  enum class kind { done, retry, permanent } what = kind::done;
-  std::string error;  // retry/permanent: one line for last_error and the logs
-  std::optional<std::chrono::seconds> retry_after;
-  bool counts_as_attempt = true;  // false: the remote only asked us to wait (a 429)
-
-  static job_result done() { return {}; }
-  static job_result retry(std::string why, std::optional<std::chrono::seconds> after = {}) {
-    return {kind::retry, std::move(why), after};
-  }
-  // Throttled: retried after `after` without using up one of max_attempts, so that a long storm
-  // of 429s delays the job but never kills it.
-  static job_result throttled(std::string why, std::optional<std::chrono::seconds> after) {
-    return {kind::retry, std::move(why), after, false};
-  }
-  static job_result permanent(std::string why) {
-    return {kind::permanent, std::move(why), {}, true};
-  }
-};
 
 // A handler may throw: that is a retry with the exception's message. It runs on the workers'
 // io_context thread.
