@@ -38,6 +38,7 @@
 #include "config/config.hpp"
 #include "db/pool.hpp"
 #include "ops/metrics.hpp"
+#include "ops/recent_count.hpp"
 #include "queue/worker.hpp"
 #include "storage/object_store.hpp"
 
@@ -70,6 +71,9 @@ struct metrics {
   ops::counter_family& stored_bytes;
   ops::counter_family& skipped_entries;
   ops::counter_family& unusable_answers;
+  // Manifests written in the last hour: a case's manifest is written once its artifacts landed,
+  // so this counts the cases archived (the calls per archived case gauge, service/pipeline).
+  ops::recent_count cases_archived_last_hour;
 };
 
 class workflows {

@@ -57,6 +57,7 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
     tx.commit();
   });
   metrics_.artifacts.inc({"manifest"});
+  metrics_.cases_archived_last_hour.add(1, std::chrono::steady_clock::now());
   co_return job_result::done();
 }
 

@@ -162,6 +162,7 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
     metrics_->calls.inc(
         {endpoint, std::to_string(answer.error == http::failure::none ? answer.head.status : 0),
          priority_name});
+    metrics_->calls_last_hour.add(1, std::chrono::steady_clock::now());
   }
   if (answer.error != http::failure::none) {
     co_return failed<T>({classify_transport(answer.error), 0, std::nullopt, std::nullopt,

@@ -15,6 +15,7 @@
 #include "certn/rate_limiter.hpp"
 #include "http/client.hpp"
 #include "ops/metrics.hpp"
+#include "ops/recent_count.hpp"
 
 namespace archiver::certn {
 
@@ -68,10 +69,13 @@ struct api_settings {
 };
 
 // certn_api_calls_total{endpoint,status,class} and certn_rate_limiter_wait_seconds{class}.
+// calls_last_hour: the API calls (not downloads) of the last hour, on the real clock, for the
+// calls per archived case gauge (service/pipeline).
 struct api_metrics {
   explicit api_metrics(ops::registry& registry);
   ops::counter_family& calls;
   ops::histogram_family& limiter_wait;
+  ops::recent_count calls_last_hour;
 };
 
 class api_client {

@@ -25,6 +25,8 @@ class certn_clients {
                 ops::registry* registry, db::pool* shared_limit_database = nullptr,
                 ops::priority_settings priorities = {});
   certn::api_client& api() { return api_; }
+  // Null when constructed without a registry.
+  certn::api_metrics* metrics() { return metrics_ ? &*metrics_ : nullptr; }
 
  private:
   ssl::context tls_;

@@ -70,6 +70,19 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& da
       workers_(io, database, cfg.database.url, worker_settings_from(cfg.workers), worker_metrics_,
                ops::real_clock()) {
   workflows_.register_with(workers_);
+  registry.gauge_callback(
+      "certn_archiver_certn_calls_per_archived_case",
+      "Certn API calls of the last hour per case archived (manifest written) in the last hour; "
+      "0 when no case was archived. 5 is the minimum on the webhook flow.",
+      [this] {
+        const auto now = std::chrono::steady_clock::now();
+        const std::int64_t cases = archive_metrics_.cases_archived_last_hour.sum(now);
+        const certn::api_metrics* calls = certn_.metrics();
+        if (cases == 0 || calls == nullptr) {
+          return 0.0;
+        }
+        return static_cast<double>(calls->calls_last_hour.sum(now)) / static_cast<double>(cases);
+      });
 }
 
 pipeline::~pipeline() = default;

@@ -33,7 +33,9 @@ for endpoint in cases.detail cases.generate_report cases.report_file cases.suppl
 done
 total=$(jq '.total_requests' "$scratch/stats.json")
 [[ $total -eq $((cases * 5)) ]] || fail "$total Certn calls for $cases cases, expected $((cases * 5))"
-pass "$cases cases archived with exactly 5 Certn calls each"
+gauge=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '/^certn_archiver_certn_calls_per_archived_case / {print $2}')
+[[ $gauge == 5 ]] || fail "certn_archiver_certn_calls_per_archived_case is ${gauge:-missing}, expected 5"
+pass "$cases cases archived with exactly 5 Certn calls each (and the last hour's gauge says 5)"
 
 # Written means put into the store (the counter counts puts); a job that found nothing new to
 # write, or waited for the case's other jobs, does not count.

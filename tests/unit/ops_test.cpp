@@ -26,6 +26,7 @@
 #include "ops/logging.hpp"
 #include "ops/metrics.hpp"
 #include "ops/notify.hpp"
+#include "ops/recent_count.hpp"
 
 namespace ops = archiver::ops;
 using archiver::config::log_format;
@@ -651,4 +652,23 @@ TEST_CASE("a manual clock stands still until advanced, and its calendar can be s
   const auto read = archiver::ops::real_clock().wall_now();
   CHECK(read >= before);
   CHECK(read - before < std::chrono::seconds(5));
+}
+
+TEST_CASE("recent_count sums the last hour's events, minute by minute") {
+  using namespace std::chrono_literals;
+  archiver::ops::recent_count count;
+  const auto t0 = std::chrono::steady_clock::time_point{} + 24h;  // on a minute boundary
+  CHECK(count.sum(t0) == 0);
+  count.add(3, t0);
+  count.add(2, t0 + 30s);  // the same minute
+  count.add(4, t0 + 10min);
+  CHECK(count.sum(t0 + 10min) == 9);
+  CHECK(count.sum(t0 + 59min) == 9);
+  CHECK(count.sum(t0 + 60min) == 4);  // the first minute has left the window
+  CHECK(count.sum(t0 + 70min) == 0);
+  // A bucket reused an hour later starts again from nothing.
+  count.add(1, t0 + 60min);
+  CHECK(count.sum(t0 + 60min) == 5);
+  count.add(7, t0 + 120min + 5s);
+  CHECK(count.sum(t0 + 120min + 5s) == 7);
 }
