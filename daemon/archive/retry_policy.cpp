@@ -18,8 +18,11 @@ job_result certn_failure_result(certn::failure_class kind, const std::string& me
       result = job_result::throttled(message, retry_after);
       break;
     case failure_class::authentication:
-      // An operator can replace the key file; until then the job keeps its place.
-      result = job_result::retry(message + " (check certn.api_key)", retry_after);
+      // An operator can replace the key file; until then the job keeps its place: it waits
+      // without using up attempts (a bad key must not kill every job within the hour), and
+      // only every 5 minutes, so that a refused key spends few calls.
+      result = job_result::throttled(message + " (check certn.api_key)",
+                                     retry_after.value_or(refused_key_wait));
       break;
     case failure_class::forbidden:
       // Retrying does not grant a permission: an operator has to.

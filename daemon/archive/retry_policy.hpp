@@ -24,6 +24,9 @@
 
 namespace archiver::archive {
 
+// How long a job whose call Certn answered 401 waits before it tries again.
+inline constexpr std::chrono::seconds refused_key_wait{300};
+
 // A failed Certn call (or presigned download) of class `kind`, described by `message`:
 //   retryable, expired_url  retry, after at least `retry_after` when Certn sent one
 //   rate_limited            throttled: after `retry_after`, without using up an attempt (a 429,

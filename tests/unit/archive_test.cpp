@@ -271,15 +271,19 @@ TEST_CASE("certn_failure_result: every failure class has one verdict, with its r
       // A 429 waits for Certn's window and never uses up an attempt.
       {failure_class::rate_limited, seconds(7), "", retry, false, seconds(7), why},
       {failure_class::rate_limited, none, "", retry, false, none, why},
-      // An operator can replace the key file: the job keeps its place meanwhile.
-      {failure_class::authentication, none, "", retry, true, none, why + " (check certn.api_key)"},
+      // An operator can replace the key file: the job keeps its place meanwhile, without using
+      // up attempts, trying again every 5 minutes.
+      {failure_class::authentication, none, "", retry, false, seconds(300),
+       why + " (check certn.api_key)"},
+      {failure_class::authentication, seconds(20), "", retry, false, seconds(20),
+       why + " (check certn.api_key)"},
       {failure_class::forbidden, seconds(5), "", permanent, true, none,
        why + " (the API key lacks permission for this endpoint)"},
       {failure_class::permanent, seconds(5), "", permanent, true, none, why},
       // An unreadable answer names where it was kept.
       {failure_class::permanent, none, "certn/c1/get_case/ab.json", permanent, true, none,
        why + " (answer kept at certn/c1/get_case/ab.json)"},
-      {failure_class::authentication, none, "k", retry, true, none,
+      {failure_class::authentication, none, "k", retry, false, seconds(300),
        why + " (check certn.api_key) (answer kept at k)"},
   };
   std::set<failure_class> covered;
