@@ -34,14 +34,17 @@ std::optional<std::int64_t> pending_successor(pqxx::work& tx, const std::string&
 }
 
 // Ends running job `id` (kind, key, attempts) and hands its remaining work to the pending
-// successor: the successor waits at least until `not_before` and inherits the attempt count, so
-// that events arriving during a failing job cannot reset its retry budget.
+// successor: the successor waits at least until `not_before`, inherits the attempt count (so that
+// events arriving during a failing job cannot reset its retry budget) and the more urgent class
+// of the two (live work merged into a queued bulk job stays live).
 void merge_into(pqxx::work& tx, std::int64_t id, std::int64_t successor, int attempts,
                 std::chrono::milliseconds not_before, const std::string& why) {
   tx.exec_params(
       "UPDATE jobs SET run_at = GREATEST(run_at, now() + make_interval(secs => $2)), "
-      "attempts = GREATEST(attempts, $3), updated_at = now() WHERE id = $1",
-      successor, seconds_of(not_before), attempts);
+      "attempts = GREATEST(attempts, $3), "
+      "priority = LEAST(priority, (SELECT priority FROM jobs WHERE id = $4)), "
+      "updated_at = now() WHERE id = $1",
+      successor, seconds_of(not_before), attempts, id);
   tx.exec_params(
       "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires = NULL, "
       "finished_at = now(), updated_at = now(), last_error = $2 WHERE id = $1",

@@ -228,7 +228,10 @@ TEST_CASE("a retry with a pending successor merges into it and hands on its atte
   const auto id = add(db.dsn(), "k", "a", 5);
   REQUIRE(queue::claim(conn, "w", 1, 60s).size() == 1);
   const auto successor = add(db.dsn(), "k", "a", 5);
+  // The running job was live work, its successor sync: the merged job stays live.
+  db.scalar("UPDATE jobs SET priority = 0 WHERE id = " + std::to_string(id) + " RETURNING 1");
   CHECK(finish(db.dsn(), id, "w", {queue::outcome::kind::retry, "timeout", 30'000ms}));
+  CHECK(field(db, successor, "priority") == "0");
   CHECK(field(db, id, "state") == "cancelled");
   CHECK(field(db, id, "last_error") ==
         "timeout; merged into pending job " + std::to_string(successor));
