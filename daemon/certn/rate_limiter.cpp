@@ -105,21 +105,26 @@ std::optional<rate_limiter::clock::time_point> rate_limiter::try_take(ticket wai
   if (held_back == clock::duration::zero()) {
     return next_free;
   }
-  const bool waits_for_next_day =
-      budget_.per_day > 0 && budget_used_ >= certn::budget_cap(mine->waiter.priority, budget_);
-  if (waits_for_next_day &&
-      (!last_budget_warning_ || now - *last_budget_warning_ >= std::chrono::hours(1))) {
-    last_budget_warning_ = now;
-    spdlog::warn(
-        "Certn daily budget: {} of {} calls used today (UTC), {} kept for live work; {} work waits "
-        "until the day rolls over in {} min",
-        budget_used_, budget_.per_day,
-        budget_.per_day - certn::budget_cap(ops::priority::bulk, budget_),
-        ops::name_of(mine->waiter.priority),
-        std::chrono::duration_cast<std::chrono::minutes>(held_back).count());
-  }
+  warn_if_spent(mine->waiter.priority, now, held_back);
   // The shared count and the window move on without us: look again within a minute.
   return std::max(next_free, now + std::min<clock::duration>(held_back, std::chrono::minutes(1)));
+}
+
+void rate_limiter::warn_if_spent(ops::priority priority, clock::time_point now,
+                                 clock::duration held_back) {
+  const bool waits_for_next_day =
+      budget_.per_day > 0 && budget_used_ >= certn::budget_cap(priority, budget_);
+  if (!waits_for_next_day ||
+      (last_budget_warning_ && now - *last_budget_warning_ < std::chrono::hours(1))) {
+    return;
+  }
+  last_budget_warning_ = now;
+  spdlog::warn(
+      "Certn daily budget: {} of {} calls used today (UTC), {} kept for live work; {} work waits "
+      "until the day rolls over in {} min",
+      budget_used_, budget_.per_day,
+      budget_.per_day - certn::budget_cap(ops::priority::bulk, budget_), ops::name_of(priority),
+      std::chrono::duration_cast<std::chrono::minutes>(held_back).count());
 }
 
 int rate_limiter::budget_cap(ops::priority priority) const {
@@ -234,8 +239,13 @@ awaitable<rate_limiter::turn> rate_limiter::acquire(ops::priority priority,
       if (!booking->charged) {
         // Other processes spent what this one still thought was left.
         const clock::time_point now = time_.steady_now();
-        co_return turn{false, now - started,
-                       std::max<clock::duration>(held_back(priority, now), std::chrono::seconds(1))};
+        const clock::duration hold =
+            std::max<clock::duration>(held_back(priority, now), std::chrono::seconds(1));
+        {
+          std::lock_guard lock(mutex_);
+          warn_if_spent(priority, now, hold);
+        }
+        co_return turn{false, now - started, hold};
       }
       if (booking->wait > clock::duration::zero()) {
         hold_locally_until(time_.steady_now() + booking->wait);

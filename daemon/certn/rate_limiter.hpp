@@ -136,6 +136,9 @@ class rate_limiter {
   void roll_budget_window();
   clock::duration budget_wait_of(ops::priority priority, clock::time_point now) const;
   void charge(ops::priority priority, clock::time_point now);
+  // Once an hour at most: work of `priority` waits for the next day (the budget is spent but
+  // for what it may not use).
+  void warn_if_spent(ops::priority priority, clock::time_point now, clock::duration held_back);
 
   const ops::clock& time_;
   shared_limit shared_;
