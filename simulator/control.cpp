@@ -184,15 +184,17 @@ http::response create_cases(context& ctx, const std::string& body_text) {
   spec.group = body.string("group").value_or(spec.group);
   spec.ordered_by = body.string("ordered_by").value_or(spec.ordered_by);
   spec.tags = body.strings("tags").value_or(spec.tags);
+  // Cases "ordered" days ago, for tests of what looks at a case's age (reconcile's scopes).
+  const auto ordered_days_ago = body.integer("ordered_days_ago", 0, 36500).value_or(0);
 
   json_writer out;
   out.begin_object().key("ids").begin_array();
-  const auto now = now_utc();
+  const auto ordered_at = now_utc() - std::chrono::hours(24 * ordered_days_ago);
   for (std::int64_t i = 0; i < count; ++i) {
     spec.email_address =
         email.value_or("applicant-" + std::to_string(ctx.cases.case_count() + 1) + "@example.com");
     std::vector<event> events;
-    out.value(ctx.cases.create_case(spec, now, events).id);
+    out.value(ctx.cases.create_case(spec, ordered_at, events).id);
     ctx.send(events);
   }
   out.end_array().end_object();

@@ -115,6 +115,7 @@ const std::vector<knob>& knobs() {
       {"generate_report.body", {"normal", "empty"}, "normal", "normal"},
       {"check.type_name", {"type", "check_type"}, "type", "check_type"},
       {"case.status_name", {"overall_status", "status"}, "overall_status", "overall_status"},
+      {"case.created_name", {"created", "created_at", "absent"}, "created", "created"},
       {"list.form", {"django", "pagination", "bare"}, "django", "pagination"},
       {"list.bad_entry", {"none", "first"}, "none", "none"},
       {"files.key", {"files", "supplementary_files", "documents"}, "files", "files"},
@@ -234,7 +235,10 @@ std::string case_json(const case_record& c, const shape_settings& shapes,
     out.key("reference").value("SIM-" + c.id.substr(0, 8));
     out.end_object();
   }
-  out.key("created").value(iso8601(c.created));
+  if (const std::string_view created = knob_value(shapes, "case.created_name");
+      created != "absent") {
+    out.key(created).value(iso8601(c.created));
+  }
   out.key("modified").value(iso8601(c.modified));
   out.key("checks").begin_array();
   for (const check_record& check : c.checks) {

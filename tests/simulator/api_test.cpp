@@ -258,6 +258,13 @@ TEST_CASE("each list filter selects its cases, repeated parameters match any val
   const reply bad = get(sim.port(), "/api/public/cases/?order_timeframe_after=yesterday");
   CHECK(bad.status == 400);
   CHECK(error_attr_of(bad.body) == "order_timeframe_after");
+  // A case "ordered" 40 days ago: created 40 days back, found by the timeframe around then.
+  const auto old = create_cases(sim.port(), R"({"ordered_days_ago":40})");
+  const std::string created_old =
+      str(json(get(sim.port(), "/api/public/cases/" + old[0] + "/").body)["created"]);
+  CHECK(created_old < created_b);
+  CHECK(ids("order_timeframe_before=" + created_old) == set{old[0]});
+  CHECK(ids("order_timeframe_after=" + created_b).count(old[0]) == 0);
 }
 
 TEST_CASE("cancel is allowed before fulfilment starts and rejected after") {

@@ -357,7 +357,7 @@ TEST_CASE("knob generate_report.id_name, generate_report.status and generate_rep
   }
 }
 
-TEST_CASE("knob check.type_name and case.status_name") {
+TEST_CASE("knob check.type_name, case.status_name and case.created_name") {
   for (const std::string family : {"assumed", "observed"}) {
     CAPTURE(family);
     for (const std::string name : {"type", "check_type"}) {
@@ -382,6 +382,20 @@ TEST_CASE("knob check.type_name and case.status_name") {
       running_sim sim(varied("case.status_name", "overall_status", family));
       const auto id = create_cases(sim.port(), "{}")[0];
       CHECK(json(get(sim.port(), case_path(id)).body).has("overall_status"));
+    }
+    for (const std::string name : {"created", "created_at"}) {
+      running_sim sim(varied("case.created_name", name, family));
+      const auto id = create_cases(sim.port(), R"({"ordered_days_ago":40})")[0];
+      const json c(get(sim.port(), case_path(id)).body);
+      CHECK(c.has(name));
+      CHECK_FALSE(c.has(name == "created" ? "created_at" : "created"));
+    }
+    {
+      running_sim sim(varied("case.created_name", "absent", family));
+      const auto id = create_cases(sim.port(), "{}")[0];
+      const json c(get(sim.port(), case_path(id)).body);
+      CHECK_FALSE(c.has("created"));
+      CHECK_FALSE(c.has("created_at"));
     }
   }
 }
