@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,13 +88,70 @@ struct held_case {
   std::string status;
   std::string modified;  // Certn's "modified" (any accepted name), "" when it had none
   bool open = false;
-  std::chrono::seconds since_sync{0};  // since the case was last synced (large: never)
+  std::chrono::seconds since_sync{0};   // since the case was last synced (large: never)
+  std::optional<int> ordered_days_ago;  // from Certn's "created"; nullopt when it had none
 };
 
-// A case still open here but ordered before reconcile's listing window is asked for again once
-// `recheck` has passed since its last sync: cases abandoned in an applicant status never close,
-// and asking for each of them at every reconcile would spend the day's quota on them.
+// Reconcile finds what webhooks missed by listing cases, so that a run costs list pages, not a GET
+// per case. It lists in four ways ("scopes"), each at its own pace:
+enum class reconcile_scope {
+  recent,       // cases ordered in the last recent_days that are in an archive status: every
+                // run. Finds a missed completion within one interval; open cases cost nothing.
+  window,       // every case ordered in the last lookback_days: every full_interval. Status and
+                // "modified" are compared, so open-status changes and disputes are found too.
+  open_before,  // cases open here ordered lookback_days to old_case_days ago, listed with the
+                // statuses we hold for them: every recheck_open (daily)
+  open_old,     // the same for cases ordered before old_case_days: every recheck_old (weekly)
+};
+std::string_view scope_name(reconcile_scope scope);
+
+struct reconcile_settings {
+  int recent_days = 3;
+  int lookback_days = 30;
+  int old_case_days = 90;
+  std::chrono::seconds full_interval{21'600};
+  std::chrono::seconds recheck_open{86'400};
+  std::chrono::seconds recheck_old{604'800};
+  std::vector<std::string> archive_statuses;  // archive.on_statuses
+};
+
+// One listing of a run: the scope, and what GET /cases/ is asked for (order_timeframe_after and
+// _before as UTC dates, overall_status). `expected`: for the open scopes, the cases held open here
+// that were ordered inside the timeframe; one that is not listed has left the statuses we hold for
+// it, so it is synced.
+struct reconcile_listing {
+  reconcile_scope scope = reconcile_scope::recent;
+  std::optional<std::string> ordered_after;
+  std::optional<std::string> ordered_before;
+  std::vector<std::string> statuses;  // empty: any
+  std::vector<std::string> expected;
+};
+
+// The listings a run makes, in order. `today`: the UTC date "YYYY-MM-DD" (the database's clock);
+// `since_last`: how long ago each scope last completed (absent: never). A targeted run (an event
+// named a check we do not know) lists the window only. A window listing makes the recent one
+// needless; an open scope with no case held open in its timeframe costs nothing and is left out.
+std::vector<reconcile_listing> plan_reconcile(
+    const std::string& today, const std::map<reconcile_scope, std::chrono::seconds>& since_last,
+    const std::map<std::string, held_case>& held, const reconcile_settings& settings,
+    bool targeted);
+
+// The cases a listing shows need syncing: those listed and stale (listed_case_is_stale), and,
+// for an open scope, those expected but not listed.
+std::vector<std::string> stale_after_listing(const reconcile_listing& listing,
+                                             const std::vector<certn::case_record>& listed,
+                                             const std::map<std::string, held_case>& held);
+
+// Cases open here that no scope can find (no order date, or no status, from Certn) are asked
+// for one by one, once `recheck` has passed since their last sync.
 bool unlisted_open_case_is_due(const held_case& held, std::chrono::seconds recheck);
+
+// "YYYY-MM-DD" of the date `days` before `date` ("YYYY-MM-DD"); "" when `date` is not one. Pure.
+std::string days_before(const std::string& date, int days);
+
+// The UTC date that an ISO 8601 timestamp or date begins with ("2026-11-30T08:00:00Z" gives
+// "2026-11-30"); nullopt when it does not begin with a valid date. Pure.
+std::optional<std::string> leading_date(std::string_view timestamp);
 
 // The class of a job of `kind` that a run of class `parent` enqueues. Fetching what Certn has
 // made (fetch_report, archive_supplementary) is archive work, above the sync and bulk work that

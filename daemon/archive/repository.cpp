@@ -38,12 +38,13 @@ constexpr const char* lock_case_row =
 
 constexpr const char* upsert_case =
     "INSERT INTO cases (id, overall_status, snapshot, certn_modified, last_synced, closed_at, "
-    "fetched_at) VALUES ($1, $2, $3::jsonb, $4, now(), CASE WHEN $5 THEN now() END, "
-    "$6::timestamptz) "
+    "fetched_at, ordered_on) VALUES ($1, $2, $3::jsonb, $4, now(), CASE WHEN $5 THEN now() END, "
+    "$6::timestamptz, NULLIF($7, '')::date) "
     "ON CONFLICT (id) DO UPDATE SET overall_status = EXCLUDED.overall_status, "
     "snapshot = EXCLUDED.snapshot, certn_modified = EXCLUDED.certn_modified, "
     "last_synced = now(), closed_at = CASE WHEN $5 THEN COALESCE(cases.closed_at, now()) END, "
-    "fetched_at = EXCLUDED.fetched_at";
+    "fetched_at = EXCLUDED.fetched_at, ordered_on = COALESCE(EXCLUDED.ordered_on, "
+    "cases.ordered_on)";
 
 // clock_timestamp(): when the GET about to be made begins (now() would be the transaction's).
 // CASE_REPORT_READY announces a report file, not a change of the case: it does not count.
@@ -66,8 +67,22 @@ constexpr const char* select_case_of_check = "SELECT case_id FROM case_checks WH
 
 constexpr const char* select_held_cases =
     "SELECT id, COALESCE(overall_status, ''), COALESCE(certn_modified, ''), closed_at IS NULL, "
-    "COALESCE(floor(EXTRACT(EPOCH FROM now() - last_synced)), 1e9)::bigint "
+    "COALESCE(floor(EXTRACT(EPOCH FROM now() - last_synced)), 1e9)::bigint, "
+    "(now() AT TIME ZONE 'UTC')::date - ordered_on "
     "FROM cases";
+
+constexpr const char* update_ordered_on =
+    "UPDATE cases SET ordered_on = $2::date WHERE id = $1 AND ordered_on IS NULL";
+
+constexpr const char* select_utc_today = "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')";
+
+constexpr const char* select_reconcile_runs =
+    "SELECT scope, GREATEST(0, floor(EXTRACT(EPOCH FROM now() - finished_at)))::bigint "
+    "FROM reconcile_runs";
+
+constexpr const char* upsert_reconcile_run =
+    "INSERT INTO reconcile_runs (scope, finished_at) VALUES ($1, now()) "
+    "ON CONFLICT (scope) DO UPDATE SET finished_at = now()";
 
 constexpr const char* insert_report_file =
     "INSERT INTO report_files (id, case_id, status) VALUES ($1, $2, 'IN_PROGRESS') "
@@ -157,10 +172,11 @@ fetch_fence fence_of(pqxx::transaction_base& tx, const std::string& case_id) {
 }
 
 void save_case(pqxx::transaction_base& tx, const std::string& case_id,
-               const certn::case_record& record, const std::string& snapshot_json,
-               bool archivable, const std::string& fetch_started_at) {
+               const certn::case_record& record, const std::string& snapshot_json, bool archivable,
+               const std::string& fetch_started_at) {
+  const std::string ordered_on = leading_date(record.created).value_or("");  // "": unknown
   tx.exec_params(upsert_case, case_id, record.overall_status, snapshot_json, record.modified,
-                 archivable, fetch_started_at);
+                 archivable, fetch_started_at, ordered_on);
 }
 
 void save_case_checks(pqxx::transaction_base& tx, const std::string& case_id,
@@ -182,11 +198,46 @@ std::optional<std::string> case_of_check(pqxx::transaction_base& tx, const std::
 std::map<std::string, held_case> held_cases(pqxx::transaction_base& tx) {
   std::map<std::string, held_case> out;
   for (const auto& row : tx.exec(select_held_cases)) {
-    out[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>(),
-                                     row[3].as<bool>(),
-                                     std::chrono::seconds(row[4].as<std::int64_t>())};
+    held_case& held = out[row[0].as<std::string>()];
+    held.status = row[1].as<std::string>();
+    held.modified = row[2].as<std::string>();
+    held.open = row[3].as<bool>();
+    held.since_sync = std::chrono::seconds(row[4].as<std::int64_t>());
+    if (!row[5].is_null()) {
+      held.ordered_days_ago = row[5].as<int>();
+    }
   }
   return out;
+}
+
+void record_order_dates(pqxx::transaction_base& tx,
+                        const std::vector<std::pair<std::string, std::string>>& dates) {
+  for (const auto& [case_id, date] : dates) {
+    tx.exec_params(update_ordered_on, case_id, date);
+  }
+}
+
+std::string utc_today(pqxx::transaction_base& tx) {
+  return tx.exec1(select_utc_today)[0].as<std::string>();
+}
+
+std::map<reconcile_scope, std::chrono::seconds> reconcile_history(pqxx::transaction_base& tx) {
+  constexpr reconcile_scope scopes[] = {reconcile_scope::recent, reconcile_scope::window,
+                                        reconcile_scope::open_before, reconcile_scope::open_old};
+  std::map<reconcile_scope, std::chrono::seconds> out;
+  for (const auto& row : tx.exec(select_reconcile_runs)) {
+    const std::string name = row[0].as<std::string>();
+    for (const reconcile_scope scope : scopes) {
+      if (scope_name(scope) == name) {
+        out[scope] = std::chrono::seconds(row[1].as<std::int64_t>());
+      }
+    }
+  }
+  return out;
+}
+
+void record_reconcile_run(pqxx::transaction_base& tx, reconcile_scope scope) {
+  tx.exec_params(upsert_reconcile_run, std::string(scope_name(scope)));
 }
 
 void record_report_file(pqxx::transaction_base& tx, const std::string& report_id,

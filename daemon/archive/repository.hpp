@@ -81,8 +81,24 @@ void record_status_change(pqxx::transaction_base& tx, const std::string& case_id
 // The case a check belongs to, when a case held here listed it.
 std::optional<std::string> case_of_check(pqxx::transaction_base& tx, const std::string& check_id);
 
-// Every case held, by id: status, Certn's "modified", and whether it is still open here.
+// Every case held, by id: status, Certn's "modified", whether it is still open here, and how
+// many days ago (UTC) it was ordered.
 std::map<std::string, held_case> held_cases(pqxx::transaction_base& tx);
+
+// Sets the order date ("YYYY-MM-DD") of held cases that had none (a listing showed it).
+void record_order_dates(pqxx::transaction_base& tx,
+                        const std::vector<std::pair<std::string, std::string>>& dates);
+
+// ---- reconcile ---------------------------------------------------------------------------------
+
+// The database's date in UTC, "YYYY-MM-DD": reconcile's listings are dated by it, as the queue's
+// times are, so that every replica agrees.
+std::string utc_today(pqxx::transaction_base& tx);
+
+// How long ago each scope's listing last completed; scopes never completed are absent.
+std::map<reconcile_scope, std::chrono::seconds> reconcile_history(pqxx::transaction_base& tx);
+
+void record_reconcile_run(pqxx::transaction_base& tx, reconcile_scope scope);
 
 // ---- report files ------------------------------------------------------------------------------
 

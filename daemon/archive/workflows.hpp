@@ -34,6 +34,7 @@
 #include <string>
 
 #include "archive/layout.hpp"
+#include "archive/policy.hpp"
 #include "certn/api.hpp"
 #include "config/config.hpp"
 #include "db/pool.hpp"
@@ -55,8 +56,7 @@ struct settings {
   // cases (policy decide_check).
   std::chrono::seconds unknown_check_wait{10};
   std::chrono::seconds reconcile_interval{900};  // 0: reconcile runs only when enqueued by hand
-  int reconcile_lookback_days = 30;
-  std::chrono::seconds reconcile_recheck_open{86'400};  // policy unlisted_open_case_is_due
+  reconcile_settings reconcile;                  // policy plan_reconcile
   std::uint64_t max_object_bytes = 64ULL << 30;  // a download larger than this fails
 };
 

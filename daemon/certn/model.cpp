@@ -18,7 +18,7 @@ constexpr std::array fields_table = {
     accepted_field{"case", "id", case_id_names, from_request},
     accepted_field{"case", "overall_status", case_status_names, fails},
     accepted_field{"case", "modified", modified_names, tolerated},
-    accepted_field{"case", "created", created_names, tolerated},
+    accepted_field{"case", "created", created_names, ordered_unknown},
     accepted_field{"case", "email_address", email_names, tolerated},
     accepted_field{"case", "overall_score", score_names, tolerated},
     accepted_field{"case", "checks", checks_names, tolerated},
@@ -82,6 +82,9 @@ const char* to_string(when_missing value) {
       return "that entry is left out and named; the rest is used";
     case when_missing::tolerated:
       return "left empty (no decision needs it)";
+    case when_missing::ordered_unknown:
+      return "left empty; reconcile, which lists cases by order date, asks for an open case "
+             "by GET daily";
   }
   return "?";
 }

@@ -28,11 +28,12 @@ struct parsed {
 // ---- What the pipeline reads, and the names Certn may give it ----------------------------------
 
 enum class when_missing {
-  fails,           // the answer cannot be used: a dead job naming the endpoint and the field
-  from_request,    // taken from the request path (the id we asked for)
-  derived,         // derived from another field (a file's id from its URL path)
-  skips_entry,     // this list entry is skipped and counted; the rest is used
-  tolerated,       // not needed for a decision; left empty
+  fails,            // the answer cannot be used: a dead job naming the endpoint and the field
+  from_request,     // taken from the request path (the id we asked for)
+  derived,          // derived from another field (a file's id from its URL path)
+  skips_entry,      // this list entry is skipped and counted; the rest is used
+  tolerated,        // not needed for a decision; left empty
+  ordered_unknown,  // a case's order date: reconcile cannot date it, asks for it by GET daily
 };
 
 struct accepted_field {

@@ -121,7 +121,14 @@ struct workers_settings {
   std::chrono::seconds backoff_max{3'600};
   std::chrono::seconds drain_timeout{20};  // SIGTERM: time for running jobs before release
   std::chrono::seconds reconcile_interval{900};  // 0: no periodic reconcile
+  // Reconcile's listings (archive/policy.hpp reconcile_scope): the window of every case, the
+  // recent cases in an archive status listed at every run, and open cases older than the window.
+  std::chrono::seconds reconcile_full_interval{21'600};
+  int reconcile_lookback_days = 30;
+  int reconcile_recent_days = 3;
+  int reconcile_old_case_days = 90;
   std::chrono::seconds reconcile_recheck_open{86'400};  // open cases outside the listing window
+  std::chrono::seconds reconcile_recheck_old{604'800};  // ... ordered before old_case_days
   std::chrono::seconds report_poll_delay{60};  // first report-file check after generate-report
   int keep_finished_days = 30;    // finished jobs older than this are pruned
   // Priority classes (ops/priority.hpp): the share of workers and Certn turns kept for work

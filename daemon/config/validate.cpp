@@ -208,8 +208,17 @@ void validate(const config& c) {
   check_range("workers.drain_timeout_seconds", c.workers.drain_timeout.count(), 0, 3600);
   check_range("workers.reconcile_interval_seconds", c.workers.reconcile_interval.count(), 0,
               7 * 86'400);
-  check_range("workers.reconcile_recheck_open_seconds", c.workers.reconcile_recheck_open.count(),
+  check_range("workers.reconcile_full_interval_seconds", c.workers.reconcile_full_interval.count(),
               0, 30 * 86'400);
+  check_range("workers.reconcile_lookback_days", c.workers.reconcile_lookback_days, 1, 3'650);
+  check_range("workers.reconcile_recent_days", c.workers.reconcile_recent_days, 0,
+              c.workers.reconcile_lookback_days);
+  check_range("workers.reconcile_old_case_days", c.workers.reconcile_old_case_days,
+              c.workers.reconcile_lookback_days, 36'500);
+  check_range("workers.reconcile_recheck_open_seconds", c.workers.reconcile_recheck_open.count(), 0,
+              30 * 86'400);
+  check_range("workers.reconcile_recheck_old_seconds", c.workers.reconcile_recheck_old.count(), 0,
+              365 * 86'400);
   check_range("workers.report_poll_delay_seconds", c.workers.report_poll_delay.count(), 1, 86'400);
   check_range("workers.keep_finished_days", c.workers.keep_finished_days, 1, 36'500);
   check_range("workers.priority_reserve_percent", c.workers.priority_reserve_percent, 0, 50);

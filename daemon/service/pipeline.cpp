@@ -26,7 +26,13 @@ archive::settings archive_settings_from(const config::config& cfg) {
   s.max_attempts = cfg.workers.max_attempts;
   s.report_poll_delay = cfg.workers.report_poll_delay;
   s.reconcile_interval = cfg.workers.reconcile_interval;
-  s.reconcile_recheck_open = cfg.workers.reconcile_recheck_open;
+  s.reconcile.full_interval = cfg.workers.reconcile_full_interval;
+  s.reconcile.lookback_days = cfg.workers.reconcile_lookback_days;
+  s.reconcile.recent_days = cfg.workers.reconcile_recent_days;
+  s.reconcile.old_case_days = cfg.workers.reconcile_old_case_days;
+  s.reconcile.recheck_open = cfg.workers.reconcile_recheck_open;
+  s.reconcile.recheck_old = cfg.workers.reconcile_recheck_old;
+  s.reconcile.archive_statuses = cfg.archive.on_statuses;
   return s;
 }
 

@@ -97,6 +97,39 @@ TEST_CASE("held_cases, case checks and status history") {
             .as<std::string>() == "event e1");
 }
 
+TEST_CASE("order dates and reconcile runs: what plan_reconcile reads, by the database's clock") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  pqxx::work tx(conn);
+  const std::string today = repository::utc_today(tx);
+  CHECK(today == db.scalar("SELECT (now() AT TIME ZONE 'UTC')::date::text"));
+  certn::case_record dated = case_with("c1", "APPLICANT_INVITED");
+  dated.created = archive::days_before(today, 40) + "T08:00:00Z";
+  repository::save_case(tx, "c1", dated, "{}", false, fetched);
+  repository::save_case(tx, "c2", case_with("c2", "IN_PROGRESS"), "{}", false, fetched);
+  auto held = repository::held_cases(tx);
+  CHECK(held.at("c1").ordered_days_ago == 40);
+  CHECK_FALSE(held.at("c2").ordered_days_ago);
+  // A later answer without "created" keeps the date; a listing dates a case that had none, once.
+  repository::save_case(tx, "c1", case_with("c1", "APPLICANT_INVITED"), "{}", false, fetched);
+  repository::record_order_dates(
+      tx, {{"c2", archive::days_before(today, 3)}, {"c1", archive::days_before(today, 1)}});
+  held = repository::held_cases(tx);
+  CHECK(held.at("c1").ordered_days_ago == 40);
+  CHECK(held.at("c2").ordered_days_ago == 3);
+
+  CHECK(repository::reconcile_history(tx).empty());
+  repository::record_reconcile_run(tx, archive::reconcile_scope::window);
+  repository::record_reconcile_run(tx, archive::reconcile_scope::open_old);
+  tx.exec(
+      "UPDATE reconcile_runs SET finished_at = now() - interval '2 hours' "
+      "WHERE scope = 'open_old'");
+  const auto history = repository::reconcile_history(tx);
+  REQUIRE(history.size() == 2);
+  CHECK(history.at(archive::reconcile_scope::window) == std::chrono::seconds(0));
+  CHECK(history.at(archive::reconcile_scope::open_old) == std::chrono::seconds(7200));
+}
+
 TEST_CASE("report files: named by their id or by their case until complete") {
   scratch_database db;
   pqxx::connection conn(db.dsn());

@@ -9,7 +9,8 @@ source "$(dirname "$0")/fixture.sh"
 create_database --migrate
 archive_env
 
-export CERTN_ARCHIVER_WORKERS_RECONCILE_INTERVAL_SECONDS=2
+# Every run lists the whole window (open cases are found there, not in the recent listing).
+export CERTN_ARCHIVER_WORKERS_RECONCILE_INTERVAL_SECONDS=2 CERTN_ARCHIVER_WORKERS_RECONCILE_FULL_INTERVAL_SECONDS=0
 start_serve
 start_sim --webhook-drop-rate 1 --report-delay-ms 4000 --file-size 50000 --seed 11
 

@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -130,11 +131,171 @@ TEST_CASE("unlisted_open_case_is_due: open cases outside the window are rechecke
   using std::chrono::hours;
   using std::chrono::seconds;
   const seconds day = hours(24);
-  CHECK(unlisted_open_case_is_due({"APPLICANT_INVITED", "m", true, day}, day));
-  CHECK(unlisted_open_case_is_due({"APPLICANT_INVITED", "m", true, day * 3}, day));
-  CHECK_FALSE(unlisted_open_case_is_due({"APPLICANT_INVITED", "m", true, hours(23)}, day));
-  CHECK_FALSE(unlisted_open_case_is_due({"COMPLETE", "m", false, day * 3}, day));  // closed
-  CHECK(unlisted_open_case_is_due({"IN_PROGRESS", "m", true, seconds(0)}, seconds(0)));
+  CHECK(unlisted_open_case_is_due({"APPLICANT_INVITED", "m", true, day, std::nullopt}, day));
+  CHECK(unlisted_open_case_is_due({"APPLICANT_INVITED", "m", true, day * 3, std::nullopt}, day));
+  CHECK_FALSE(
+      unlisted_open_case_is_due({"APPLICANT_INVITED", "m", true, hours(23), std::nullopt}, day));
+  CHECK_FALSE(
+      unlisted_open_case_is_due({"COMPLETE", "m", false, day * 3, std::nullopt}, day));  // closed
+  CHECK(
+      unlisted_open_case_is_due({"IN_PROGRESS", "m", true, seconds(0), std::nullopt}, seconds(0)));
+}
+
+namespace {
+
+held_case open_case(std::string status, std::optional<int> ordered_days_ago) {
+  return {std::move(status), "m", true, std::chrono::hours(24), ordered_days_ago};
+}
+
+reconcile_settings test_reconcile_settings() {
+  reconcile_settings s;  // recent 3 days, window 30, old 90; full every 6 h, open daily, old weekly
+  s.archive_statuses = {"COMPLETE", "CANCELLED"};
+  return s;
+}
+
+std::vector<reconcile_scope> scopes_of(const std::vector<reconcile_listing>& listings) {
+  std::vector<reconcile_scope> out;
+  for (const reconcile_listing& l : listings) {
+    out.push_back(l.scope);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("plan_reconcile: each scope at its own pace, open scopes only when cases wait there") {
+  using std::chrono::hours;
+  using scope = reconcile_scope;
+  const reconcile_settings settings = test_reconcile_settings();
+  const std::map<std::string, held_case> held = {
+      {"young", open_case("IN_PROGRESS", 5)},               // inside the window: the window's
+      {"mid", open_case("APPLICANT_INVITED", 40)},          // open_before
+      {"mid2", open_case("IN_PROGRESS", 89)},               // open_before
+      {"old", open_case("APPLICANT_INVITED", 120)},         // open_old
+      {"undated", open_case("IN_PROGRESS", std::nullopt)},  // no scope can find it
+      {"closed", {"COMPLETE", "m", false, hours(24), 50}},  // closed: no scope lists it
+  };
+  const std::map<scope, std::chrono::seconds> all_fresh = {
+      {scope::window, hours(1)}, {scope::open_before, hours(1)}, {scope::open_old, hours(1)}};
+
+  struct row {
+    const char* name;
+    std::map<scope, std::chrono::seconds> since_last;
+    bool targeted;
+    std::vector<scope> expected;
+  };
+  const std::vector<row> rows = {
+      {"never ran: every scope", {}, false, {scope::window, scope::open_before, scope::open_old}},
+      {"all fresh: the recent listing only", all_fresh, false, {scope::recent}},
+      {"window due",
+       {{scope::window, hours(6)}, {scope::open_before, hours(1)}, {scope::open_old, hours(1)}},
+       false,
+       {scope::window}},
+      {"a day later: window and open_before",
+       {{scope::window, hours(24)}, {scope::open_before, hours(24)}, {scope::open_old, hours(24)}},
+       false,
+       {scope::window, scope::open_before}},
+      {"a week later: all",
+       {{scope::window, hours(6)}, {scope::open_before, hours(25)}, {scope::open_old, hours(168)}},
+       false,
+       {scope::window, scope::open_before, scope::open_old}},
+      {"targeted: the window only, even when others are due", {}, true, {scope::window}},
+      {"targeted when all fresh: still the window", all_fresh, true, {scope::window}},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.name);
+    const auto planned = plan_reconcile("2026-12-06", r.since_last, held, settings, r.targeted);
+    CHECK(scopes_of(planned) == r.expected);
+  }
+
+  const auto planned = plan_reconcile("2026-12-06", {}, held, settings, false);
+  REQUIRE(planned.size() == 3);
+  const reconcile_listing& window = planned[0];
+  CHECK(window.ordered_after == "2026-11-06");
+  CHECK_FALSE(window.ordered_before);
+  CHECK(window.statuses.empty());
+  CHECK(window.expected.empty());
+  const reconcile_listing& before = planned[1];
+  CHECK(before.ordered_after == "2026-09-07");
+  CHECK(before.ordered_before == "2026-11-06");
+  CHECK(before.statuses == std::vector<std::string>{"APPLICANT_INVITED", "IN_PROGRESS"});
+  CHECK(before.expected == std::vector<std::string>{"mid", "mid2"});
+  const reconcile_listing& old = planned[2];
+  CHECK_FALSE(old.ordered_after);
+  CHECK(old.ordered_before == "2026-09-07");
+  CHECK(old.statuses == std::vector<std::string>{"APPLICANT_INVITED"});
+  CHECK(old.expected == std::vector<std::string>{"old"});
+
+  const auto recent = plan_reconcile("2026-12-06", all_fresh, held, settings, false);
+  REQUIRE(recent.size() == 1);
+  CHECK(recent[0].ordered_after == "2026-12-03");
+  CHECK(recent[0].statuses == settings.archive_statuses);
+}
+
+TEST_CASE("plan_reconcile: nothing held open past the window costs no open listing") {
+  const reconcile_settings settings = test_reconcile_settings();
+  const std::map<std::string, held_case> held = {{"young", open_case("IN_PROGRESS", 2)}};
+  const auto planned = plan_reconcile("2026-12-06", {}, held, settings, false);
+  REQUIRE(planned.size() == 1);
+  CHECK(planned[0].scope == reconcile_scope::window);
+  // With no archive status configured a recent listing would list nothing worth finding.
+  reconcile_settings no_statuses = settings;
+  no_statuses.archive_statuses.clear();
+  const std::map<reconcile_scope, std::chrono::seconds> fresh = {
+      {reconcile_scope::window, std::chrono::seconds(0)}};
+  CHECK(plan_reconcile("2026-12-06", fresh, held, no_statuses, false).empty());
+}
+
+TEST_CASE("stale_after_listing: listed changes, and expected cases that left their status") {
+  using std::chrono::hours;
+  const std::map<std::string, held_case> held = {
+      {"same", {"IN_PROGRESS", "m1", true, hours(1), 40}},
+      {"changed", {"IN_PROGRESS", "m1", true, hours(1), 40}},
+      {"gone", {"APPLICANT_INVITED", "m1", true, hours(1), 40}},
+  };
+  const auto listed_case = [](const char* id, const char* status, const char* modified) {
+    archiver::certn::case_record c;
+    c.id = id;
+    c.overall_status = status;
+    c.modified = modified;
+    return c;
+  };
+  const std::vector<archiver::certn::case_record> listed = {
+      listed_case("same", "IN_PROGRESS", "m1"), listed_case("changed", "IN_PROGRESS", "m2"),
+      listed_case("stranger", "IN_PROGRESS", "m1")};
+
+  reconcile_listing open;
+  open.scope = reconcile_scope::open_before;
+  open.expected = {"same", "changed", "gone"};
+  // A case we never held is the window's (or backfill's) business in an open scope.
+  CHECK(stale_after_listing(open, listed, held) == std::vector<std::string>{"changed", "gone"});
+
+  reconcile_listing window;
+  window.scope = reconcile_scope::window;
+  CHECK(stale_after_listing(window, listed, held) ==
+        std::vector<std::string>{"changed", "stranger"});
+  CHECK(stale_after_listing(window, {}, held).empty());
+}
+
+TEST_CASE("days_before and leading_date: UTC calendar dates, strictly parsed") {
+  CHECK(days_before("2026-12-06", 0) == "2026-12-06");
+  CHECK(days_before("2026-12-06", 30) == "2026-11-06");
+  CHECK(days_before("2026-03-01", 1) == "2026-02-28");
+  CHECK(days_before("2028-03-01", 1) == "2028-02-29");
+  CHECK(days_before("2027-01-01", 365) == "2026-01-01");
+  CHECK(days_before("2026-12-06T00:00:00Z", 1).empty());
+  CHECK(days_before("2026-02-30", 1).empty());
+  CHECK(days_before("", 1).empty());
+
+  CHECK(leading_date("2026-11-30T08:00:00Z") == "2026-11-30");
+  CHECK(leading_date("2026-11-30T08:00:00.123456+00:00") == "2026-11-30");
+  CHECK(leading_date("2026-11-30 08:00:00") == "2026-11-30");
+  CHECK(leading_date("2026-11-30") == "2026-11-30");
+  CHECK_FALSE(leading_date("2026-11-31T08:00:00Z"));
+  CHECK_FALSE(leading_date("30/11/2026"));
+  CHECK_FALSE(leading_date("2026-11-30X"));
+  CHECK_FALSE(leading_date("1764489600"));
+  CHECK_FALSE(leading_date(""));
 }
 
 TEST_CASE("decide_manifest: one write per case, after its other archive jobs") {
@@ -211,9 +372,9 @@ TEST_CASE("listed_case_is_stale: sync what we never saw or what changed") {
   listed.id = "c1";
   listed.overall_status = "COMPLETE";
   listed.modified = "m2";
-  const held_case same{"COMPLETE", "m2", false};
-  const held_case older{"COMPLETE", "m1", false};
-  const held_case other_status{"IN_PROGRESS", "m2", true};
+  const held_case same{"COMPLETE", "m2", false, {}, std::nullopt};
+  const held_case older{"COMPLETE", "m1", false, {}, std::nullopt};
+  const held_case other_status{"IN_PROGRESS", "m2", true, {}, std::nullopt};
   CHECK(listed_case_is_stale(listed, nullptr));
   CHECK_FALSE(listed_case_is_stale(listed, &same));
   CHECK(listed_case_is_stale(listed, &older));
