@@ -76,6 +76,9 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& da
       workers_(io, database, cfg.database.url, worker_settings_from(cfg.workers), worker_metrics_,
                ops::real_clock()) {
   workflows_.register_with(workers_);
+  registry.gauge_callback("certn_archiver_certn_auth_refused",
+                          "1 while Certn refuses the API key (its last answer was 401), else 0.",
+                          [this] { return workflows_.certn_auth_failing() ? 1.0 : 0.0; });
   registry.gauge_callback(
       "certn_archiver_certn_calls_per_archived_case",
       "Certn API calls of the last hour per case archived (manifest written) in the last hour; "
@@ -123,11 +126,6 @@ awaitable<void> pipeline::start() {
 
 awaitable<void> pipeline::drain() { co_await workers_.drain(); }
 
-std::optional<std::string> pipeline::problem() const {
-  if (workflows_.certn_auth_failing()) {
-    return "Certn refuses the API key (401): replace certn.api_key";
-  }
-  return std::nullopt;
-}
+bool pipeline::certn_auth_refused() const { return workflows_.certn_auth_failing(); }
 
 }  // namespace archiver::service

@@ -38,8 +38,8 @@ class pipeline {
   awaitable<void> start();
   awaitable<void> drain();
 
-  // Why the archiving side cannot work right now (Certn refuses the API key), if it cannot.
-  std::optional<std::string> problem() const;
+  // Whether Certn answered the last call with 401 (the API key is refused). Io thread only.
+  bool certn_auth_refused() const;
 
  private:
   // Archives to `borrowed` when given, else to `owned`.

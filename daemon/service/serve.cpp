@@ -6,6 +6,7 @@
 
 #include "db/migrations.hpp"
 #include "db/pool.hpp"
+#include "encoding/json.hpp"
 #include "http/server.hpp"
 #include "ops/logging.hpp"
 #include "ops/metrics.hpp"
@@ -58,10 +59,15 @@ http::limits limits_from(const config::server_settings& s) {
   };
 }
 
-// What /readyz and start-up ask of the database: reachable, and the schema current.
+// What /readyz and start-up ask of the database: reachable, and the schema current. Readiness
+// means "can accept webhooks": intake needs nothing else, so Certn refusing the API key or a
+// store that is down never takes the listener out of service (they show in /statusz and
+// metrics). `reason` is fixed text, fit for a public listener; `detail` is the library's error
+// text, for the log and the admin listener only.
 struct readiness {
   bool ready = false;
   std::string reason;
+  std::string detail;
 };
 
 awaitable<readiness> check_database(db::pool& database) {
@@ -69,32 +75,70 @@ awaitable<readiness> check_database(db::pool& database) {
     const db::schema_status schema = co_await database.query<db::schema_status>(
         [](pqxx::connection& conn) { return db::check_schema(conn); });
     if (!schema.current()) {
-      co_return readiness{
-          false, "database schema is at version " + std::to_string(schema.database_version) +
-                     ", this build needs " + std::to_string(schema.expected_version) +
-                     ": run `certn-archiver migrate`"};
+      co_return readiness{false,
+                          "database schema is at version " +
+                              std::to_string(schema.database_version) + ", this build needs " +
+                              std::to_string(schema.expected_version) +
+                              ": run `certn-archiver migrate`",
+                          ""};
     }
-    co_return readiness{true, "ready"};
+    co_return readiness{true, "ready", ""};
   } catch (const std::exception& e) {
-    co_return readiness{false, "database unreachable: " + one_line(e.what())};
+    co_return readiness{false, "database unreachable", one_line(e.what())};
   }
 }
 
+// "reason" with its detail, when there is one and the listener may show it.
+std::string explained(const readiness& state, bool with_detail) {
+  return with_detail && !state.detail.empty() ? state.reason + ": " + state.detail : state.reason;
+}
+
+// Health routes on `routes`: the admin listener's (`private_listener`: error details shown) or
+// the main, public one (fixed reasons only).
 void add_admin_routes(http::router& routes, ops::registry& registry, db::pool& database,
-                      const pipeline* archiving) {
+                      const pipeline* archiving, bool private_listener) {
   routes.add("/healthz", [](const http::request&) -> awaitable<http::response> {
     co_return http::text_response(http::status::ok, "ok\n");
   });
-  routes.add("/readyz", [&database, archiving](const http::request&) -> awaitable<http::response> {
-    readiness state = co_await check_database(database);
-    if (state.ready && archiving) {
-      if (const auto problem = archiving->problem()) {
-        state = readiness{false, *problem};
-      }
-    }
-    co_return http::text_response(
-        state.ready ? http::status::ok : http::status::service_unavailable, state.reason + "\n");
-  });
+  // The last reason logged (its fixed part: details vary), so that a probe every second logs a
+  // lasting outage once.
+  auto last_logged = std::make_shared<std::string>();
+  routes.add("/readyz",
+             [&database, private_listener,
+              last_logged](const http::request&) -> awaitable<http::response> {
+               const readiness state = co_await check_database(database);
+               const std::string reason = state.ready ? "" : state.reason;
+               if (reason != *last_logged) {
+                 if (state.ready) {
+                   spdlog::info("ready again");
+                 } else {
+                   spdlog::warn("not ready: {}", explained(state, true));
+                 }
+                 *last_logged = reason;
+               }
+               co_return http::text_response(
+                   state.ready ? http::status::ok : http::status::service_unavailable,
+                   explained(state, private_listener) + "\n");
+             });
+  // What else an operator needs to know, as JSON; never affects readiness.
+  routes.add(
+      "/statusz",
+      [&database, archiving, private_listener](const http::request&) -> awaitable<http::response> {
+        const readiness state = co_await check_database(database);
+        encoding::json_writer out;
+        out.begin_object();
+        out.key("ready").boolean(state.ready);
+        out.key("database").value(state.ready ? "ok" : explained(state, private_listener));
+        out.key("archiving").value(archiving != nullptr ? "on" : "off: certn.api_key is not set");
+        out.key("certn_api_key")
+            .value(archiving == nullptr              ? "not set"
+                   : archiving->certn_auth_refused() ? "refused (401)"
+                                                     : "accepted or not yet used");
+        out.end_object();
+        http::response res = http::text_response(http::status::ok, out.str() + "\n");
+        res.set(bhttp::field::content_type, "application/json");
+        co_return res;
+      });
   routes.add("/metrics", [&registry](const http::request&) -> awaitable<http::response> {
     http::response res = http::text_response(http::status::ok, registry.expose());
     res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -148,8 +192,8 @@ int serve(const config::config& cfg) {
 
   http::router admin_routes;
   const bool separate_admin = !cfg.server.admin_listen.empty();
-  add_admin_routes(separate_admin ? admin_routes : main_routes, registry, database,
-                   archiving.get());
+  add_admin_routes(separate_admin ? admin_routes : main_routes, registry, database, archiving.get(),
+                   separate_admin);
 
   std::vector<std::unique_ptr<http::server>> servers;
   try {
@@ -203,7 +247,7 @@ int serve(const config::config& cfg) {
         ops::notify_status("checking database");
         const readiness state = co_await check_database(database);
         if (!state.ready) {
-          spdlog::error("not starting: {}", state.reason);
+          spdlog::error("not starting: {}", explained(state, true));
           exit_code = 1;
           io.stop();
           co_return;
@@ -235,7 +279,8 @@ int serve(const config::config& cfg) {
                      tls ? "https" : "http", where, cfg.server.webhook_path);
         if (separate_admin) {
           const std::string admin = endpoint_text(servers.back()->local_endpoint());
-          spdlog::info("health and metrics at http://{}/healthz, /readyz, /metrics", admin);
+          spdlog::info("health and metrics at http://{}/healthz, /readyz, /statusz, /metrics",
+                       admin);
           where += ", admin on " + admin;
         }
         ops::notify_ready();
