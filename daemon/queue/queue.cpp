@@ -16,6 +16,25 @@ std::string id_array(const std::vector<std::int64_t>& ids) {
   return text + "}";
 }
 
+std::string id_array(const std::vector<lease_ref>& runs) {
+  std::vector<std::int64_t> ids;
+  for (const lease_ref& run : runs) {
+    ids.push_back(run.id);
+  }
+  return id_array(ids);
+}
+
+std::string token_array(const std::vector<lease_ref>& runs) {
+  std::vector<std::int64_t> tokens;
+  for (const lease_ref& run : runs) {
+    tokens.push_back(run.token);
+  }
+  return id_array(tokens);
+}
+
+// The runs, as (id, token) rows, for "(id, lease_token) IN (SELECT ...)" with $1 ids, $2 tokens.
+constexpr const char* runs_given = "SELECT * FROM unnest($1::bigint[], $2::bigint[])";
+
 double seconds_of(std::chrono::milliseconds delay) {
   return static_cast<double>(delay.count()) / 1000.0;
 }
@@ -131,16 +150,23 @@ void claim_into(pqxx::work& tx, const std::string& owner, int limit, std::chrono
       (below_live_only ? "j.run_at" : "j.priority, j.run_at") +
       "  LIMIT $2 FOR UPDATE SKIP LOCKED) "
       "UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = $1, "
+      "  lease_token = nextval('job_lease_tokens'), "
       "  lease_expires = now() + make_interval(secs => $3), updated_at = now() "
       "FROM due WHERE jobs.id = due.id "
       "RETURNING jobs.id, jobs.kind, jobs.key, jobs.payload::text, jobs.attempts, "
-      "  jobs.max_attempts, jobs.priority";
+      "  jobs.max_attempts, jobs.priority, jobs.lease_token";
   const pqxx::result rows = tx.exec_params(sql, owner, limit, static_cast<double>(lease.count()));
   for (const auto& row : rows) {
-    jobs.push_back(claimed_job{row[0].as<std::int64_t>(), row[1].as<std::string>(),
-                               row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<int>(),
-                               row[5].as<int>(),
-                               ops::priority_of(row[6].as<int>()).value_or(ops::priority::sync)});
+    claimed_job job;
+    job.id = row[0].as<std::int64_t>();
+    job.kind = row[1].as<std::string>();
+    job.key = row[2].as<std::string>();
+    job.payload = row[3].as<std::string>();
+    job.attempt = row[4].as<int>();
+    job.max_attempts = row[5].as<int>();
+    job.priority = ops::priority_of(row[6].as<int>()).value_or(ops::priority::sync);
+    job.lease_token = row[7].as<std::int64_t>();
+    jobs.push_back(std::move(job));
   }
 }
 
@@ -166,30 +192,32 @@ int reserved_claims(int wanted, int concurrency, int reserved_percent, int runni
   return std::clamp(reserved - running_below_live, 0, wanted);
 }
 
-std::vector<std::int64_t> heartbeat(pqxx::connection& conn, const std::string& owner,
-                                    const std::vector<std::int64_t>& ids,
-                                    std::chrono::seconds lease) {
-  if (ids.empty()) {
+std::vector<lease_ref> heartbeat(pqxx::connection& conn, const std::vector<lease_ref>& runs,
+                                 std::chrono::seconds lease) {
+  if (runs.empty()) {
     return {};
   }
   pqxx::work tx(conn, "heartbeat");
   const pqxx::result held = tx.exec_params(
-      "UPDATE jobs SET lease_expires = now() + make_interval(secs => $3), updated_at = now() "
-      "WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
-      id_array(ids), owner, static_cast<double>(lease.count()));
+      std::string("UPDATE jobs SET lease_expires = now() + make_interval(secs => $3), "
+                  "updated_at = now() WHERE (id, lease_token) IN (") +
+          runs_given + ") AND state = 'running' RETURNING id, lease_token",
+      id_array(runs), token_array(runs), static_cast<double>(lease.count()));
   tx.commit();
-  std::vector<std::int64_t> lost = ids;
+  std::vector<lease_ref> lost = runs;
   for (const auto& row : held) {
-    lost.erase(std::remove(lost.begin(), lost.end(), row[0].as<std::int64_t>()), lost.end());
+    const lease_ref kept{row[0].as<std::int64_t>(), row[1].as<std::int64_t>()};
+    lost.erase(std::remove(lost.begin(), lost.end(), kept), lost.end());
   }
   return lost;
 }
 
-bool finish(pqxx::work& tx, std::int64_t id, const std::string& owner, const outcome& result) {
+bool finish(pqxx::work& tx, const lease_ref& run, const outcome& result) {
+  const std::int64_t id = run.id;
   const pqxx::result mine = tx.exec_params(
       "SELECT kind, key, attempts, max_attempts FROM jobs "
-      "WHERE id = $1 AND lease_owner = $2 AND state = 'running' FOR UPDATE",
-      id, owner);
+      "WHERE id = $1 AND lease_token = $2 AND state = 'running' FOR UPDATE",
+      id, run.token);
   if (mine.empty()) {
     return false;
   }
@@ -221,47 +249,46 @@ bool finish(pqxx::work& tx, std::int64_t id, const std::string& owner, const out
   return true;
 }
 
-std::vector<bool> finish_all(pqxx::work& tx, const std::string& owner,
-                             const std::vector<finished_run>& runs) {
-  std::vector<std::int64_t> succeeded;
-  for (const auto& run : runs) {
-    if (run.result.what == outcome::kind::succeeded) {
-      succeeded.push_back(run.id);
+std::vector<bool> finish_all(pqxx::work& tx, const std::vector<finished_run>& runs) {
+  std::vector<lease_ref> succeeded;
+  for (const auto& finished : runs) {
+    if (finished.result.what == outcome::kind::succeeded) {
+      succeeded.push_back(finished.run);
     }
   }
-  std::vector<std::int64_t> recorded;
+  std::vector<lease_ref> recorded;
   if (!succeeded.empty()) {
-    const pqxx::result rows = tx.exec_params(
-        "UPDATE jobs SET state = 'succeeded', lease_owner = NULL, lease_expires = NULL, "
-        "finished_at = now(), updated_at = now() "
-        "WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
-        id_array(succeeded), owner);
+    const pqxx::result rows =
+        tx.exec_params(std::string("UPDATE jobs SET state = 'succeeded', lease_owner = NULL, "
+                                   "lease_expires = NULL, finished_at = now(), updated_at = now() "
+                                   "WHERE (id, lease_token) IN (") +
+                           runs_given + ") AND state = 'running' RETURNING id, lease_token",
+                       id_array(succeeded), token_array(succeeded));
     for (const auto& row : rows) {
-      recorded.push_back(row[0].as<std::int64_t>());
+      recorded.push_back({row[0].as<std::int64_t>(), row[1].as<std::int64_t>()});
     }
   }
   std::vector<bool> mine;
   mine.reserve(runs.size());
-  for (const auto& run : runs) {
-    if (run.result.what == outcome::kind::succeeded) {
-      mine.push_back(std::find(recorded.begin(), recorded.end(), run.id) != recorded.end());
+  for (const auto& finished : runs) {
+    if (finished.result.what == outcome::kind::succeeded) {
+      mine.push_back(std::find(recorded.begin(), recorded.end(), finished.run) != recorded.end());
     } else {
-      mine.push_back(finish(tx, run.id, owner, run.result));
+      mine.push_back(finish(tx, finished.run, finished.result));
     }
   }
   return mine;
 }
 
-int release(pqxx::connection& conn, const std::string& owner,
-            const std::vector<std::int64_t>& ids) {
-  if (ids.empty()) {
+int release(pqxx::connection& conn, const std::string& owner, const std::vector<lease_ref>& runs) {
+  if (runs.empty()) {
     return 0;
   }
   pqxx::work tx(conn, "release");
   const pqxx::result held = tx.exec_params(
-      "SELECT id, kind, key, attempts FROM jobs WHERE id = ANY($1::bigint[]) "
-      "AND lease_owner = $2 AND state = 'running' ORDER BY id FOR UPDATE",
-      id_array(ids), owner);
+      std::string("SELECT id, kind, key, attempts FROM jobs WHERE (id, lease_token) IN (") +
+          runs_given + ") AND state = 'running' ORDER BY id FOR UPDATE",
+      id_array(runs), token_array(runs));
   for (const auto& row : held) {
     // The interrupted run does not count against the job's attempts.
     requeue(tx, row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),

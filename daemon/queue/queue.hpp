@@ -6,8 +6,9 @@
 // dead (after max_attempts, or a permanent error) | cancelled. At most one pending (queued or
 // failed) job per (kind, key); a running job may have one pending successor, and the claim never
 // runs two jobs of one (kind, key) at once. Running jobs hold a lease (owner, expiry) renewed by
-// heartbeat; finishing calls name the owner, so a worker whose lease was lost (rescued, cancelled)
-// changes nothing.
+// heartbeat. Each claim takes a new fencing token: heartbeats, outcomes and releases name the run
+// by (id, token), so a run whose lease was lost (rescued, cancelled, claimed again since, even by
+// the same worker) changes nothing.
 #pragma once
 
 #include <chrono>
@@ -40,14 +41,23 @@ enum class enqueue_outcome { enqueued, already_pending };
 // raises it (a live event about a case a backfill queued makes that job live). Notifies at commit.
 enqueue_outcome enqueue(pqxx::work& tx, const job_spec& job);
 
+// One run of a job: the job and the fencing token its claim took.
+struct lease_ref {
+  std::int64_t id = 0;
+  std::int64_t token = 0;
+  bool operator==(const lease_ref&) const = default;
+};
+
 struct claimed_job {
   std::int64_t id = 0;
+  std::int64_t lease_token = 0;  // this run's fencing token
   std::string kind;
   std::string key;
   std::string payload;
   int attempt = 0;  // this run's number, from 1
   int max_attempts = 0;
   ops::priority priority = ops::priority::sync;
+  lease_ref lease() const { return {id, lease_token}; }
 };
 
 // Takes up to `limit` due jobs (run_at <= now, queued or failed): first up to `below_live` jobs
@@ -67,11 +77,10 @@ std::vector<claimed_job> claim(pqxx::work& tx, const std::string& owner, int lim
 // below live, and `running_below_live` of them are busy with it. Pure.
 int reserved_claims(int wanted, int concurrency, int reserved_percent, int running_below_live);
 
-// Extends the leases of `ids` that `owner` still holds; returns the ids it no longer holds
-// (rescued or cancelled meanwhile: their workers should stop).
-std::vector<std::int64_t> heartbeat(pqxx::connection& conn, const std::string& owner,
-                                    const std::vector<std::int64_t>& ids,
-                                    std::chrono::seconds lease);
+// Extends the leases of the `runs` still held; returns the runs no longer held (rescued,
+// cancelled or claimed again meanwhile: their workers should stop).
+std::vector<lease_ref> heartbeat(pqxx::connection& conn, const std::vector<lease_ref>& runs,
+                                 std::chrono::seconds lease);
 
 // How a run ended, as the worker decides it (see retry_policy for delays).
 struct outcome {
@@ -81,24 +90,25 @@ struct outcome {
   bool counts_as_attempt = true;       // retry: false gives this run's attempt back
 };
 
-// Records the outcome of a run `owner` holds; false when the lease was lost (nothing changed).
+// Records the outcome of `run` if it still holds its lease; false (nothing changed) when the
+// lease was lost: a stale outcome, which the caller discards.
 // A retry that would collide with a pending successor merges into it: the successor keeps its
 // place (earliest run_at of the two) and this job ends `succeeded` with last_error noting the
 // merge. succeeded also sets processed_at of no event; callers do their own bookkeeping in `tx`.
-bool finish(pqxx::work& tx, std::int64_t id, const std::string& owner, const outcome& result);
+bool finish(pqxx::work& tx, const lease_ref& run, const outcome& result);
 
-// finish() for many runs of `owner` in one transaction (one commit for all, which is what bounds
-// the queue's rate): the successes in a single statement, the others one by one. Returns, in the
+// finish() for many runs in one transaction (one commit for all, which is what bounds the
+// queue's rate): the successes in a single statement, the others one by one. Returns, in the
 // order given, whether each was recorded.
 struct finished_run {
-  std::int64_t id = 0;
+  lease_ref run;
   outcome result;
 };
-std::vector<bool> finish_all(pqxx::work& tx, const std::string& owner,
-                             const std::vector<finished_run>& runs);
+std::vector<bool> finish_all(pqxx::work& tx, const std::vector<finished_run>& runs);
 
-// Gives `owner`'s running jobs back (draining): queued again at once, attempt not counted.
-int release(pqxx::connection& conn, const std::string& owner, const std::vector<std::int64_t>& ids);
+// Gives the `runs` still held back (draining `owner`, named in last_error): queued again at once,
+// attempt not counted.
+int release(pqxx::connection& conn, const std::string& owner, const std::vector<lease_ref>& runs);
 
 // Running jobs whose lease ran out go back to `failed` (due now), or `dead` when that run was the
 // last attempt; merges with a pending successor as finish() does. Returns how many were rescued.

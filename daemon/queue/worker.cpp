@@ -133,9 +133,8 @@ awaitable<void> workers::claim_loop() {
   while (!stopping_) {
     wake_pending_ = false;
     const int wanted = std::min(free_slots(), settings_.claim_batch);
-    const int below_live = reserved_claims(wanted, settings_.concurrency,
-                                           settings_.priorities.reserved_percent,
-                                           running_below_live_);
+    const int below_live = reserved_claims(
+        wanted, settings_.concurrency, settings_.priorities.reserved_percent, running_below_live_);
     bool maybe_more = false;
     if (wanted > 0) {
       std::vector<claimed_job> jobs;
@@ -175,18 +174,25 @@ awaitable<void> workers::claim_loop() {
 
 awaitable<void> workers::start_jobs(std::vector<claimed_job> jobs) {
   if (stopping_) {
-    // Claimed during the drain's first moments: give them straight back.
-    std::vector<std::int64_t> ids;
+    // Claimed during the drain's first moments: give them straight back (or, without a database,
+    // let their leases run out).
+    std::vector<lease_ref> runs;
     for (const auto& job : jobs) {
-      ids.push_back(job.id);
+      runs.push_back(job.lease());
     }
-    if (!ids.empty()) {
-      co_await database_.run([&](pqxx::connection& conn) { release(conn, settings_.owner, ids); });
+    if (!runs.empty()) {
+      try {
+        co_await database_.run(
+            [&](pqxx::connection& conn) { release(conn, settings_.owner, runs); });
+      } catch (const std::exception& e) {
+        spdlog::warn("workers: could not release {} job(s) claimed while draining: {}", runs.size(),
+                     one_line(e.what()));
+      }
     }
     co_return;
   }
   for (claimed_job& job : jobs) {
-    running_[job.id] = job.kind;
+    running_[job.lease_token] = job.id;
     if (job.priority != ops::priority::live) {
       ++running_below_live_;
     }
@@ -209,7 +215,7 @@ awaitable<void> workers::run_one(claimed_job job) {
     }
   }
   const outcome decided = worker_detail::decide(result, job, settings_);
-  finishing_.insert(job.id);
+  finishing_.insert(job.lease_token);
   // While the database is away the outcome is kept for recording until the lease would have run
   // out anyway (then a rescuer re-runs the job: at least once, never lost).
   to_record_.push_back(pending_outcome{std::move(job), decided, started, time_.steady_now()});
@@ -244,17 +250,17 @@ awaitable<void> workers::drain() {
     co_await idle_timer_.async_wait(with_error(ec));
   }
   if (!running_.empty()) {
-    std::vector<std::int64_t> ids;
-    for (const auto& [id, kind] : running_) {
-      ids.push_back(id);
+    std::vector<lease_ref> runs;
+    for (const auto& [token, id] : running_) {
+      runs.push_back({id, token});
     }
     try {
       const int released = co_await database_.query<int>(
-          [&](pqxx::connection& conn) { return release(conn, settings_.owner, ids); });
+          [&](pqxx::connection& conn) { return release(conn, settings_.owner, runs); });
       spdlog::info("workers: released {} unfinished job(s) for other replicas", released);
     } catch (const std::exception& e) {
       spdlog::warn("workers: could not release {} job(s) ({}); their leases expire in {} s",
-                   ids.size(), one_line(e.what()), settings_.lease.count());
+                   runs.size(), one_line(e.what()), settings_.lease.count());
     }
   }
   listener_.reset();

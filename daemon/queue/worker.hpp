@@ -55,6 +55,7 @@ struct worker_metrics {
   ops::histogram_family& duration;
   ops::gauge_family& depth;
   ops::gauge_family& oldest_age;
+  ops::counter_family& stale_outcomes;  // outcomes refused: the run no longer held its lease
 };
 
 // Whether an outcome that could not be recorded is given up (dropped: the job's lease runs out
@@ -135,7 +136,10 @@ class workers {
   awaitable<void> maintenance_loop();
   // worker_outcome.cpp: recording outcomes, metrics.
   awaitable<void> record_outcomes();
-  void after_recorded(const pending_outcome& run, bool recorded);
+  // What became of a run's outcome: recorded; refused, the run no longer holding its lease
+  // (stale); or given up, the database away until the lease would have run out anyway.
+  enum class recording { recorded, stale, given_up };
+  void after_recorded(const pending_outcome& run, recording what);
   awaitable<void> refresh_depth();
 
   asio::io_context& io_;
@@ -145,9 +149,12 @@ class workers {
   worker_metrics& metrics_;
   const ops::clock& time_;
   std::map<std::string, handler> handlers_;
-  std::map<std::int64_t, std::string> running_;  // id -> kind
-  int running_below_live_ = 0;  // of running_, the jobs not of the live class
-  std::set<std::int64_t> finishing_;  // running, outcome being recorded: no more heartbeats
+  // Keyed by the run's fencing token: a job rescued and claimed again while its old run is still
+  // finishing here is two runs, and only the newer one holds the lease.
+  std::map<std::int64_t, std::int64_t> running_;  // lease token -> job id
+  int running_below_live_ = 0;                    // of running_, the jobs not of the live class
+  std::set<std::int64_t> finishing_;  // tokens of runs whose outcome is being recorded: no
+                                      // more heartbeats
   std::vector<pending_outcome> to_record_;
   bool recording_ = false;  // record_outcomes() is running
   int reserved_ = 0;        // slots of claims in flight

@@ -68,20 +68,18 @@ awaitable<void> workers::maintenance_loop() {
     const maintenance_schedule::due_work due = schedule.due(now, !running_.empty());
     try {
       if (due.heartbeat) {
-        std::vector<std::int64_t> ids;
-        for (const auto& [id, kind] : running_) {
-          if (!finishing_.count(id)) {
-            ids.push_back(id);
+        std::vector<lease_ref> runs;
+        for (const auto& [token, id] : running_) {
+          if (!finishing_.count(token)) {
+            runs.push_back({id, token});
           }
         }
-        const auto lost =
-            co_await database_.query<std::vector<std::int64_t>>([&](pqxx::connection& conn) {
-              return heartbeat(conn, settings_.owner, ids, settings_.lease);
-            });
-        for (const std::int64_t id : lost) {
+        const auto lost = co_await database_.query<std::vector<lease_ref>>(
+            [&](pqxx::connection& conn) { return heartbeat(conn, runs, settings_.lease); });
+        for (const lease_ref& run : lost) {
           // A job that finished while the heartbeat ran is not lost.
-          if (running_.count(id) && !finishing_.count(id)) {
-            spdlog::warn("job {}: this worker no longer holds its lease", id);
+          if (running_.count(run.token) && !finishing_.count(run.token)) {
+            spdlog::warn("job {}: this run no longer holds its lease", run.id);
           }
         }
         schedule.advance(maintenance_schedule::work::heartbeat, now);

@@ -64,7 +64,12 @@ worker_metrics::worker_metrics(ops::registry& registry)
       oldest_age(registry.gauge("certn_archiver_jobs_oldest_age_seconds",
                                 "Age of the oldest due job by state (queued, failed), and of the "
                                 "oldest dead job.",
-                                {"state"})) {}
+                                {"state"})),
+      stale_outcomes(registry.counter(
+          "certn_archiver_jobs_stale_outcomes_total",
+          "Outcomes discarded because their run no longer held its lease (rescued, cancelled or "
+          "claimed again), by kind.",
+          {"kind"})) {}
 
 // Group commit: the outcomes that arrive while one transaction records are recorded together by
 // the next, so a busy queue pays one commit for many jobs and an idle one adds no delay.
@@ -75,13 +80,13 @@ awaitable<void> workers::record_outcomes() {
     std::vector<finished_run> runs;
     runs.reserve(batch.size());
     for (const auto& pending : batch) {
-      runs.push_back({pending.job.id, pending.decided});
+      runs.push_back({pending.job.lease(), pending.decided});
     }
     // The slots these runs free are filled in the same transaction: one commit per cycle of a
     // busy queue instead of one to record and one to claim.
-    const int wanted = stopping_ ? 0
-                                 : std::min(settings_.claim_batch,
-                                            free_slots() + static_cast<int>(batch.size()));
+    const int wanted =
+        stopping_ ? 0
+                  : std::min(settings_.claim_batch, free_slots() + static_cast<int>(batch.size()));
     reserved_ += wanted;
     std::vector<bool> recorded;
     std::vector<claimed_job> claimed;
@@ -90,7 +95,7 @@ awaitable<void> workers::record_outcomes() {
           co_await database_.query<std::pair<std::vector<bool>, std::vector<claimed_job>>>(
               [&](pqxx::connection& conn) {
                 pqxx::work tx(conn, "finish");
-                auto mine = finish_all(tx, settings_.owner, runs);
+                auto mine = finish_all(tx, runs);
                 auto next = claim(tx, settings_.owner, wanted, settings_.lease);
                 tx.commit();
                 return std::pair{std::move(mine), std::move(next)};
@@ -105,7 +110,7 @@ awaitable<void> workers::record_outcomes() {
     reserved_ -= wanted;
     if (recorded.size() == batch.size()) {
       for (std::size_t i = 0; i < batch.size(); ++i) {
-        after_recorded(batch[i], recorded[i]);
+        after_recorded(batch[i], recorded[i] ? recording::recorded : recording::stale);
       }
       co_await start_jobs(std::move(claimed));
       continue;
@@ -116,11 +121,11 @@ awaitable<void> workers::record_outcomes() {
       try {
         const bool mine = co_await database_.query<bool>([&](pqxx::connection& conn) {
           pqxx::work tx(conn, "finish");
-          const bool held = finish(tx, runs[i].id, settings_.owner, runs[i].result);
+          const bool held = finish(tx, runs[i].run, runs[i].result);
           tx.commit();
           return held;
         });
-        after_recorded(batch[i], mine);
+        after_recorded(batch[i], mine ? recording::recorded : recording::stale);
         continue;
       } catch (const std::exception& e) {
         error = one_line(e.what());
@@ -129,7 +134,7 @@ awaitable<void> workers::record_outcomes() {
       if (give_up_recording(batch[i].finished, settings_.lease, time_.steady_now())) {
         spdlog::error("job {} {}({}): cannot record its outcome: {}; it will run again", job.id,
                       job.kind, job.key, error);
-        after_recorded(batch[i], false);
+        after_recorded(batch[i], recording::given_up);
       } else {
         unrecorded.push_back(std::move(batch[i]));
       }
@@ -148,15 +153,21 @@ awaitable<void> workers::record_outcomes() {
   }
 }
 
-void workers::after_recorded(const pending_outcome& run, bool recorded) {
+void workers::after_recorded(const pending_outcome& run, recording what) {
+  const bool recorded = what == recording::recorded;
   const auto& job = run.job;
   const auto& decided = run.decided;
   const double elapsed = std::chrono::duration<double>(time_.steady_now() - run.started).count();
   metrics_.runs.inc({job.kind, outcome_label(decided.what, recorded)});
   metrics_.duration.observe({job.kind}, elapsed);
-  if (!recorded) {
-    spdlog::warn("job {} {}({}): lease lost (cancelled or rescued); result discarded", job.id,
-                 job.kind, job.key);
+  if (what == recording::given_up) {
+    // Logged by the caller with the database's error.
+  } else if (what == recording::stale) {
+    metrics_.stale_outcomes.inc({job.kind});
+    spdlog::warn(
+        "job {} {}({}): lease lost (cancelled, rescued or claimed again); result "
+        "discarded",
+        job.id, job.kind, job.key);
   } else if (decided.what == outcome::kind::succeeded) {
     spdlog::info("job {} {}({}) done in {:.3f} s", job.id, job.kind, job.key, elapsed);
   } else if (decided.what == outcome::kind::retry && !decided.counts_as_attempt) {
@@ -171,10 +182,10 @@ void workers::after_recorded(const pending_outcome& run, bool recorded) {
     spdlog::error("job {} {}({}) dead after attempt {}: {}", job.id, job.kind, job.key, job.attempt,
                   decided.error);
   }
-  if (running_.erase(job.id) > 0 && job.priority != ops::priority::live) {
+  if (running_.erase(job.lease_token) > 0 && job.priority != ops::priority::live) {
     --running_below_live_;
   }
-  finishing_.erase(job.id);
+  finishing_.erase(job.lease_token);
   wake();
   if (stopping_ && running_.empty()) {
     idle_timer_.cancel();

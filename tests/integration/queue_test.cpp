@@ -36,13 +36,28 @@ std::string field(const scratch_database& db, std::int64_t id, const std::string
   return db.scalar("SELECT " + column + "::text FROM jobs WHERE id = " + std::to_string(id));
 }
 
-bool finish(const std::string& dsn, std::int64_t id, const std::string& owner,
-            queue::outcome result) {
+// The run of job `id` that `owner` holds now (token 0, which no claim takes, when none).
+queue::lease_ref run_of(const std::string& dsn, std::int64_t id, const std::string& owner) {
+  pqxx::connection conn(dsn);
+  pqxx::nontransaction q(conn);
+  const pqxx::result row = q.exec_params(
+      "SELECT lease_token FROM jobs WHERE id = $1 AND lease_owner = $2 AND state = 'running'", id,
+      owner);
+  return {id, row.empty() ? 0 : row[0][0].as<std::int64_t>()};
+}
+
+bool finish(const std::string& dsn, const queue::lease_ref& run, queue::outcome result) {
   pqxx::connection conn(dsn);
   pqxx::work tx(conn);
-  const bool mine = queue::finish(tx, id, owner, result);
+  const bool mine = queue::finish(tx, run, result);
   tx.commit();
   return mine;
+}
+
+// finish() as the worker `owner`, for the run it holds now.
+bool finish(const std::string& dsn, std::int64_t id, const std::string& owner,
+            queue::outcome result) {
+  return finish(dsn, run_of(dsn, id, owner), std::move(result));
 }
 
 }  // namespace
@@ -249,6 +264,10 @@ TEST_CASE("finish_all records many outcomes in one transaction, and only the hel
   const auto c = add(db.dsn(), "k", "c");
   const auto d = add(db.dsn(), "k", "d");
   REQUIRE(queue::claim(conn, "w", 4, 60s).size() == 4);
+  const auto run_a = run_of(db.dsn(), a, "w");
+  const auto run_b = run_of(db.dsn(), b, "w");
+  const auto run_c = run_of(db.dsn(), c, "w");
+  const auto run_d = run_of(db.dsn(), d, "w");
   // d was cancelled meanwhile: its lease is lost.
   pqxx::nontransaction(conn).exec("UPDATE jobs SET state = 'cancelled', lease_owner = NULL "
                                   "WHERE id = " + std::to_string(d));
@@ -256,11 +275,10 @@ TEST_CASE("finish_all records many outcomes in one transaction, and only the hel
   {
     pqxx::work tx(conn);
     recorded = queue::finish_all(
-        tx, "w",
-        {{a, {}},
-         {b, {queue::outcome::kind::retry, "HTTP 503", 60'000ms}},
-         {c, {queue::outcome::kind::dead, "report FAILED", 0ms}},
-         {d, {}}});
+        tx, {{run_a, {}},
+             {run_b, {queue::outcome::kind::retry, "HTTP 503", 60'000ms}},
+             {run_c, {queue::outcome::kind::dead, "report FAILED", 0ms}},
+             {run_d, {}}});
     tx.commit();
   }
   CHECK(recorded == std::vector<bool>{true, true, true, false});
@@ -269,13 +287,45 @@ TEST_CASE("finish_all records many outcomes in one transaction, and only the hel
   CHECK(field(db, b, "last_error") == "HTTP 503");
   CHECK(field(db, c, "state") == "dead");
   CHECK(field(db, d, "state") == "cancelled");
-  // Another owner's runs are not touched.
+  // Runs are named by their token: a token e's run does not hold, or a's ended run, change
+  // nothing.
   const auto e = add(db.dsn(), "k", "e");
-  REQUIRE(queue::claim(conn, "other", 1, 60s).size() == 1);
+  const auto claimed_e = queue::claim(conn, "other", 1, 60s);
+  REQUIRE(claimed_e.size() == 1);
   pqxx::work tx(conn);
-  CHECK(queue::finish_all(tx, "w", {{e, {}}}) == std::vector<bool>{false});
+  CHECK(queue::finish_all(tx, {{{e, claimed_e[0].lease_token + 1}, {}}, {run_a, {}}}) ==
+        std::vector<bool>{false, false});
   tx.commit();
   CHECK(field(db, e, "state") == "running");
+}
+
+TEST_CASE("fencing: a run whose lease expired cannot record over the run claimed since") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const auto id = add(db.dsn(), "k", "a", 5);
+  const auto first = queue::claim(conn, "w", 1, 60s);
+  REQUIRE(first.size() == 1);
+  // The first run's worker loses the database past its lease; the job is rescued and claimed
+  // again, here by the same worker name (as after a reconnect of the same process).
+  pqxx::nontransaction(conn).exec("UPDATE jobs SET lease_expires = now() - interval '1 second'");
+  CHECK(queue::rescue_expired(conn) == 1);
+  const auto second = queue::claim(conn, "w", 1, 60s);
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].id == id);
+  CHECK(second[0].lease_token != first[0].lease_token);
+  // Heartbeats of the old run do not keep the lease alive; the new run's do.
+  CHECK(queue::heartbeat(conn, {first[0].lease(), second[0].lease()}, 60s) ==
+        std::vector<queue::lease_ref>{first[0].lease()});
+  // The old run's late success is refused while the new one runs, and after it ended.
+  CHECK_FALSE(finish(db.dsn(), first[0].lease(), {}));
+  CHECK(field(db, id, "state") == "running");
+  CHECK(finish(db.dsn(), second[0].lease(),
+               {queue::outcome::kind::dead, "report FAILED (second run)", 0ms}));
+  CHECK_FALSE(finish(db.dsn(), first[0].lease(), {}));
+  CHECK(field(db, id, "state") == "dead");
+  CHECK(field(db, id, "last_error") == "report FAILED (second run)");
+  // A release by the old run gives nothing back either.
+  CHECK(queue::release(conn, "w", {first[0].lease()}) == 0);
 }
 
 TEST_CASE("heartbeat extends held leases and names the lost ones") {
@@ -284,10 +334,12 @@ TEST_CASE("heartbeat extends held leases and names the lost ones") {
   const auto a = add(db.dsn(), "k", "a");
   const auto b = add(db.dsn(), "k", "b");
   REQUIRE(queue::claim(conn, "w", 2, 5s).size() == 2);
+  const queue::lease_ref run_a = run_of(db.dsn(), a, "w");
+  const queue::lease_ref run_b = run_of(db.dsn(), b, "w");
   pqxx::nontransaction(conn).exec("UPDATE jobs SET state = 'cancelled' WHERE id = " +
                                   std::to_string(b));
-  const auto lost = queue::heartbeat(conn, "w", {a, b}, 120s);
-  CHECK(lost == std::vector<std::int64_t>{b});
+  const auto lost = queue::heartbeat(conn, {run_a, run_b}, 120s);
+  CHECK(lost == std::vector<queue::lease_ref>{run_b});
   CHECK(db.scalar("SELECT lease_expires > now() + interval '100 seconds' FROM jobs WHERE id = " +
                   std::to_string(a)) == "t");
 }
@@ -296,8 +348,9 @@ TEST_CASE("release gives jobs back at once without counting the attempt") {
   scratch_database db;
   pqxx::connection conn(db.dsn());
   const auto a = add(db.dsn(), "k", "a");
-  REQUIRE(queue::claim(conn, "w", 1, 60s).size() == 1);
-  CHECK(queue::release(conn, "w", {a}) == 1);
+  const auto claimed = queue::claim(conn, "w", 1, 60s);
+  REQUIRE(claimed.size() == 1);
+  CHECK(queue::release(conn, "w", {claimed[0].lease()}) == 1);
   CHECK(field(db, a, "state") == "queued");
   CHECK(field(db, a, "attempts") == "0");
   CHECK(field(db, a, "lease_owner").empty());
