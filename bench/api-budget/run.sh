@@ -14,14 +14,14 @@
 # It drives serve and certn-sim through the shell tests' fixture (tests/scripts/fixture.sh), on a
 # PostgreSQL of its own; every stage gets a fresh database and a fresh serve.
 # Usage: bash bench/api-budget/run.sh   (env: RATE=600 CASES=200 HELD=1000 CHANGED=10
-# BACKFILL=500 LIVE=20; BUILD=DIR uses certn-archiver and simulator/certn-sim built there)
+# BACKFILL=5000 LIVE=20; BUILD=DIR uses certn-archiver and simulator/certn-sim built there)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 rate=${RATE:-600}
 cases=${CASES:-200}
 held=${HELD:-1000}
 changed=${CHANGED:-10}
-backfill_cases=${BACKFILL:-500}
+backfill_cases=${BACKFILL:-5000}
 live=${LIVE:-20}
 
 source "$root/scripts/common.sh"
