@@ -114,7 +114,7 @@ struct archive_settings {
 struct workers_settings {
   int concurrency = 4;
   int max_attempts = 10;
-  int lease_seconds = 60;
+  int lease_seconds = 20;
   std::chrono::milliseconds poll_interval{2'000};  // fallback when no NOTIFY arrives
   int claim_batch = 8;            // jobs taken per claim
   std::chrono::seconds backoff_base{5};    // first retry delay; doubles per attempt, with jitter

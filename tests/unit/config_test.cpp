@@ -123,7 +123,7 @@ TEST_CASE("without a file or environment every setting has its default") {
   CHECK(c.archive.report_language == "en-CA");
   CHECK(c.workers.concurrency == 4);
   CHECK(c.workers.max_attempts == 10);
-  CHECK(c.workers.lease_seconds == 60);
+  CHECK(c.workers.lease_seconds == 20);
   CHECK(c.log.level == "info");
   CHECK(c.log.format == log_format::text);
 }
