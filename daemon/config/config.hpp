@@ -56,6 +56,9 @@ struct webhook_settings {
   // The jobs an event asks for about a case or a check wait this long, so that the burst of
   // events one change sends (the case's and each check's) costs one GET of the case.
   std::chrono::seconds coalesce{2};
+  // Processed events older than this are deleted (hourly, in batches); unprocessed ones (their
+  // job pending or dead) are kept. 0: kept forever.
+  int keep_events_days = 90;
 };
 
 struct certn_settings {

@@ -82,6 +82,7 @@ std::vector<field> fields_of(config& c) {
       {"webhook", "timestamp_tolerance_seconds", &wh.timestamp_tolerance},
       {"webhook", "max_challenge_bytes", &wh.max_challenge_bytes},
       {"webhook", "coalesce_seconds", &wh.coalesce},
+      {"webhook", "keep_events_days", &wh.keep_events_days},
       {"certn", "base_url", &cn.base_url},
       {"certn", "api_key", &cn.api_key, true},
       {"certn", "requests_per_minute", &cn.requests_per_minute},

@@ -125,6 +125,7 @@ void validate_webhook(const webhook_settings& w) {
   check_range("webhook.timestamp_tolerance_seconds", w.timestamp_tolerance.count(), 1, 86'400);
   check_size("webhook.max_challenge_bytes", w.max_challenge_bytes, 1, 64 * kib);
   check_range("webhook.coalesce_seconds", w.coalesce.count(), 0, 300);
+  check_range("webhook.keep_events_days", w.keep_events_days, 0, 36'500);
 }
 
 void validate_certn(const certn_settings& c) {

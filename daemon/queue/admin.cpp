@@ -42,8 +42,9 @@ constexpr const char* sql_cancel =
     "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires = NULL,"
     " finished_at = now(), updated_at = now() WHERE id = $1";
 constexpr const char* sql_prune =
-    "DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled')"
-    " AND finished_at < now() - make_interval(secs => $1)";
+    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished_at IS NOT NULL"
+    " AND finished_at < now() - make_interval(secs => $1)"
+    " AND state IN ('succeeded', 'cancelled') ORDER BY finished_at LIMIT $2)";
 constexpr const char* sql_events =
     "SELECT count(*), count(*) FILTER (WHERE processed_at IS NULL) FROM webhook_events";
 constexpr const char* sql_jobs_by_kind =
@@ -190,8 +191,9 @@ cancel_result cancel_job(pqxx::work& tx, std::int64_t id) {
   return result;
 }
 
-std::int64_t prune_finished(pqxx::work& tx, std::chrono::seconds older_than) {
-  const pqxx::result deleted = tx.exec_params0(sql_prune, static_cast<double>(older_than.count()));
+std::int64_t prune_finished(pqxx::work& tx, std::chrono::seconds older_than, int limit) {
+  const pqxx::result deleted =
+      tx.exec_params0(sql_prune, static_cast<double>(older_than.count()), limit);
   return static_cast<std::int64_t>(deleted.affected_rows());
 }
 

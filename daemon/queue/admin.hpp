@@ -72,9 +72,10 @@ struct cancel_result {
 // loses its lease, learns it at its next heartbeat, and its finish() changes nothing.
 cancel_result cancel_job(pqxx::work& tx, std::int64_t id);
 
-// Deletes succeeded and cancelled jobs finished more than `older_than` ago and returns how many.
-// Dead jobs are never pruned: they wait for an operator.
-std::int64_t prune_finished(pqxx::work& tx, std::chrono::seconds older_than);
+// Deletes up to `limit` succeeded and cancelled jobs finished more than `older_than` ago (oldest
+// first) and returns how many; callers repeat while it returns `limit`, one short transaction a
+// batch. Dead jobs are never pruned: they wait for an operator.
+std::int64_t prune_finished(pqxx::work& tx, std::chrono::seconds older_than, int limit);
 
 struct status_counts {
   std::int64_t events_total = 0;

@@ -115,6 +115,8 @@ void workers::wake() {
   wake_timer_.cancel();
 }
 
+void workers::add_housekeeping(housekeeping_task task) { housekeeping_.push_back(std::move(task)); }
+
 void workers::start() {
   listener_ =
       std::make_unique<listener>(conninfo_, [this] { asio::post(io_, [this] { wake(); }); });

@@ -32,6 +32,14 @@ namespace archiver::queue {
 // io_context thread.
 using handler = std::function<awaitable<job_result>(const claimed_job&)>;
 
+// Hourly housekeeping beside the pruning of finished jobs (e.g. old webhook events): deletes at
+// most `limit` rows in its own short transaction and returns how many; it is called again while
+// it returns `limit`. Runs on a database pool thread.
+struct housekeeping_task {
+  std::string what;  // for the log: "webhook event(s)"
+  std::function<std::int64_t(pqxx::connection&, int limit)> prune_batch;
+};
+
 struct worker_settings {
   std::string owner;  // unique per process: "host:pid:random"
   int concurrency = 4;
@@ -112,6 +120,8 @@ class workers {
 
   // REQUIRES: before start(). A claimed job of a kind without handler is dead ("no handler").
   void add(std::string kind, handler run);
+  // REQUIRES: before start().
+  void add_housekeeping(housekeeping_task task);
   // Starts the LISTEN thread, the claim loop and the lease keeper. REQUIRES: called once.
   void start();
   // Stops claiming; waits for running jobs up to drain_timeout, then releases the rest.
@@ -141,6 +151,7 @@ class workers {
   enum class recording { recorded, stale, given_up };
   void after_recorded(const pending_outcome& run, recording what);
   awaitable<void> refresh_depth();
+  awaitable<void> prune();
 
   asio::io_context& io_;
   db::pool& database_;
@@ -149,6 +160,7 @@ class workers {
   worker_metrics& metrics_;
   const ops::clock& time_;
   std::map<std::string, handler> handlers_;
+  std::vector<housekeeping_task> housekeeping_;
   // Keyed by the run's fencing token: a job rescued and claimed again while its old run is still
   // finishing here is two runs, and only the newer one holds the lease.
   std::map<std::int64_t, std::int64_t> running_;  // lease token -> job id

@@ -19,6 +19,7 @@ namespace {
 constexpr std::chrono::seconds depth_every{5};
 constexpr std::chrono::hours prune_every{1};
 constexpr std::chrono::minutes first_prune_after{1};
+constexpr int prune_batch = 1000;
 
 }  // namespace
 
@@ -94,16 +95,7 @@ awaitable<void> workers::maintenance_loop() {
         schedule.advance(maintenance_schedule::work::depth, now);
       }
       if (due.prune) {
-        const int days = settings_.keep_finished_days;
-        const auto pruned = co_await database_.query<std::int64_t>([days](pqxx::connection& conn) {
-          pqxx::work tx(conn, "prune");
-          const std::int64_t gone = prune_finished(tx, std::chrono::hours(24) * days);
-          tx.commit();
-          return gone;
-        });
-        if (pruned > 0) {
-          spdlog::info("pruned {} finished job(s) older than {} days", pruned, days);
-        }
+        co_await prune();
         schedule.advance(maintenance_schedule::work::prune, now);
       }
     } catch (const std::exception& e) {
@@ -115,6 +107,34 @@ awaitable<void> workers::maintenance_loop() {
   }
   --loops_alive_;
   idle_timer_.cancel();
+}
+
+// Finished jobs and the housekeeping tasks' rows, in batches of prune_batch rows, each its own
+// short transaction: a large backlog never holds locks or a pool thread for long.
+awaitable<void> workers::prune() {
+  const int days = settings_.keep_finished_days;
+  std::vector<housekeeping_task> tasks = housekeeping_;
+  tasks.insert(tasks.begin(),
+               housekeeping_task{"finished job(s) older than " + std::to_string(days) + " days",
+                                 [days](pqxx::connection& conn, int limit) {
+                                   pqxx::work tx(conn, "prune");
+                                   const std::int64_t gone =
+                                       prune_finished(tx, std::chrono::hours(24) * days, limit);
+                                   tx.commit();
+                                   return gone;
+                                 }});
+  for (const housekeeping_task& task : tasks) {
+    std::int64_t total = 0;
+    std::int64_t batch = 0;
+    do {
+      batch = co_await database_.query<std::int64_t>(
+          [&task](pqxx::connection& conn) { return task.prune_batch(conn, prune_batch); });
+      total += batch;
+    } while (batch == prune_batch && !stopping_);
+    if (total > 0) {
+      spdlog::info("pruned {} {}", total, task.what);
+    }
+  }
 }
 
 }  // namespace archiver::queue

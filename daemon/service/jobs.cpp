@@ -164,10 +164,16 @@ int cancel(pqxx::connection& conn, const jobs_request& request) {
 }
 
 int prune(pqxx::connection& conn, const jobs_request& request) {
-  pqxx::work tx(conn);
-  const std::int64_t pruned =
-      queue::prune_finished(tx, std::chrono::hours(24) * request.older_than_days);
-  tx.commit();
+  // In batches, each its own transaction, as the workers prune.
+  constexpr int batch = 10'000;
+  std::int64_t pruned = 0;
+  std::int64_t deleted = 0;
+  do {
+    pqxx::work tx(conn);
+    deleted = queue::prune_finished(tx, std::chrono::hours(24) * request.older_than_days, batch);
+    tx.commit();
+    pruned += deleted;
+  } while (deleted == batch);
   std::cout << "pruned " << pruned << " succeeded or cancelled jobs finished more than "
             << request.older_than_days << " days ago\n";
   return exit_ok;

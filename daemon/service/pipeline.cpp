@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include "storage/filesystem_store.hpp"
+#include "webhook/store.hpp"
 #include "storage/s3_store.hpp"
 
 namespace archiver::service {
@@ -76,6 +77,13 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& da
       workers_(io, database, cfg.database.url, worker_settings_from(cfg.workers), worker_metrics_,
                ops::real_clock()) {
   workflows_.register_with(workers_);
+  if (const int days = cfg.webhook.keep_events_days; days > 0) {
+    workers_.add_housekeeping(
+        {"processed webhook event(s) older than " + std::to_string(days) + " days",
+         [days](pqxx::connection& conn, int limit) {
+           return webhook::prune_processed_events(conn, std::chrono::hours(24) * days, limit);
+         }});
+  }
   registry.gauge_callback("certn_archiver_certn_auth_refused",
                           "1 while Certn refuses the API key (its last answer was 401), else 0.",
                           [this] { return workflows_.certn_auth_failing() ? 1.0 : 0.0; });

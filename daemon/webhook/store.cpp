@@ -95,4 +95,16 @@ store_outcome store_event(pqxx::connection& conn, const event& received, std::st
   return store_outcome::stored;
 }
 
+std::int64_t prune_processed_events(pqxx::connection& conn, std::chrono::seconds older_than,
+                                    int limit) {
+  pqxx::work tx(conn, "prune events");
+  const pqxx::result deleted = tx.exec_params0(
+      "DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events "
+      "WHERE received_at < now() - make_interval(secs => $1) AND processed_at IS NOT NULL "
+      "ORDER BY received_at LIMIT $2)",
+      static_cast<double>(older_than.count()), limit);
+  tx.commit();
+  return static_cast<std::int64_t>(deleted.affected_rows());
+}
+
 }  // namespace archiver::webhook

@@ -2,6 +2,8 @@
 // id inserts nothing) and enqueues the job it asks for. Runs on a database thread.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -28,5 +30,11 @@ enum class store_outcome { stored, duplicate };
 store_outcome store_event(pqxx::connection& conn, const event& received, std::string_view raw_body,
                           std::string_view signature_scheme,
                           const std::optional<queue::job_spec>& job);
+
+// Retention: deletes up to `limit` processed events received more than `older_than` ago (oldest
+// first), in its own transaction, and returns how many. Unprocessed events (their job pending or
+// dead) are never deleted.
+std::int64_t prune_processed_events(pqxx::connection& conn, std::chrono::seconds older_than,
+                                    int limit);
 
 }  // namespace archiver::webhook

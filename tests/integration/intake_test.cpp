@@ -10,6 +10,7 @@
 
 #include "support/harness.hpp"
 #include "webhook/signature.hpp"
+#include "webhook/store.hpp"
 
 using namespace archiver;
 using namespace archiver::testing;
@@ -292,4 +293,28 @@ TEST_CASE("no secret or signature appears in the log") {
   CHECK(log.find(webhook::sign_hex("test-secret", event_body("evt-log"))) == std::string::npos);
   CHECK(log.find(webhook::sign_hex("another-secret-value", event_body("evt-log"))) ==
         std::string::npos);
+}
+
+TEST_CASE("retention deletes old processed events in batches and keeps unprocessed ones") {
+  scratch_database db;
+  const auto insert = [&](const std::string& id, const std::string& received,
+                          const std::string& processed) {
+    db.scalar("INSERT INTO webhook_events (id, event_type, object_id, object_type, body, "
+              "signature_scheme, received_at, processed_at) VALUES ('" +
+              id + "', 'CASE_STATUS_CHANGED', 'c1', 'CASE', '\\x7b7d', 'x-signature-hex', " +
+              received + ", " + processed + ") RETURNING 1");
+  };
+  insert("old-done-1", "now() - interval '100 days'", "now() - interval '99 days'");
+  insert("old-done-2", "now() - interval '95 days'", "now() - interval '95 days'");
+  insert("old-pending", "now() - interval '100 days'", "NULL");  // its job pending or dead
+  insert("recent-done", "now() - interval '10 days'", "now() - interval '10 days'");
+  pqxx::connection conn(db.dsn());
+  const std::chrono::seconds ninety_days = std::chrono::hours(24 * 90);
+  CHECK(webhook::prune_processed_events(conn, ninety_days, 1) == 1);
+  // The oldest first.
+  CHECK(count_rows(db, "webhook_events", "id = 'old-done-1'") == 0);
+  CHECK(webhook::prune_processed_events(conn, ninety_days, 1) == 1);
+  CHECK(webhook::prune_processed_events(conn, ninety_days, 1) == 0);
+  CHECK(count_rows(db, "webhook_events") == 2);
+  CHECK(count_rows(db, "webhook_events", "id IN ('old-pending', 'recent-done')") == 2);
 }

@@ -376,10 +376,20 @@ TEST_CASE("prune_finished deletes old succeeded and cancelled jobs and keeps dea
                                              .finished_seconds_ago = 1 * day});
   const auto queued = insert_job(db.conn(), {.key = "e", .state = "queued"});
 
-  pqxx::work tx(db.conn());
-  CHECK(queue::prune_finished(tx, std::chrono::days(7)) == 2);
-  tx.commit();
   const auto exists = [&](std::int64_t id) { return column(db, id, "count(*)") == "1"; };
+  {
+    // A batch deletes no more than its limit.
+    pqxx::work tx(db.conn());
+    CHECK(queue::prune_finished(tx, std::chrono::days(7), 1) == 1);
+    tx.commit();
+  }
+  CHECK(exists(old_succeeded) != exists(old_cancelled));
+  {
+    pqxx::work tx(db.conn());
+    CHECK(queue::prune_finished(tx, std::chrono::days(7), 1) == 1);
+    CHECK(queue::prune_finished(tx, std::chrono::days(7), 1) == 0);
+    tx.commit();
+  }
   CHECK_FALSE(exists(old_succeeded));
   CHECK_FALSE(exists(old_cancelled));
   CHECK(exists(old_dead));
