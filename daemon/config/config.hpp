@@ -80,6 +80,9 @@ struct database_settings {
   std::string url = "postgresql:///certn_archiver";  // secret (may hold a password)
   std::size_t pool_size = 4;
   std::chrono::seconds connect_timeout{5};
+  // A connection whose server stops answering without closing it fails its calls within about
+  // this long (TCP keepalives, tcp_user_timeout); 0 leaves the kernel's defaults (~15 min).
+  int dead_connection_seconds = 20;
 };
 
 struct s3_settings {

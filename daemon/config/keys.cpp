@@ -95,6 +95,7 @@ std::vector<field> fields_of(config& c) {
       {"database", "url", &db.url, true},
       {"database", "pool_size", &db.pool_size},
       {"database", "connect_timeout_seconds", &db.connect_timeout},
+      {"database", "dead_connection_seconds", &db.dead_connection_seconds},
       {"storage", "backend", &st.backend},
       {"storage", "path", &st.path},
       {"storage", "prefix", &st.prefix},

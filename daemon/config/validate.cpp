@@ -196,6 +196,7 @@ void validate(const config& c) {
   validate_certn(c.certn);
   check_range("database.pool_size", static_cast<std::int64_t>(c.database.pool_size), 1, 256);
   check_range("database.connect_timeout_seconds", c.database.connect_timeout.count(), 1, 300);
+  check_range("database.dead_connection_seconds", c.database.dead_connection_seconds, 0, 3600);
   validate_storage(c.storage);
   validate_archive(c.archive);
   check_range("workers.concurrency", c.workers.concurrency, 1, 1024);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <pqxx/connection>
 
@@ -19,8 +20,10 @@ namespace archiver::db {
 
 class pool {
  public:
-  // `conninfo`: a libpq URI or key=value string; `connect_timeout_seconds` is added when absent.
-  pool(std::string conninfo, std::size_t threads, int connect_timeout_seconds);
+  // `conninfo`: a libpq URI or key=value string; `connect_timeout_seconds`, and the TCP settings
+  // of with_dead_connection_limit(`dead_connection_seconds`), are added where absent.
+  pool(std::string conninfo, std::size_t threads, int connect_timeout_seconds,
+       int dead_connection_seconds = 20);
   ~pool();  // stops the threads after the work already posted
   pool(const pool&) = delete;
   pool& operator=(const pool&) = delete;
@@ -48,7 +51,17 @@ class pool {
   std::unique_ptr<impl> impl_;
 };
 
+// `conninfo` with `key`=`value` added unless it already names `key` (in a URI's query string or
+// as a key=value keyword). `value` must need no quoting or escaping.
+std::string with_parameter(const std::string& conninfo, std::string_view key,
+                           const std::string& value);
+
 // `conninfo` with connect_timeout set to `seconds` unless it already names one.
 std::string with_connect_timeout(const std::string& conninfo, int seconds);
+
+// `conninfo` with TCP keepalives and tcp_user_timeout (each unless already named) such that a
+// server that stops answering without closing the connection (a partition, a frozen VM) fails the
+// connection's calls within about `seconds`, instead of the kernel's ~15 minutes. 0: unchanged.
+std::string with_dead_connection_limit(const std::string& conninfo, int seconds);
 
 }  // namespace archiver::db

@@ -74,7 +74,7 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& da
       archive_metrics_(registry),
       workflows_(database, certn_.api(), store_, archive_settings_from(cfg), archive_metrics_),
       worker_metrics_(registry),
-      workers_(io, database, cfg.database.url, worker_settings_from(cfg.workers), worker_metrics_,
+      workers_(io, database, database.conninfo(), worker_settings_from(cfg.workers), worker_metrics_,
                ops::real_clock()) {
   workflows_.register_with(workers_);
   if (const int days = cfg.webhook.keep_events_days; days > 0) {

@@ -10,6 +10,20 @@
 using archiver::db::embedded_migrations;
 using archiver::db::migration_checksum;
 using archiver::db::with_connect_timeout;
+using archiver::db::with_dead_connection_limit;
+
+TEST_CASE("with_dead_connection_limit: keepalives and tcp_user_timeout, unless already set") {
+  CHECK(with_dead_connection_limit("postgresql://h/db", 20) ==
+        "postgresql://h/db?keepalives=1&keepalives_idle=10&keepalives_interval=3&"
+        "keepalives_count=3&tcp_user_timeout=20000");
+  CHECK(with_dead_connection_limit("host=h dbname=db tcp_user_timeout=5000", 6) ==
+        "host=h dbname=db tcp_user_timeout=5000 keepalives=1 keepalives_idle=3 "
+        "keepalives_interval=1 keepalives_count=3");
+  CHECK(with_dead_connection_limit("postgresql://h/db?keepalives=0", 2) ==
+        "postgresql://h/db?keepalives=0&keepalives_idle=1&keepalives_interval=1&"
+        "keepalives_count=3&tcp_user_timeout=2000");
+  CHECK(with_dead_connection_limit("postgresql://h/db", 0) == "postgresql://h/db");
+}
 
 TEST_CASE("with_connect_timeout adds the setting to a URI as a query parameter") {
   SUBCASE("without a query string") {
