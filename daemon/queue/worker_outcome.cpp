@@ -200,11 +200,16 @@ awaitable<void> workers::refresh_depth() {
   };
   const auto rows = co_await database_.query<std::vector<row>>([](pqxx::connection& conn) {
     pqxx::read_transaction tx(conn, "depth");
+    // One part per partial index (migrations 0001, 0005, 0010), so that no part scans the
+    // finished jobs.
     const pqxx::result r = tx.exec(
         "SELECT state::text, count(*), COALESCE(EXTRACT(EPOCH FROM now() - min("
-        "  CASE WHEN state = 'dead' THEN finished_at"
-        "       WHEN state IN ('queued', 'failed') AND run_at <= now() THEN run_at END)), 0) "
-        "FROM jobs WHERE state IN ('queued', 'failed', 'running', 'dead') GROUP BY state");
+        "  CASE WHEN run_at <= now() THEN run_at END)), 0) "
+        "FROM jobs WHERE state IN ('queued', 'failed') GROUP BY state "
+        "UNION ALL SELECT 'running', count(*), 0 FROM jobs WHERE state = 'running' "
+        "UNION ALL SELECT 'dead', count(*), "
+        "  COALESCE(EXTRACT(EPOCH FROM now() - min(finished_at)), 0) "
+        "FROM jobs WHERE state = 'dead'");
     std::vector<row> out;
     for (const auto& r_row : r) {
       out.push_back({r_row[0].as<std::string>(), r_row[1].as<double>(), r_row[2].as<double>()});

@@ -433,7 +433,9 @@ TEST_CASE("pool: jobs run on several threads at once and in_use counts them") {
 
 TEST_CASE("pool: a server that cannot be reached fails fast with broken_connection") {
   db::pool pool("postgresql://postgres@127.0.0.1:1/x", 1, 2);
-  CHECK(pool.conninfo() == "postgresql://postgres@127.0.0.1:1/x?connect_timeout=2");
+  CHECK(pool.conninfo() ==
+        "postgresql://postgres@127.0.0.1:1/x?connect_timeout=2&keepalives=1&keepalives_idle=10&"
+        "keepalives_interval=3&keepalives_count=3&tcp_user_timeout=20000");
   for (int attempt = 0; attempt < 2; ++attempt) {  // and again: no state is left behind
     CAPTURE(attempt);
     const auto started = std::chrono::steady_clock::now();
