@@ -1,0 +1,60 @@
+#!/bin/bash
+# bench/queue/big-table.sh: the queue's housekeeping queries on a jobs table of FINISHED finished
+# jobs (issue 15, "unbounded growth"), on a throwaway PostgreSQL migrated by certn-archiver:
+#   1. the workers' depth refresh (every 5 s): the query before migration 0010 (one GROUP BY over
+#      the states, which scans the table) against today's (one part per partial index);
+#   2. whether heartbeats are HOT updates: HEARTBEATS updates of the running jobs' lease_expires,
+#      with pg_stat_user_tables' n_tup_upd and n_tup_hot_upd before and after.
+# Prints, does not assert. Usage: bash bench/queue/big-table.sh (env: FINISHED=1000000
+# HEARTBEATS=50; BUILD=DIR uses the certn-archiver built there instead of building build/release)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+finished=${FINISHED:-1000000}
+heartbeats=${HEARTBEATS:-50}
+
+source "$root/scripts/common.sh"
+build=${BUILD:-}
+if [[ -z $build ]]; then
+  build_release --target certn-archiver >/dev/null
+  build="$root/build/release"
+fi
+pg_dir=$(mktemp -d /tmp/queue-big-table.XXXXXX)
+chmod 755 "$pg_dir"  # the postgres user runs the server in it
+trap 'bash "$root/scripts/pg.sh" stop "$pg_dir/pg" >/dev/null 2>&1; rm -rf "$pg_dir"' EXIT
+dsn=$(bash "$root/scripts/pg.sh" start "$pg_dir/pg" "$(free_port)")
+CERTN_ARCHIVER_DATABASE_URL=$dsn "$build/certn-archiver" migrate >/dev/null 2>&1
+q() { psql -w -qtA -v ON_ERROR_STOP=1 "$dsn" -c "$1"; }
+
+q "INSERT INTO jobs (kind, key, state, finished_at) SELECT 'k', 'done-' || g, 'succeeded',
+     now() - interval '1 day' FROM generate_series(1, $finished) g" >/dev/null
+q "INSERT INTO jobs (kind, key, state) SELECT 'k', 'q-' || g, 'queued' FROM generate_series(1, 100) g" >/dev/null
+q "INSERT INTO jobs (kind, key, state, lease_expires, lease_token) SELECT 'k', 'r-' || g, 'running',
+     now() + interval '20 seconds', g FROM generate_series(1, 10) g" >/dev/null
+q "INSERT INTO jobs (kind, key, state, finished_at) SELECT 'k', 'd-' || g, 'dead', now()
+     FROM generate_series(1, 5) g" >/dev/null
+q "VACUUM ANALYZE jobs" >/dev/null
+echo "bench/queue/big-table: $finished finished jobs, 100 queued, 10 running, 5 dead"
+
+execution_ms() { q "EXPLAIN (ANALYZE, FORMAT JSON) $1" | jq '.[0]["Execution Time"]'; }
+before="SELECT state::text, count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(
+  CASE WHEN state = 'dead' THEN finished_at
+       WHEN state IN ('queued', 'failed') AND run_at <= now() THEN run_at END)), 0)
+  FROM jobs WHERE state IN ('queued', 'failed', 'running', 'dead') GROUP BY state"
+today=$(grep -A8 'const pqxx::result r = tx.exec(' "$root/daemon/queue/worker_outcome.cpp" |
+  sed -n 's/^ *"\(.*\)"[);]*$/\1/p' | tr -d '\n')
+[[ $today == SELECT* ]] || { echo "cannot read the depth query from daemon/queue/worker_outcome.cpp"; exit 1; }
+best() {  # the fastest of five runs, in ms
+  local sql=$1 i
+  for i in 1 2 3 4 5; do execution_ms "$sql"; done | sort -n | head -1
+}
+echo "1. depth refresh: $(best "$before") ms with one GROUP BY (before 0010), $(best "$today") ms by partial indexes (today)"
+
+stats() { q "SELECT n_tup_upd || ' updates, ' || n_tup_hot_upd || ' HOT' FROM pg_stat_user_tables WHERE relname = 'jobs'"; }
+q "SELECT pg_stat_reset()" >/dev/null
+for _ in $(seq "$heartbeats"); do
+  echo "UPDATE jobs SET lease_expires = now() + interval '20 seconds', updated_at = now()
+        WHERE (id, lease_token) IN (SELECT id, lease_token FROM jobs WHERE state = 'running')
+        AND state = 'running';"
+done | psql -w -qtA -v ON_ERROR_STOP=1 "$dsn" >/dev/null
+sleep 1  # the statistics collector's delay
+echo "2. $heartbeats heartbeats of 10 running jobs: $(stats)"
