@@ -523,6 +523,54 @@ TEST_CASE("drain releases a job that outlives the deadline, and another worker t
   slow->thread.join();
 }
 
+TEST_CASE("workers: a run that lost its lease finishes late; its outcome is refused and counted") {
+  scratch_database db;
+  std::atomic<bool> started{false};
+  std::atomic<bool> let_finish{false};
+  // One slot: busy with the first run, this worker cannot claim the rescued job itself.
+  queue::worker_settings settings = fast_settings("worker-a");
+  settings.concurrency = 1;
+  runtime rt(db.dsn(), settings);
+  rt.workers.add("slow", [&](const queue::claimed_job&) -> awaitable<queue::job_result> {
+    started = true;
+    const auto executor = co_await asio::this_coro::executor;
+    while (!let_finish) {
+      asio::steady_timer pause(executor, 10ms);
+      co_await pause.async_wait(asio::use_awaitable);
+    }
+    co_return queue::job_result::done();
+  });
+  rt.start();
+  const auto id = add(db.dsn(), "slow", "x", 5);
+  REQUIRE(eventually([&] { return started.load(); }, 5s));
+
+  // The lease runs out (as while this worker could not reach the database) and a rescuer takes
+  // the job back; the worker's heartbeats may renew it in between, so expire it until a rescue
+  // catches it.
+  pqxx::connection conn(db.dsn());
+  bool rescued = false;
+  for (int i = 0; i < 50 && !rescued; ++i) {
+    pqxx::nontransaction(conn).exec(
+        "UPDATE jobs SET lease_expires = now() - interval '1 second' WHERE state = 'running'");
+    rescued = queue::rescue_expired(conn) == 1;
+  }
+  REQUIRE(rescued);
+  // The job runs again, here under the same worker name (as after a reconnect).
+  const auto second = queue::claim(conn, "worker-a", 1, 60s);
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].id == id);
+
+  // The first run finishes while the second one runs: its success is refused and counted, and
+  // the second run's lease and outcome stand.
+  let_finish = true;
+  CHECK(eventually([&] { return rt.metrics.stale_outcomes.value({"slow"}) == 1; }, 5s));
+  CHECK(field(db, id, "state") == "running");
+  CHECK(finish(db.dsn(), second[0].lease(),
+               {queue::outcome::kind::dead, "the second run's verdict", 0ms}));
+  CHECK(field(db, id, "state") == "dead");
+  CHECK(field(db, id, "last_error") == "the second run's verdict");
+}
+
 TEST_CASE("a throttled run gives its attempt back and is never the last") {
   scratch_database db;
   pqxx::connection conn(db.dsn());
