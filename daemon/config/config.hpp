@@ -83,6 +83,10 @@ struct database_settings {
   // A connection whose server stops answering without closing it fails its calls within about
   // this long (TCP keepalives, tcp_user_timeout); 0 leaves the kernel's defaults (~15 min).
   int dead_connection_seconds = 20;
+  // Limits on every statement of serve's connections (server-side; 0: none): a runaway query or a
+  // lock held by a stuck session fails the call instead of holding a pool thread.
+  std::chrono::milliseconds statement_timeout{60'000};
+  std::chrono::milliseconds lock_timeout{15'000};
 };
 
 struct s3_settings {

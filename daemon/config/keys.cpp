@@ -96,6 +96,8 @@ std::vector<field> fields_of(config& c) {
       {"database", "pool_size", &db.pool_size},
       {"database", "connect_timeout_seconds", &db.connect_timeout},
       {"database", "dead_connection_seconds", &db.dead_connection_seconds},
+      {"database", "statement_timeout_ms", &db.statement_timeout},
+      {"database", "lock_timeout_ms", &db.lock_timeout},
       {"storage", "backend", &st.backend},
       {"storage", "path", &st.path},
       {"storage", "prefix", &st.prefix},

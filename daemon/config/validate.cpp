@@ -197,6 +197,9 @@ void validate(const config& c) {
   check_range("database.pool_size", static_cast<std::int64_t>(c.database.pool_size), 1, 256);
   check_range("database.connect_timeout_seconds", c.database.connect_timeout.count(), 1, 300);
   check_range("database.dead_connection_seconds", c.database.dead_connection_seconds, 0, 3600);
+  check_range("database.statement_timeout_ms", c.database.statement_timeout.count(), 0,
+              3'600'000);
+  check_range("database.lock_timeout_ms", c.database.lock_timeout.count(), 0, 3'600'000);
   validate_storage(c.storage);
   validate_archive(c.archive);
   check_range("workers.concurrency", c.workers.concurrency, 1, 1024);

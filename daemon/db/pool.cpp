@@ -141,9 +141,11 @@ struct pool::impl {
 };
 
 pool::pool(std::string conninfo, std::size_t threads, int connect_timeout_seconds,
-           int dead_connection_seconds)
-    : conninfo_(with_dead_connection_limit(with_connect_timeout(conninfo, connect_timeout_seconds),
-                                           dead_connection_seconds)),
+           pool_limits limits)
+    : conninfo_(with_statement_limits(
+          with_dead_connection_limit(with_connect_timeout(conninfo, connect_timeout_seconds),
+                                     limits.dead_connection_seconds),
+          limits.statement_timeout_ms, limits.lock_timeout_ms)),
       impl_(std::make_unique<impl>(conninfo_, in_use_)) {
   if (threads == 0) {
     throw std::invalid_argument("the database pool needs at least one thread");
@@ -258,6 +260,28 @@ std::string with_dead_connection_limit(const std::string& conninfo, int seconds)
   out = with_parameter(out, "keepalives_interval", std::to_string(std::max(1, seconds / 6)));
   out = with_parameter(out, "keepalives_count", "3");
   return with_parameter(out, "tcp_user_timeout", std::to_string(seconds * 1000));
+}
+
+std::string with_statement_limits(const std::string& conninfo, int statement_ms, int lock_ms) {
+  std::string settings;
+  for (const auto& [name, ms] :
+       {std::pair{"statement_timeout", statement_ms}, std::pair{"lock_timeout", lock_ms}}) {
+    if (ms > 0) {
+      settings +=
+          (settings.empty() ? "" : " ") + std::string("-c ") + name + "=" + std::to_string(ms);
+    }
+  }
+  if (settings.empty()) {
+    return conninfo;
+  }
+  if (is_uri(conninfo)) {
+    std::string encoded;  // a URI's query value: spaces and '=' percent-encoded
+    for (const char c : settings) {
+      encoded += c == ' ' ? "%20" : c == '=' ? "%3D" : std::string(1, c);
+    }
+    return with_parameter(conninfo, "options", encoded);
+  }
+  return with_parameter(conninfo, "options", "'" + settings + "'");
 }
 
 std::string with_parameter(const std::string& conninfo, std::string_view key,

@@ -18,12 +18,20 @@
 
 namespace archiver::db {
 
+// What a pool adds to its connections' settings (see the constructor).
+struct pool_limits {
+  int dead_connection_seconds = 20;
+  int statement_timeout_ms = 60'000;
+  int lock_timeout_ms = 15'000;
+};
+
 class pool {
  public:
-  // `conninfo`: a libpq URI or key=value string; `connect_timeout_seconds`, and the TCP settings
-  // of with_dead_connection_limit(`dead_connection_seconds`), are added where absent.
+  // `conninfo`: a libpq URI or key=value string; `connect_timeout_seconds`, the TCP settings of
+  // with_dead_connection_limit(`dead_connection_seconds`) and the statement limits of
+  // with_statement_limits are added where absent.
   pool(std::string conninfo, std::size_t threads, int connect_timeout_seconds,
-       int dead_connection_seconds = 20);
+       pool_limits limits = {});
   ~pool();  // stops the threads after the work already posted
   pool(const pool&) = delete;
   pool& operator=(const pool&) = delete;
@@ -63,5 +71,10 @@ std::string with_connect_timeout(const std::string& conninfo, int seconds);
 // server that stops answering without closing the connection (a partition, a frozen VM) fails the
 // connection's calls within about `seconds`, instead of the kernel's ~15 minutes. 0: unchanged.
 std::string with_dead_connection_limit(const std::string& conninfo, int seconds);
+
+// `conninfo` with libpq `options` setting statement_timeout and lock_timeout (milliseconds; 0
+// leaves one unset) for every statement of the connection, unless it names `options` already
+// (then the server's or that value's settings apply).
+std::string with_statement_limits(const std::string& conninfo, int statement_ms, int lock_ms);
 
 }  // namespace archiver::db

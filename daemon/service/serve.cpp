@@ -158,7 +158,9 @@ int serve(const config::config& cfg) {
   ops::registry registry;
   db::pool database(cfg.database.url, cfg.database.pool_size,
                     static_cast<int>(cfg.database.connect_timeout.count()),
-                    cfg.database.dead_connection_seconds);
+                    {cfg.database.dead_connection_seconds,
+                     static_cast<int>(cfg.database.statement_timeout.count()),
+                     static_cast<int>(cfg.database.lock_timeout.count())});
   registry.gauge_callback("certn_archiver_db_connections_in_use",
                           "Database connections executing work right now.",
                           [&database] { return static_cast<double>(database.in_use()); });

@@ -357,6 +357,25 @@ TEST_CASE("pool: query returns the work's value and the coroutine resumes on the
         }) == pqxx::connection(admin_dsn()).dbname());
 }
 
+TEST_CASE("pool: its connections carry the statement and lock limits; a statement past it fails") {
+  db::pool pool(admin_dsn(), 1, 2, {20, 300, 200});
+  const auto show = [&](const std::string& setting) {
+    return run_on_io<std::string>(pool, [&](pqxx::connection& c) {
+      return pqxx::nontransaction(c).exec1("SHOW " + setting)[0].as<std::string>();
+    });
+  };
+  CHECK(show("statement_timeout") == "300ms");
+  CHECK(show("lock_timeout") == "200ms");
+  CHECK_THROWS_AS(run_on_io<int>(pool,
+                                 [](pqxx::connection& c) {
+                                   pqxx::nontransaction(c).exec("SELECT pg_sleep(2)");
+                                   return 0;
+                                 }),
+                  pqxx::sql_error);
+  // The connection is still good afterwards.
+  CHECK(show("statement_timeout") == "300ms");
+}
+
 TEST_CASE("pool: an exception thrown inside the work reaches the coroutine") {
   db::pool pool(admin_dsn(), 1, 2);
   std::thread::id resumed_on;
@@ -435,7 +454,8 @@ TEST_CASE("pool: a server that cannot be reached fails fast with broken_connecti
   db::pool pool("postgresql://postgres@127.0.0.1:1/x", 1, 2);
   CHECK(pool.conninfo() ==
         "postgresql://postgres@127.0.0.1:1/x?connect_timeout=2&keepalives=1&keepalives_idle=10&"
-        "keepalives_interval=3&keepalives_count=3&tcp_user_timeout=20000");
+        "keepalives_interval=3&keepalives_count=3&tcp_user_timeout=20000&"
+        "options=-c%20statement_timeout%3D60000%20-c%20lock_timeout%3D15000");
   for (int attempt = 0; attempt < 2; ++attempt) {  // and again: no state is left behind
     CAPTURE(attempt);
     const auto started = std::chrono::steady_clock::now();

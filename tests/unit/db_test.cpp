@@ -11,6 +11,7 @@ using archiver::db::embedded_migrations;
 using archiver::db::migration_checksum;
 using archiver::db::with_connect_timeout;
 using archiver::db::with_dead_connection_limit;
+using archiver::db::with_statement_limits;
 
 TEST_CASE("with_dead_connection_limit: keepalives and tcp_user_timeout, unless already set") {
   CHECK(with_dead_connection_limit("postgresql://h/db", 20) ==
@@ -23,6 +24,16 @@ TEST_CASE("with_dead_connection_limit: keepalives and tcp_user_timeout, unless a
         "postgresql://h/db?keepalives=0&keepalives_idle=1&keepalives_interval=1&"
         "keepalives_count=3&tcp_user_timeout=2000");
   CHECK(with_dead_connection_limit("postgresql://h/db", 0) == "postgresql://h/db");
+}
+
+TEST_CASE("with_statement_limits: libpq options, percent-encoded in a URI, quoted as a keyword") {
+  CHECK(with_statement_limits("postgresql://h/db", 60000, 15000) ==
+        "postgresql://h/db?options=-c%20statement_timeout%3D60000%20-c%20lock_timeout%3D15000");
+  CHECK(with_statement_limits("host=h dbname=db", 5000, 0) ==
+        "host=h dbname=db options='-c statement_timeout=5000'");
+  CHECK(with_statement_limits("host=h options='-c search_path=x'", 5000, 100) ==
+        "host=h options='-c search_path=x'");
+  CHECK(with_statement_limits("postgresql://h/db", 0, 0) == "postgresql://h/db");
 }
 
 TEST_CASE("with_connect_timeout adds the setting to a URI as a query parameter") {
