@@ -108,7 +108,13 @@ job_result workflows::from_failure(const certn::call_failure& failure,
                                    const std::string& kept_at) {
   // The verdict is retry_policy's; what the daemon does besides is here: /readyz learns whether
   // Certn refuses the key, and the log says so loudly.
-  auth_failing_ = failure.kind == certn::failure_class::authentication;
+  // Only an answer from Certn tells whether the key works: a local throttle or a network error
+  // (no status) says nothing, nor does a 429 (which may come before authentication).
+  if (failure.kind == certn::failure_class::authentication) {
+    auth_failing_ = true;
+  } else if (failure.http_status != 0 && failure.kind != certn::failure_class::rate_limited) {
+    auth_failing_ = false;
+  }
   if (failure.kind == certn::failure_class::authentication) {
     spdlog::error("Certn refused the API key: {} (check certn.api_key)", failure.message);
   }

@@ -31,11 +31,10 @@ for base in "$public" "$private"; do
   [[ $(curl -s -o /dev/null -w '%{http_code}' "$base/readyz") == 200 ]] ||
     fail "$base/readyz: $(curl -s "$base/readyz")"
 done
-replica=$public
-refused "$public" || replica=$private
-[[ $(curl -sf "$replica/statusz" | jq -r .certn_api_key) == "refused (401)" ]] ||
-  fail "/statusz: $(curl -s "$replica/statusz")"
-[[ $(curl -sf "$replica/statusz" | jq -r .database) == ok ]] || fail "/statusz: $(curl -s "$replica/statusz")"
+statusz_refused() { [[ $(curl -sf "$1/statusz" | jq -r .certn_api_key) == "refused (401)" ]]; }
+wait_until 20 "no /statusz says the key is refused: $(curl -s "$public/statusz") $(curl -s "$private/statusz")" \
+  'statusz_refused "$public" || statusz_refused "$private"'
+[[ $(curl -sf "$public/statusz" | jq -r .database) == ok ]] || fail "/statusz: $(curl -s "$public/statusz")"
 pass "Certn refuses the key: events still stored, /readyz 200, /statusz and the metric say refused"
 
 # The database goes away (dropped, its connections closed).
