@@ -59,6 +59,9 @@ struct webhook_settings {
   // Processed events older than this are deleted (hourly, in batches); unprocessed ones (their
   // job pending or dead) are kept. 0: kept forever.
   int keep_events_days = 90;
+  // An event not stored within this long is answered 503 (Certn delivers it again); /readyz
+  // uses the same limit for its database check.
+  std::chrono::milliseconds store_timeout{5'000};
 };
 
 struct certn_settings {
@@ -87,6 +90,10 @@ struct database_settings {
   // lock held by a stuck session fails the call instead of holding a pool thread.
   std::chrono::milliseconds statement_timeout{60'000};
   std::chrono::milliseconds lock_timeout{15'000};
+  // Client-side limit on one call of serve's (from submission to its end, queueing included):
+  // past it the call's connection is broken, which also frees a thread from a server that
+  // accepts bytes and never answers, where no server-side limit can act. 0: none.
+  std::chrono::milliseconds call_limit{75'000};
 };
 
 struct s3_settings {

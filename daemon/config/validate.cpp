@@ -126,6 +126,7 @@ void validate_webhook(const webhook_settings& w) {
   check_size("webhook.max_challenge_bytes", w.max_challenge_bytes, 1, 64 * kib);
   check_range("webhook.coalesce_seconds", w.coalesce.count(), 0, 300);
   check_range("webhook.keep_events_days", w.keep_events_days, 0, 36'500);
+  check_range("webhook.store_timeout_ms", w.store_timeout.count(), 100, 600'000);
 }
 
 void validate_certn(const certn_settings& c) {
@@ -200,6 +201,7 @@ void validate(const config& c) {
   check_range("database.statement_timeout_ms", c.database.statement_timeout.count(), 0,
               3'600'000);
   check_range("database.lock_timeout_ms", c.database.lock_timeout.count(), 0, 3'600'000);
+  check_range("database.call_limit_ms", c.database.call_limit.count(), 0, 3'600'000);
   validate_storage(c.storage);
   validate_archive(c.archive);
   check_range("workers.concurrency", c.workers.concurrency, 1, 1024);

@@ -4,9 +4,11 @@
 #include "queue/worker.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <pqxx/pqxx>
 #include <random>
 #include <thread>
@@ -17,6 +19,12 @@
 namespace archiver::queue {
 
 using worker_detail::one_line;
+
+namespace {
+// How long a drain waits to give its unfinished jobs back; past it (a database that does not
+// answer) their leases run out instead and other replicas rescue them.
+constexpr std::chrono::milliseconds release_wait{5'000};
+}  // namespace
 
 std::string worker_detail::one_line(std::string text) {
   for (char& c : text) {
@@ -51,8 +59,35 @@ struct workers::listener {
   }
   ~listener() {
     stop = true;
+    // The thread notices within 250 ms, unless a server that stopped answering holds it (the
+    // UNLISTEN of its way out): then its socket is shut down, so that libpq returns at once.
+    for (int i = 0; i < 100 && !finished; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!finished) {
+      std::lock_guard lock(socket_mutex);
+      if (socket >= 0) {
+        ::shutdown(socket, SHUT_RDWR);
+      }
+    }
     thread.join();
   }
+
+  // Publishes a connection's socket for the destructor, from after it opens until before it
+  // closes (declared between the connection and what uses it).
+  struct socket_registration {
+    socket_registration(listener& owner, int fd) : owner(owner) {
+      std::lock_guard lock(owner.socket_mutex);
+      owner.socket = fd;
+    }
+    ~socket_registration() {
+      std::lock_guard lock(owner.socket_mutex);
+      owner.socket = -1;
+    }
+    socket_registration(const socket_registration&) = delete;
+    socket_registration& operator=(const socket_registration&) = delete;
+    listener& owner;
+  };
 
   struct receiver final : pqxx::notification_receiver {
     receiver(pqxx::connection_base& conn, std::function<void()>& on_notify)
@@ -66,6 +101,7 @@ struct workers::listener {
     while (!stop) {
       try {
         pqxx::connection conn(conninfo);
+        const socket_registration registered(*this, conn.sock());
         receiver listening(conn, on_notify);
         if (warned) {
           spdlog::info("job notifications: listening again");
@@ -86,11 +122,15 @@ struct workers::listener {
         }
       }
     }
+    finished = true;
   }
 
   std::string conninfo;
   std::function<void()> on_notify;
   std::atomic<bool> stop{false};
+  std::atomic<bool> finished{false};
+  std::mutex socket_mutex;
+  int socket = -1;  // guarded by socket_mutex
   std::thread thread;
 };
 
@@ -184,8 +224,10 @@ awaitable<void> workers::start_jobs(std::vector<claimed_job> jobs) {
     }
     if (!runs.empty()) {
       try {
-        co_await database_.run(
-            [&](pqxx::connection& conn) { release(conn, settings_.owner, runs); });
+        // Built apart from the co_await: see db::pool::query_within.
+        std::function<void(pqxx::connection&)> give_back =
+            [owner = settings_.owner, runs](pqxx::connection& conn) { release(conn, owner, runs); };
+        co_await database_.run_within(release_wait, std::move(give_back));
       } catch (const std::exception& e) {
         spdlog::warn("workers: could not release {} job(s) claimed while draining: {}", runs.size(),
                      one_line(e.what()));
@@ -257,8 +299,11 @@ awaitable<void> workers::drain() {
       runs.push_back({id, token});
     }
     try {
-      const int released = co_await database_.query<int>(
-          [&](pqxx::connection& conn) { return release(conn, settings_.owner, runs); });
+      std::function<int(pqxx::connection&)> give_back =
+          [owner = settings_.owner, runs](pqxx::connection& conn) {
+            return release(conn, owner, runs);
+          };
+      const int released = co_await database_.query_within<int>(release_wait, std::move(give_back));
       spdlog::info("workers: released {} unfinished job(s) for other replicas", released);
     } catch (const std::exception& e) {
       spdlog::warn("workers: could not release {} job(s) ({}); their leases expire in {} s",

@@ -70,10 +70,10 @@ struct readiness {
   std::string detail;
 };
 
-awaitable<readiness> check_database(db::pool& database) {
+awaitable<readiness> check_database(db::pool& database, std::chrono::milliseconds wait) {
   try {
-    const db::schema_status schema = co_await database.query<db::schema_status>(
-        [](pqxx::connection& conn) { return db::check_schema(conn); });
+    const db::schema_status schema = co_await database.query_within<db::schema_status>(
+        wait, [](pqxx::connection& conn) { return db::check_schema(conn); });
     if (!schema.current()) {
       co_return readiness{false,
                           "database schema is at version " +
@@ -94,9 +94,10 @@ std::string explained(const readiness& state, bool with_detail) {
 }
 
 // Health routes on `routes`: the admin listener's (`private_listener`: error details shown) or
-// the main, public one (fixed reasons only).
+// the main, public one (fixed reasons only). Database checks wait up to `database_wait`.
 void add_admin_routes(http::router& routes, ops::registry& registry, db::pool& database,
-                      const pipeline* archiving, bool private_listener) {
+                      std::chrono::milliseconds database_wait, const pipeline* archiving,
+                      bool private_listener) {
   routes.add("/healthz", [](const http::request&) -> awaitable<http::response> {
     co_return http::text_response(http::status::ok, "ok\n");
   });
@@ -104,9 +105,9 @@ void add_admin_routes(http::router& routes, ops::registry& registry, db::pool& d
   // lasting outage once.
   auto last_logged = std::make_shared<std::string>();
   routes.add("/readyz",
-             [&database, private_listener,
+             [&database, database_wait, private_listener,
               last_logged](const http::request&) -> awaitable<http::response> {
-               const readiness state = co_await check_database(database);
+               const readiness state = co_await check_database(database, database_wait);
                const std::string reason = state.ready ? "" : state.reason;
                if (reason != *last_logged) {
                  if (state.ready) {
@@ -123,8 +124,9 @@ void add_admin_routes(http::router& routes, ops::registry& registry, db::pool& d
   // What else an operator needs to know, as JSON; never affects readiness.
   routes.add(
       "/statusz",
-      [&database, archiving, private_listener](const http::request&) -> awaitable<http::response> {
-        const readiness state = co_await check_database(database);
+      [&database, database_wait, archiving,
+       private_listener](const http::request&) -> awaitable<http::response> {
+        const readiness state = co_await check_database(database, database_wait);
         encoding::json_writer out;
         out.begin_object();
         out.key("ready").boolean(state.ready);
@@ -160,7 +162,8 @@ int serve(const config::config& cfg) {
                     static_cast<int>(cfg.database.connect_timeout.count()),
                     {cfg.database.dead_connection_seconds,
                      static_cast<int>(cfg.database.statement_timeout.count()),
-                     static_cast<int>(cfg.database.lock_timeout.count())});
+                     static_cast<int>(cfg.database.lock_timeout.count()),
+                     static_cast<int>(cfg.database.call_limit.count())});
   registry.gauge_callback("certn_archiver_db_connections_in_use",
                           "Database connections executing work right now.",
                           [&database] { return static_cast<double>(database.in_use()); });
@@ -195,8 +198,8 @@ int serve(const config::config& cfg) {
 
   http::router admin_routes;
   const bool separate_admin = !cfg.server.admin_listen.empty();
-  add_admin_routes(separate_admin ? admin_routes : main_routes, registry, database, archiving.get(),
-                   separate_admin);
+  add_admin_routes(separate_admin ? admin_routes : main_routes, registry, database,
+                   cfg.webhook.store_timeout, archiving.get(), separate_admin);
 
   std::vector<std::unique_ptr<http::server>> servers;
   try {
@@ -248,7 +251,7 @@ int serve(const config::config& cfg) {
       io,
       [&]() -> awaitable<void> {
         ops::notify_status("checking database");
-        const readiness state = co_await check_database(database);
+        const readiness state = co_await check_database(database, cfg.webhook.store_timeout);
         if (!state.ready) {
           spdlog::error("not starting: {}", explained(state, true));
           exit_code = 1;
@@ -335,6 +338,9 @@ int serve(const config::config& cfg) {
   }
 
   io.run();
+  // Calls still out (the database stopped answering during the drain) refer to the pipeline's
+  // objects: they end before the pipeline is destroyed.
+  database.stop();
   return exit_code;
 }
 

@@ -134,9 +134,15 @@ awaitable<http::response> intake::receive_event(const http::request& req) {
   store_outcome outcome{};
   std::string failure;
   try {
-    outcome = co_await database_.query<store_outcome>([&](pqxx::connection& conn) {
-      return store_event(conn, received, body, scheme, job);
-    });
+    // Bounded, so that a database that stops answering gets Certn a 503 in time, not a hung
+    // connection; the work owns copies, since it may still commit after that answer (Certn's
+    // retry then finds a duplicate). Built apart from the co_await: see pool::query_within.
+    std::function<store_outcome(pqxx::connection&)> store =
+        [received, raw = std::string(body), scheme, job](pqxx::connection& conn) {
+          return store_event(conn, received, raw, scheme, job);
+        };
+    outcome = co_await database_.query_within<store_outcome>(settings_.store_timeout,
+                                                             std::move(store));
   } catch (const std::exception& e) {
     failure = e.what();
   }
