@@ -19,7 +19,7 @@ make_workdir bench
 dsn=$(PG_DURABLE=1 bash "$root/scripts/pg.sh" start "$work/pg" "$(free_port)")
 port=$(free_port)
 export CERTN_ARCHIVER_DATABASE_URL=$dsn CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:$port
-export CERTN_ARCHIVER_WEBHOOK_SECRETS=$secret CERTN_ARCHIVER_DATABASE_POOL_SIZE=$concurrency
+export CERTN_ARCHIVER_WEBHOOK_SECRETS=$secret CERTN_ARCHIVER_DATABASE_INTAKE_POOL_SIZE=$concurrency
 export CERTN_ARCHIVER_LOG_LEVEL=warn CERTN_ARCHIVER_SERVER_MAX_CONNECTIONS=4096
 "$binary" migrate 2>/dev/null
 "$binary" serve 2>"$work/serve.log" &
@@ -68,7 +68,7 @@ half_rate=$rate half_p50=$p50 half_p99=$p99
 
 ratio=$(awk -v a="$full_rate" -v b="$tps" 'BEGIN { printf "%.2f", a / b }')
 cat <<TABLE
-bench/intake: fsync on, concurrency $concurrency (daemon pool_size, pgbench -c), wrk -t2 -c$wrk_connections, ${duration}s per run, $(nproc) cores
+bench/intake: fsync on, concurrency $concurrency (daemon intake_pool_size, pgbench -c), wrk -t2 -c$wrk_connections, ${duration}s per run, $(nproc) cores
 | run | rate /s | p50 ms | p99 ms |
 |---|---|---|---|
 | certn-archiver intake, unpaced (events stored) | $full_rate | $full_p50 | $full_p99 |

@@ -81,7 +81,9 @@ struct certn_settings {
 
 struct database_settings {
   std::string url = "postgresql:///certn_archiver";  // secret (may hold a password)
-  std::size_t pool_size = 4;
+  std::size_t pool_size = 4;  // serve: the work lane's; the intake and queue lanes' are below
+  std::size_t intake_pool_size = 4;
+  std::size_t queue_pool_size = 2;
   std::chrono::seconds connect_timeout{5};
   // A connection whose server stops answering without closing it fails its calls within about
   // this long (TCP keepalives, tcp_user_timeout); 0 leaves the kernel's defaults (~15 min).
@@ -90,6 +92,11 @@ struct database_settings {
   // lock held by a stuck session fails the call instead of holding a pool thread.
   std::chrono::milliseconds statement_timeout{60'000};
   std::chrono::milliseconds lock_timeout{15'000};
+  // The same limit (lock waits capped by it too) for serve's other lanes: intake (storing an
+  // event, /readyz) and the queue (claims, heartbeats, outcomes, housekeeping). Short, since an
+  // answer is due (Certn's, within webhook.store_timeout_ms) or a lease runs out.
+  std::chrono::milliseconds intake_statement_timeout{5'000};
+  std::chrono::milliseconds queue_statement_timeout{10'000};
   // Client-side limit on one call of serve's (from submission to its end, queueing included):
   // past it the call's connection is broken, which also frees a thread from a server that
   // accepts bytes and never answers, where no server-side limit can act. 0: none.

@@ -196,12 +196,20 @@ void validate(const config& c) {
   validate_webhook(c.webhook);
   validate_certn(c.certn);
   check_range("database.pool_size", static_cast<std::int64_t>(c.database.pool_size), 1, 256);
+  check_range("database.intake_pool_size", static_cast<std::int64_t>(c.database.intake_pool_size),
+              1, 256);
+  check_range("database.queue_pool_size", static_cast<std::int64_t>(c.database.queue_pool_size), 1,
+              256);
   check_range("database.connect_timeout_seconds", c.database.connect_timeout.count(), 1, 300);
   check_range("database.dead_connection_seconds", c.database.dead_connection_seconds, 0, 3600);
   check_range("database.statement_timeout_ms", c.database.statement_timeout.count(), 0,
               3'600'000);
   check_range("database.lock_timeout_ms", c.database.lock_timeout.count(), 0, 3'600'000);
   check_range("database.call_limit_ms", c.database.call_limit.count(), 0, 3'600'000);
+  check_range("database.intake_statement_timeout_ms", c.database.intake_statement_timeout.count(),
+              0, 3'600'000);
+  check_range("database.queue_statement_timeout_ms", c.database.queue_statement_timeout.count(), 0,
+              3'600'000);
   validate_storage(c.storage);
   validate_archive(c.archive);
   check_range("workers.concurrency", c.workers.concurrency, 1, 1024);

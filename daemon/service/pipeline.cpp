@@ -54,28 +54,30 @@ queue::worker_settings worker_settings_from(const config::workers_settings& w) {
 
 }  // namespace
 
-pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_databases databases,
                    ops::registry& registry)
-    : pipeline(io, cfg, database, registry, make_store(io, cfg.storage), nullptr) {}
+    : pipeline(io, cfg, databases, registry, make_store(io, cfg.storage), nullptr) {}
 
-pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_databases databases,
                    ops::registry& registry, storage::object_store& store)
-    : pipeline(io, cfg, database, registry, nullptr, &store) {}
+    : pipeline(io, cfg, databases, registry, nullptr, &store) {}
 
-pipeline::pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_databases databases,
                    ops::registry& registry, std::unique_ptr<storage::object_store> owned,
                    storage::object_store* borrowed)
     : cfg_(cfg),
-      database_(database),
+      databases_(databases),
       owned_store_(std::move(owned)),
       store_(borrowed != nullptr ? *borrowed : *owned_store_),
-      certn_(io, cfg.certn, &registry, &database,
+      // The shared rate limit's bookings come before each Certn call: part of a job's work.
+      certn_(io, cfg.certn, &registry, &databases.work,
              {cfg.workers.priority_reserve_percent, cfg.workers.priority_max_wait}),
       archive_metrics_(registry),
-      workflows_(database, certn_.api(), store_, archive_settings_from(cfg), archive_metrics_),
+      workflows_(databases.work, certn_.api(), store_, archive_settings_from(cfg),
+                 archive_metrics_),
       worker_metrics_(registry),
-      workers_(io, database, database.conninfo(), worker_settings_from(cfg.workers), worker_metrics_,
-               ops::real_clock()) {
+      workers_(io, databases.queue, databases.queue.conninfo(), worker_settings_from(cfg.workers),
+               worker_metrics_, ops::real_clock()) {
   workflows_.register_with(workers_);
   if (const int days = cfg.webhook.keep_events_days; days > 0) {
     workers_.add_housekeeping(
@@ -108,7 +110,7 @@ awaitable<void> pipeline::start() {
   if (cfg_.workers.reconcile_interval.count() > 0) {
     const int max_attempts = cfg_.workers.max_attempts;
     const std::chrono::seconds interval = cfg_.workers.reconcile_interval;
-    co_await database_.run([max_attempts, interval](pqxx::connection& conn) {
+    co_await databases_.queue.run([max_attempts, interval](pqxx::connection& conn) {
       pqxx::work tx(conn);
       // Books the chain when it has no pending run (a first start, or its run died) one interval
       // ahead; a pending run keeps its time. So restarts spend no Certn calls, and a run that

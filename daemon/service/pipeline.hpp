@@ -22,15 +22,25 @@ namespace archiver::service {
 std::unique_ptr<storage::object_store> make_store(asio::io_context& io,
                                                   const config::storage_settings& settings);
 
+// The pools the pipeline uses, by class of work: `queue` for claims, heartbeats, outcomes and
+// housekeeping, `work` for what the jobs do. serve gives each its own connections (lanes), so
+// that jobs waiting on the database never delay a heartbeat; tests may pass one pool for both.
+struct pipeline_databases {
+  pipeline_databases(db::pool& queue, db::pool& work) : queue(queue), work(work) {}
+  pipeline_databases(db::pool& both) : queue(both), work(both) {}  // NOLINT: implicit on purpose
+  db::pool& queue;
+  db::pool& work;
+};
+
 class pipeline {
  public:
   // Throws when the store or the Certn clients cannot be set up (start-up error).
-  pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+  pipeline(asio::io_context& io, const config::config& cfg, pipeline_databases databases,
            ops::registry& registry);
   // The same, archiving to `store` (borrowed: it must outlive the pipeline) instead of the store
   // cfg.storage describes, which is then ignored. For tests that wrap a store
   // (storage/faulty_store.hpp). Throws when the Certn clients cannot be set up.
-  pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+  pipeline(asio::io_context& io, const config::config& cfg, pipeline_databases databases,
            ops::registry& registry, storage::object_store& store);
   ~pipeline();
 
@@ -43,12 +53,12 @@ class pipeline {
 
  private:
   // Archives to `borrowed` when given, else to `owned`.
-  pipeline(asio::io_context& io, const config::config& cfg, db::pool& database,
+  pipeline(asio::io_context& io, const config::config& cfg, pipeline_databases databases,
            ops::registry& registry, std::unique_ptr<storage::object_store> owned,
            storage::object_store* borrowed);
 
   const config::config& cfg_;
-  db::pool& database_;
+  pipeline_databases databases_;
   std::unique_ptr<storage::object_store> owned_store_;  // null when the store is borrowed
   storage::object_store& store_;
   certn_clients certn_;

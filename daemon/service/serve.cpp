@@ -1,5 +1,7 @@
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <csignal>
 #include <memory>
 #include <optional>
@@ -154,22 +156,43 @@ int serve(const config::config& cfg) {
   config::require_serve_settings(cfg);
   ops::notify_status("starting");
 
-  // Declaration order is destruction order in reverse: the pool joins its threads (finishing
+  // Declaration order is destruction order in reverse: the pools join their threads (finishing
   // work that writes into coroutine frames) before the io_context destroys those frames.
   asio::io_context io(1);
   ops::registry registry;
-  db::pool database(cfg.database.url, cfg.database.pool_size,
-                    static_cast<int>(cfg.database.connect_timeout.count()),
-                    {cfg.database.dead_connection_seconds,
-                     static_cast<int>(cfg.database.statement_timeout.count()),
-                     static_cast<int>(cfg.database.lock_timeout.count()),
-                     static_cast<int>(cfg.database.call_limit.count())});
+  // Lanes: connections of their own for intake, the queue and the jobs' work, so that jobs
+  // waiting on locks or a slow disk never delay storing a webhook or renewing a lease.
+  auto lane = [&cfg](std::size_t connections, std::chrono::milliseconds statement_timeout) {
+    const std::chrono::milliseconds lock_timeout =
+        statement_timeout.count() > 0 && cfg.database.lock_timeout.count() > 0
+            ? std::min(cfg.database.lock_timeout, statement_timeout)
+            : cfg.database.lock_timeout;
+    return std::make_unique<db::pool>(
+        cfg.database.url, connections, static_cast<int>(cfg.database.connect_timeout.count()),
+        db::pool_limits{cfg.database.dead_connection_seconds,
+                        static_cast<int>(statement_timeout.count()),
+                        static_cast<int>(lock_timeout.count()),
+                        static_cast<int>(cfg.database.call_limit.count())});
+  };
+  const auto intake_database =
+      lane(cfg.database.intake_pool_size, cfg.database.intake_statement_timeout);
+  const auto queue_database =
+      lane(cfg.database.queue_pool_size, cfg.database.queue_statement_timeout);
+  const auto work_database = lane(cfg.database.pool_size, cfg.database.statement_timeout);
+  const std::array<db::pool*, 3> lanes{intake_database.get(), queue_database.get(),
+                                       work_database.get()};
   registry.gauge_callback("certn_archiver_db_connections_in_use",
-                          "Database connections executing work right now.",
-                          [&database] { return static_cast<double>(database.in_use()); });
+                          "Database connections executing work right now (all lanes).",
+                          [lanes] {
+                            std::size_t busy = 0;
+                            for (const db::pool* each : lanes) {
+                              busy += each->in_use();
+                            }
+                            return static_cast<double>(busy);
+                          });
   http::server_metrics server_metrics(registry);
   webhook::intake_metrics intake_metrics(registry);
-  webhook::intake intake(cfg.webhook, cfg.workers.max_attempts, database, intake_metrics);
+  webhook::intake intake(cfg.webhook, cfg.workers.max_attempts, *intake_database, intake_metrics);
 
   std::shared_ptr<http::tls_credentials> tls;
   if (!cfg.server.tls_cert_file.empty()) {
@@ -189,7 +212,8 @@ int serve(const config::config& cfg) {
         "until a key is configured");
   } else {
     try {
-      archiving = std::make_unique<pipeline>(io, cfg, database, registry);
+      archiving = std::make_unique<pipeline>(
+          io, cfg, pipeline_databases{*queue_database, *work_database}, registry);
     } catch (const std::exception& e) {
       spdlog::error("cannot set up archiving: {}", e.what());
       return 1;
@@ -198,7 +222,7 @@ int serve(const config::config& cfg) {
 
   http::router admin_routes;
   const bool separate_admin = !cfg.server.admin_listen.empty();
-  add_admin_routes(separate_admin ? admin_routes : main_routes, registry, database,
+  add_admin_routes(separate_admin ? admin_routes : main_routes, registry, *intake_database,
                    cfg.webhook.store_timeout, archiving.get(), separate_admin);
 
   std::vector<std::unique_ptr<http::server>> servers;
@@ -251,7 +275,8 @@ int serve(const config::config& cfg) {
       io,
       [&]() -> awaitable<void> {
         ops::notify_status("checking database");
-        const readiness state = co_await check_database(database, cfg.webhook.store_timeout);
+        const readiness state =
+            co_await check_database(*intake_database, cfg.webhook.store_timeout);
         if (!state.ready) {
           spdlog::error("not starting: {}", explained(state, true));
           exit_code = 1;
@@ -340,7 +365,9 @@ int serve(const config::config& cfg) {
   io.run();
   // Calls still out (the database stopped answering during the drain) refer to the pipeline's
   // objects: they end before the pipeline is destroyed.
-  database.stop();
+  for (db::pool* each : lanes) {
+    each->stop();
+  }
   return exit_code;
 }
 
