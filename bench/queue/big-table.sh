@@ -4,19 +4,27 @@
 #   1. the workers' depth refresh (every 5 s): the query before migration 0010 (one GROUP BY over
 #      the states, which scans the table) against today's (one part per partial index);
 #   2. whether heartbeats are HOT updates: HEARTBEATS updates of the running jobs' lease_expires,
-#      with pg_stat_user_tables' n_tup_upd and n_tup_hot_upd before and after.
+#      with pg_stat_user_tables' n_tup_upd and n_tup_hot_upd before and after;
+#   3. claim latency: bench-queue (queue::workers, as the daemon runs them) on an empty jobs table
+#      and on one of FINISHED finished jobs, RUNS times each, alternately: pickup p50 (commit of
+#      one job into idle workers -> its handler's start) and the backlog rate. Goal: p50 on the big
+#      table within 2x of the empty one.
 # Prints, does not assert. Usage: bash bench/queue/big-table.sh (env: FINISHED=1000000
-# HEARTBEATS=50; BUILD=DIR uses the certn-archiver built there instead of building build/release)
+# HEARTBEATS=50 RUNS=3; BUILD=DIR uses certn-archiver and bench-queue built there instead of
+# building build/release)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 finished=${FINISHED:-1000000}
 heartbeats=${HEARTBEATS:-50}
+runs=${RUNS:-3}
 
 source "$root/scripts/common.sh"
 build=${BUILD:-}
 if [[ -z $build ]]; then
-  build_release --target certn-archiver >/dev/null
+  build_release --target certn-archiver bench-queue >/dev/null
   build="$root/build/release"
+else
+  cmake --build "$build" --target bench-queue >/dev/null
 fi
 pg_dir=$(mktemp -d /tmp/queue-big-table.XXXXXX)
 chmod 755 "$pg_dir"  # the postgres user runs the server in it
@@ -58,3 +66,22 @@ for _ in $(seq "$heartbeats"); do
 done | psql -w -qtA -v ON_ERROR_STOP=1 "$dsn" >/dev/null
 sleep 1  # the statistics collector's delay
 echo "2. $heartbeats heartbeats of 10 running jobs: $(stats)"
+
+# 3. Claim latency, empty against big. bench-queue fills its database's table itself (TRUNCATE,
+# then FINISHED rows), so it gets a database of its own.
+psql -w -q "$dsn" -c "CREATE DATABASE claims" >/dev/null
+claims_dsn=${dsn%/*}/claims
+field() { sed -E "s/.*\\<$1=([^ ]+).*/\\1/" <<<"$2"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+declare -A p50s rates
+for run in $(seq "$runs"); do
+  for rows in 0 "$finished"; do
+    line=$("$build/bench/queue/bench-queue" "$claims_dsn" 2000 10 10 10 300 5 "$rows")
+    echo "   run $run, $rows finished jobs: $line"
+    p50s[$rows]+="$(field p50_ms "$line")"$'\n'
+    rates[$rows]+="$(field rate "$line")"$'\n'
+  done
+done
+empty_p50=$(median <<<"${p50s[0]}")
+big_p50=$(median <<<"${p50s[$finished]}")
+echo "3. claims, medians of $runs runs: pickup p50 $empty_p50 ms on an empty table, $big_p50 ms on $finished finished jobs ($(awk -v a="$big_p50" -v b="$empty_p50" 'BEGIN { printf "%.2f", a / b }')x, goal <= 2); backlog rate $(median <<<"${rates[0]}") against $(median <<<"${rates[$finished]}") jobs/s"

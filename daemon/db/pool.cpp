@@ -334,7 +334,7 @@ pool::pool(std::string conninfo, std::size_t threads, int connect_timeout_second
     : conninfo_(with_statement_limits(
           with_dead_connection_limit(with_connect_timeout(conninfo, connect_timeout_seconds),
                                      limits.dead_connection_seconds),
-          limits.statement_timeout_ms, limits.lock_timeout_ms)),
+          limits.statement_timeout_ms, limits.lock_timeout_ms, limits.session_settings)),
       impl_(std::make_unique<impl>(conninfo_, in_use_, limits.call_limit_ms)) {
   if (threads == 0) {
     throw std::invalid_argument("the database pool needs at least one thread");
@@ -448,14 +448,19 @@ std::string with_dead_connection_limit(const std::string& conninfo, int seconds)
   return with_parameter(out, "tcp_user_timeout", std::to_string(seconds * 1000));
 }
 
-std::string with_statement_limits(const std::string& conninfo, int statement_ms, int lock_ms) {
+std::string with_statement_limits(const std::string& conninfo, int statement_ms, int lock_ms,
+                                  const std::vector<std::pair<std::string, std::string>>& more) {
+  std::vector<std::pair<std::string, std::string>> all;
+  if (statement_ms > 0) {
+    all.emplace_back("statement_timeout", std::to_string(statement_ms));
+  }
+  if (lock_ms > 0) {
+    all.emplace_back("lock_timeout", std::to_string(lock_ms));
+  }
+  all.insert(all.end(), more.begin(), more.end());
   std::string settings;
-  for (const auto& [name, ms] :
-       {std::pair{"statement_timeout", statement_ms}, std::pair{"lock_timeout", lock_ms}}) {
-    if (ms > 0) {
-      settings +=
-          (settings.empty() ? "" : " ") + std::string("-c ") + name + "=" + std::to_string(ms);
-    }
+  for (const auto& [name, value] : all) {
+    settings += (settings.empty() ? "" : " ") + std::string("-c ") + name + "=" + value;
   }
   if (settings.empty()) {
     return conninfo;

@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <pqxx/connection>
 
@@ -32,6 +34,8 @@ struct pool_limits {
   // thread reconnects on its next call). The server's statement_timeout cannot do this when the
   // server is what stopped answering. 0: no limit.
   int call_limit_ms = 0;
+  // More settings for every session (name, value; plain words, no quoting needed).
+  std::vector<std::pair<std::string, std::string>> session_settings;
 };
 
 // What an awaiting coroutine gets when a call ran out of time: the call limit, or the wait
@@ -121,8 +125,10 @@ std::string with_connect_timeout(const std::string& conninfo, int seconds);
 std::string with_dead_connection_limit(const std::string& conninfo, int seconds);
 
 // `conninfo` with libpq `options` setting statement_timeout and lock_timeout (milliseconds; 0
-// leaves one unset) for every statement of the connection, unless it names `options` already
-// (then the server's or that value's settings apply).
-std::string with_statement_limits(const std::string& conninfo, int statement_ms, int lock_ms);
+// leaves one unset) and `more` settings for every statement of the connection, unless it names
+// `options` already (then the server's or that value's settings apply). `more`'s names and values
+// must be plain words (no spaces, quotes or backslashes).
+std::string with_statement_limits(const std::string& conninfo, int statement_ms, int lock_ms,
+                                  const std::vector<std::pair<std::string, std::string>>& more = {});
 
 }  // namespace archiver::db

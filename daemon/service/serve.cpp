@@ -162,7 +162,8 @@ int serve(const config::config& cfg) {
   ops::registry registry;
   // Lanes: connections of their own for intake, the queue and the jobs' work, so that jobs
   // waiting on locks or a slow disk never delay storing a webhook or renewing a lease.
-  auto lane = [&cfg](std::size_t connections, std::chrono::milliseconds statement_timeout) {
+  auto lane = [&cfg](std::size_t connections, std::chrono::milliseconds statement_timeout,
+                     std::vector<std::pair<std::string, std::string>> session_settings = {}) {
     const std::chrono::milliseconds lock_timeout =
         statement_timeout.count() > 0 && cfg.database.lock_timeout.count() > 0
             ? std::min(cfg.database.lock_timeout, statement_timeout)
@@ -172,12 +173,14 @@ int serve(const config::config& cfg) {
         db::pool_limits{cfg.database.dead_connection_seconds,
                         static_cast<int>(statement_timeout.count()),
                         static_cast<int>(lock_timeout.count()),
-                        static_cast<int>(cfg.database.call_limit.count())});
+                        static_cast<int>(cfg.database.call_limit.count()),
+                        std::move(session_settings)});
   };
   const auto intake_database =
       lane(cfg.database.intake_pool_size, cfg.database.intake_statement_timeout);
   const auto queue_database =
-      lane(cfg.database.queue_pool_size, cfg.database.queue_statement_timeout);
+      lane(cfg.database.queue_pool_size, cfg.database.queue_statement_timeout,
+           queue::claiming_session_settings());
   const auto work_database = lane(cfg.database.pool_size, cfg.database.statement_timeout);
   const std::array<db::pool*, 3> lanes{intake_database.get(), queue_database.get(),
                                        work_database.get()};

@@ -358,7 +358,7 @@ TEST_CASE("pool: query returns the work's value and the coroutine resumes on the
 }
 
 TEST_CASE("pool: its connections carry the statement and lock limits; a statement past it fails") {
-  db::pool pool(admin_dsn(), 1, 2, {20, 300, 200});
+  db::pool pool(admin_dsn(), 1, 2, {20, 300, 200, 0, {}});
   const auto show = [&](const std::string& setting) {
     return run_on_io<std::string>(pool, [&](pqxx::connection& c) {
       return pqxx::nontransaction(c).exec1("SHOW " + setting)[0].as<std::string>();
@@ -499,7 +499,7 @@ TEST_CASE("pool: a connection killed by the server is replaced") {
 }
 
 TEST_CASE("pool: destroying the pool fails the calls not started and breaks the running one") {
-  auto pool = std::make_unique<db::pool>(admin_dsn(), 1, 2, db::pool_limits{20, 0, 0, 0});
+  auto pool = std::make_unique<db::pool>(admin_dsn(), 1, 2, db::pool_limits{20, 0, 0, 0, {}});
   asio::io_context io;
   std::atomic<int> submitted{0};
   std::atomic<int> ran{0};
@@ -568,7 +568,7 @@ std::chrono::milliseconds run_within_on_io(db::pool& pool, std::chrono::millisec
 }  // namespace
 
 TEST_CASE("pool: run_within stops waiting after its time; the work goes on, owning its state") {
-  db::pool pool(admin_dsn(), 1, 2, db::pool_limits{20, 0, 0, 0});
+  db::pool pool(admin_dsn(), 1, 2, db::pool_limits{20, 0, 0, 0, {}});
   auto finished = std::make_shared<std::atomic<bool>>(false);
   std::exception_ptr failure;
   const auto waited = run_within_on_io(
@@ -595,7 +595,7 @@ TEST_CASE("pool: run_within stops waiting after its time; the work goes on, owni
 }
 
 TEST_CASE("pool: a call whose waiter gave up before it started never runs") {
-  db::pool pool(admin_dsn(), 1, 2, db::pool_limits{20, 0, 0, 0});
+  db::pool pool(admin_dsn(), 1, 2, db::pool_limits{20, 0, 0, 0, {}});
   auto ran_late = std::make_shared<std::atomic<bool>>(false);
   asio::io_context io;
   std::exception_ptr first_failure;
@@ -628,7 +628,7 @@ TEST_CASE("pool: a call whose waiter gave up before it started never runs") {
 
 TEST_CASE("pool: past the call limit a call stuck on the server fails; the next one reconnects") {
   // No server-side limit: the server stays silent as one that stopped answering would.
-  db::pool pool(admin_dsn(), 1, 2, db::pool_limits{20, 0, 0, 300});
+  db::pool pool(admin_dsn(), 1, 2, db::pool_limits{20, 0, 0, 300, {}});
   const int before = run_on_io<int>(pool, backend_pid);
   asio::io_context io;
   std::vector<std::exception_ptr> failures;

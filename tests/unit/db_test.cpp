@@ -34,6 +34,10 @@ TEST_CASE("with_statement_limits: libpq options, percent-encoded in a URI, quote
   CHECK(with_statement_limits("host=h options='-c search_path=x'", 5000, 100) ==
         "host=h options='-c search_path=x'");
   CHECK(with_statement_limits("postgresql://h/db", 0, 0) == "postgresql://h/db");
+  CHECK(with_statement_limits("postgresql://h/db", 0, 0, {{"enable_bitmapscan", "off"}}) ==
+        "postgresql://h/db?options=-c%20enable_bitmapscan%3Doff");
+  CHECK(with_statement_limits("host=h", 10, 0, {{"enable_bitmapscan", "off"}}) ==
+        "host=h options='-c statement_timeout=10 -c enable_bitmapscan=off'");
 }
 
 TEST_CASE("with_connect_timeout adds the setting to a URI as a query parameter") {
