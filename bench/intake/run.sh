@@ -2,19 +2,30 @@
 # bench/intake: signed webhook POSTs through the daemon (wrk, pre-signed bodies) against a local
 # PostgreSQL with fsync on, beside pgbench running the same INSERT transaction on the same
 # database at the same concurrency. Prints accepted events/s, p50/p99 latency, pgbench TPS, the
-# ratio, and latency at half of pgbench's rate.
-# Usage: bash bench/intake/run.sh   (env: CONCURRENCY=16 DURATION=10 WRK_CONNECTIONS=32)
+# ratio, and latency at half of pgbench's rate. Then (issue 15, item 4) the unpaced run again with
+# the workers saturated: serve restarted with archiving on (certn-sim), WORKERS jobs running, every
+# one of them waiting on the database (another session holds a lock on `cases`, which their work
+# writes), and the intake p99 compared with the first run's.
+# Usage: bash bench/intake/run.sh   (env: CONCURRENCY=16 DURATION=10 WRK_CONNECTIONS=32 WORKERS=16)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/bench/intake"
 concurrency=${CONCURRENCY:-16}
 duration=${DURATION:-10}
 wrk_connections=${WRK_CONNECTIONS:-32}
+workers=${WORKERS:-16}
 secret=bench-secret
 
 source "$root/scripts/common.sh"
-build_release >/dev/null
+build_release certn-sim >/dev/null
 make_workdir bench
+sim_pid="" lock_pid=""
+cleanup_bench() {
+  [[ -n $lock_pid ]] && kill "$lock_pid" 2>/dev/null
+  [[ -n $sim_pid ]] && kill "$sim_pid" 2>/dev/null
+  cleanup_workdir
+}
+trap cleanup_bench EXIT
 
 dsn=$(PG_DURABLE=1 bash "$root/scripts/pg.sh" start "$work/pg" "$(free_port)")
 port=$(free_port)
@@ -28,7 +39,7 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && b
 
 events=$((duration * 20000))
 # Every run gets events of its own: a repeated event is a duplicate, which stores nothing.
-for run in warmup full paced; do
+for run in warmup full paced saturated; do
   python3 "$here/make_bodies.py" "$events" "$secret" "$work/bodies-$run.txt"
 done
 
@@ -66,7 +77,52 @@ delay=$(awk -v c="$wrk_connections" -v r="$half" 'BEGIN { d = c * 1000 / r; prin
 run_wrk paced "$delay"
 half_rate=$rate half_p50=$p50 half_p99=$p99
 
+# ---- the workers saturated -----------------------------------------------------------------------
+kill -TERM "$serve_pid"
+wait "$serve_pid" || true
+sim_port=$(free_port)
+"$root/build/release/simulator/certn-sim" --listen "127.0.0.1:$sim_port" >"$work/sim.out" 2>"$work/sim.err" &
+sim_pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$work/sim.out" && break; sleep 0.1; done
+sim=http://127.0.0.1:$sim_port
+export CERTN_ARCHIVER_CERTN_BASE_URL=$sim CERTN_ARCHIVER_CERTN_API_KEY=bench-key
+export CERTN_ARCHIVER_CERTN_ALLOW_PLAIN_HTTP=true CERTN_ARCHIVER_CERTN_ALLOW_SPECIAL_ADDRESSES=true
+export CERTN_ARCHIVER_CERTN_DOWNLOAD_HOSTS=127.0.0.1 CERTN_ARCHIVER_CERTN_REQUESTS_PER_MINUTE=100000
+export CERTN_ARCHIVER_CERTN_REQUESTS_PER_DAY=0 CERTN_ARCHIVER_STORAGE_PATH=$work/archive
+export CERTN_ARCHIVER_WORKERS_CONCURRENCY=$workers CERTN_ARCHIVER_WORKERS_RECONCILE_INTERVAL_SECONDS=0
+# The stuck work keeps waiting through the run (no server-side limit ends it).
+export CERTN_ARCHIVER_DATABASE_STATEMENT_TIMEOUT_MS=0 CERTN_ARCHIVER_DATABASE_LOCK_TIMEOUT_MS=0
+export CERTN_ARCHIVER_WEBHOOK_COALESCE_SECONDS=0
+"$binary" serve 2>"$work/serve-saturated.log" &
+serve_pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+psql -w -q "$dsn" -c "BEGIN; LOCK TABLE cases IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($((duration + 60))); COMMIT;" \
+  >/dev/null 2>&1 &
+lock_pid=$!
+until [[ $(psql_value "SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass AND granted") -ge 1 ]]; do sleep 0.1; done
+# WORKERS cases changed at Certn: each event's sync_case job gets the case, then waits on the lock.
+ids=$(curl -sf -X POST "$sim/_sim/cases" -d "{\"count\":$workers}" | jq -r '.ids[]')
+for id in $ids; do
+  body="{\"id\":\"evt-saturate-$id\",\"event_type\":\"CASE_STATUS_CHANGED\",\"object_id\":\"$id\",\"object_type\":\"CASE\"}"
+  signature=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" -hex | sed 's/^.* //')
+  curl -sf -o /dev/null -X POST "http://127.0.0.1:$port/webhooks/certn" -H "X-Signature: $signature" -d "$body"
+done
+saturated() {
+  [[ $(psql_value "SELECT count(*) FROM jobs WHERE state = 'running'") -ge $workers &&
+     $(psql_value "SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass AND NOT granted") -ge 1 ]]
+}
+for _ in $(seq 300); do saturated && break; sleep 0.1; done
+saturated || { echo "the workers did not saturate: $(psql_value "SELECT state, count(*) FROM jobs GROUP BY state")" >&2; exit 1; }
+running=$(psql_value "SELECT count(*) FROM jobs WHERE state = 'running'")
+waiting=$(psql_value "SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass AND NOT granted")
+run_wrk saturated 0
+saturated_rate=$rate saturated_p50=$p50 saturated_p99=$p99 saturated_non2xx=$non2xx
+still_running=$(psql_value "SELECT count(*) FROM jobs WHERE state = 'running' AND kind = 'sync_case'")
+kill "$lock_pid" 2>/dev/null || true
+psql_value "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 'cases'::regclass AND granted AND mode = 'AccessExclusiveLock'" >/dev/null
+
 ratio=$(awk -v a="$full_rate" -v b="$tps" 'BEGIN { printf "%.2f", a / b }')
+p99_ratio=$(awk -v a="$saturated_p99" -v b="$full_p99" 'BEGIN { printf "%.2f", a / b }')
 cat <<TABLE
 bench/intake: fsync on, concurrency $concurrency (daemon intake_pool_size, pgbench -c), wrk -t2 -c$wrk_connections, ${duration}s per run, $(nproc) cores
 | run | rate /s | p50 ms | p99 ms |
@@ -74,5 +130,7 @@ bench/intake: fsync on, concurrency $concurrency (daemon intake_pool_size, pgben
 | certn-archiver intake, unpaced (events stored) | $full_rate | $full_p50 | $full_p99 |
 | pgbench, same transaction (TPS) | $tps | | |
 | certn-archiver intake, paced at ~half pgbench TPS ($half/s target) | $half_rate | $half_p50 | $half_p99 |
+| certn-archiver intake, unpaced, workers saturated ($running jobs running, $waiting work connections waiting on a lock; $still_running still running at the end) | $saturated_rate | $saturated_p50 | $saturated_p99 |
 intake / pgbench TPS: $ratio (goal >= 0.70); p99 at half rate: $half_p99 ms (goal < 50); non-2xx answers in the unpaced run: $full_non2xx
+p99 with the workers saturated / without workers: $p99_ratio (goal <= 1.5); non-2xx answers with the workers saturated: $saturated_non2xx
 TABLE

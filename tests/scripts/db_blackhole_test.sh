@@ -10,14 +10,8 @@ create_database --migrate
 archive_env
 export CERTN_ARCHIVER_SERVER_SHUTDOWN_TIMEOUT_MS=2000 CERTN_ARCHIVER_WORKERS_DRAIN_TIMEOUT_SECONDS=2
 
-pg_address=$(sed -E 's#^[a-z]+://[^@/]*@?([^/?]+).*#\1#' <<<"$db_dsn")
-proxy_port=$(free_port)
-python3 "$(dirname "$0")/tcp_blackhole.py" "$proxy_port" "${pg_address%:*}" "${pg_address##*:}" \
-  >"$scratch/proxy.out" 2>&1 &
-proxy_pid=$!
-track "$proxy_pid" TERM
-wait_for grep -q ready "$scratch/proxy.out" || fail "the proxy did not start: $(cat "$scratch/proxy.out")"
-export CERTN_ARCHIVER_DATABASE_URL=${db_dsn/$pg_address/127.0.0.1:$proxy_port}
+start_db_proxy
+export CERTN_ARCHIVER_DATABASE_URL=$proxied_dsn
 
 start_serve
 start_sim --report-delay-ms 300 --seed 41

@@ -8,17 +8,8 @@ source "$(dirname "$0")/fixture.sh"
 create_database --migrate
 archive_env
 export CERTN_ARCHIVER_WORKERS_LEASE_SECONDS=5 CERTN_ARCHIVER_WORKERS_POLL_INTERVAL_MS=300
-direct_dsn=$db_dsn
-
-pg_address=$(sed -E 's#^[a-z]+://[^@/]*@?([^/?]+).*#\1#' <<<"$db_dsn")
-proxy_port=$(free_port)
-python3 "$(dirname "$0")/tcp_blackhole.py" "$proxy_port" "${pg_address%:*}" "${pg_address##*:}" \
-  >"$scratch/proxy.out" 2>&1 &
-proxy_pid=$!
-track "$proxy_pid" TERM
-wait_for grep -q ready "$scratch/proxy.out" || fail "the proxy did not start: $(cat "$scratch/proxy.out")"
-
-CERTN_ARCHIVER_DATABASE_URL=${db_dsn/$pg_address/127.0.0.1:$proxy_port} start_serve a
+start_db_proxy
+CERTN_ARCHIVER_DATABASE_URL=$proxied_dsn start_serve a
 a_pid=${serve_pid[a]}
 a_port=${serve_port[a]}
 start_sim --report-delay-ms 300 --seed 47
@@ -38,7 +29,7 @@ a_token=${before##* }
 pass "A's database stops answering in the middle of its job (token $a_token)"
 
 # B, straight to the database, rescues the job once A's lease has run out, and completes it.
-CERTN_ARCHIVER_DATABASE_URL=$direct_dsn start_serve b "$(free_port)"
+CERTN_ARCHIVER_DATABASE_URL=$db_dsn start_serve b "$(free_port)"
 job_token() { q "SELECT lease_token FROM jobs WHERE kind = 'archive_supplementary' AND key = '$id'"; }
 completed_by_another_run() { [[ $(job_row) == succeeded\ * && $(job_token) != "$a_token" ]]; }
 wait_until 60 "B did not complete the job: $(job_row)" completed_by_another_run

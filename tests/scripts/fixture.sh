@@ -10,7 +10,8 @@
 #                 the filesystem backend at $archive), s3_env (the S3 backend on $s3_endpoint)
 #   processes     start_sim / stop_sim (certn-sim), start_serve / spawn_serve / stop_serve /
 #                 kill_serve / wait_serve_exit_0 (any number of `serve` instances, by name),
-#                 start_s3 / stop_s3 (an s3rver of the test's own, scripts/s3.sh)
+#                 start_s3 / stop_s3 (an s3rver of the test's own, scripts/s3.sh),
+#                 start_db_proxy (a TCP proxy to PostgreSQL that SIGUSR1 stops, SIGUSR2 resumes)
 #   archiving     create_cases, move_case, post_case_event, set_faults, pending_jobs, wait_archived,
 #                 expect_no_dead_job, verify_objects, verify_case
 # Every process started here is tracked by PID and stopped at exit (SIGKILL for serve, SIGTERM
@@ -301,6 +302,22 @@ kill_serve() {
   kill -KILL "$pid"
   wait "$pid" 2>/dev/null || true
   untrack "$pid"
+}
+
+# ---- a database that stops answering -------------------------------------------------------------
+# start_db_proxy: tcp_blackhole.py between the test's database and its clients; sets $proxy_pid
+# (kill -USR1: stop forwarding without closing anything; -USR2: resume) and $proxied_dsn ($db_dsn
+# through the proxy).
+start_db_proxy() {
+  local address port
+  address=$(sed -E 's#^[a-z]+://[^@/]*@?([^/?]+).*#\1#' <<<"$db_dsn")
+  port=$(free_port)
+  python3 "$source_dir/tests/scripts/tcp_blackhole.py" "$port" "${address%:*}" "${address##*:}" \
+    >"$scratch/proxy.out" 2>&1 &
+  proxy_pid=$!
+  track "$proxy_pid" TERM
+  wait_for grep -q ready "$scratch/proxy.out" || fail "the proxy did not start: $(cat "$scratch/proxy.out")"
+  proxied_dsn=${db_dsn/$address/127.0.0.1:$port}
 }
 
 # ---- s3rver ----------------------------------------------------------------------------------------------
