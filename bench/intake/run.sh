@@ -85,7 +85,7 @@ sim_port=$(free_port)
 sim_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$work/sim.out" && break; sleep 0.1; done
 sim=http://127.0.0.1:$sim_port
-export CERTN_ARCHIVER_CERTN_BASE_URL=$sim CERTN_ARCHIVER_CERTN_API_KEY=bench-key
+export CERTN_ARCHIVER_CERTN_BASE_URL=$sim CERTN_ARCHIVER_CERTN_API_KEY=sim-key
 export CERTN_ARCHIVER_CERTN_ALLOW_PLAIN_HTTP=true CERTN_ARCHIVER_CERTN_ALLOW_SPECIAL_ADDRESSES=true
 export CERTN_ARCHIVER_CERTN_DOWNLOAD_HOSTS=127.0.0.1 CERTN_ARCHIVER_CERTN_REQUESTS_PER_MINUTE=100000
 export CERTN_ARCHIVER_CERTN_REQUESTS_PER_DAY=0 CERTN_ARCHIVER_STORAGE_PATH=$work/archive
@@ -99,7 +99,10 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && b
 psql -w -q "$dsn" -c "BEGIN; LOCK TABLE cases IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($((duration + 60))); COMMIT;" \
   >/dev/null 2>&1 &
 lock_pid=$!
-until [[ $(psql_value "SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass AND granted") -ge 1 ]]; do sleep 0.1; done
+for _ in $(seq 100); do
+  [[ $(psql_value "SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass AND granted") -ge 1 ]] && break
+  sleep 0.1
+done
 # WORKERS cases changed at Certn: each event's sync_case job gets the case, then waits on the lock.
 ids=$(curl -sf -X POST "$sim/_sim/cases" -d "{\"count\":$workers}" | jq -r '.ids[]')
 for id in $ids; do
