@@ -4,6 +4,7 @@
 # mid-run and the work resumes by itself; awscli reads every object back and its sha256 and size
 # must match the database; `verify` agrees, and names an object corrupted behind our back.
 # certn-sim shapes: assumed observed
+# ctest-timeout: 300
 source "$(dirname "$0")/fixture.sh"
 create_database --migrate
 start_s3  # its own: it is stopped and restarted mid-run
