@@ -21,8 +21,9 @@ build_release certn-sim >/dev/null
 make_workdir bench
 sim_pid="" lock_pid=""
 cleanup_bench() {
-  [[ -n $lock_pid ]] && kill "$lock_pid" 2>/dev/null
-  [[ -n $sim_pid ]] && kill "$sim_pid" 2>/dev/null
+  # Under set -e a failed kill (the process already gone) would end the trap before serve stops.
+  if [[ -n $lock_pid ]]; then kill "$lock_pid" 2>/dev/null || true; fi
+  if [[ -n $sim_pid ]]; then kill "$sim_pid" 2>/dev/null || true; fi
   cleanup_workdir
 }
 trap cleanup_bench EXIT
