@@ -84,6 +84,7 @@ std::vector<field> fields_of(config& c) {
       {"webhook", "coalesce_seconds", &wh.coalesce},
       {"webhook", "keep_events_days", &wh.keep_events_days},
       {"webhook", "store_timeout_ms", &wh.store_timeout},
+      {"webhook", "max_events_per_commit", &wh.max_events_per_commit},
       {"certn", "base_url", &cn.base_url},
       {"certn", "api_key", &cn.api_key, true},
       {"certn", "requests_per_minute", &cn.requests_per_minute},

@@ -127,6 +127,7 @@ void validate_webhook(const webhook_settings& w) {
   check_range("webhook.coalesce_seconds", w.coalesce.count(), 0, 300);
   check_range("webhook.keep_events_days", w.keep_events_days, 0, 36'500);
   check_range("webhook.store_timeout_ms", w.store_timeout.count(), 100, 600'000);
+  check_range("webhook.max_events_per_commit", w.max_events_per_commit, 1, 1'000);
 }
 
 void validate_certn(const certn_settings& c) {

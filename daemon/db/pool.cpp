@@ -331,7 +331,8 @@ struct pool::impl {
 
 pool::pool(std::string conninfo, std::size_t threads, int connect_timeout_seconds,
            pool_limits limits)
-    : conninfo_(with_statement_limits(
+    : size_(threads),
+      conninfo_(with_statement_limits(
           with_dead_connection_limit(with_connect_timeout(conninfo, connect_timeout_seconds),
                                      limits.dead_connection_seconds),
           limits.statement_timeout_ms, limits.lock_timeout_ms, limits.session_settings)),

@@ -94,6 +94,7 @@ class pool {
   }
 
   std::size_t in_use() const noexcept { return in_use_.load(); }  // jobs running right now
+  std::size_t size() const noexcept { return size_; }              // threads (connections)
   const std::string& conninfo() const noexcept { return conninfo_; }
 
  private:
@@ -106,6 +107,7 @@ class pool {
   }
 
   struct impl;
+  std::size_t size_;
   std::string conninfo_;
   std::atomic<std::size_t> in_use_{0};
   std::unique_ptr<impl> impl_;

@@ -2,26 +2,21 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <pqxx/pqxx>
+
+#include "db/sql_array.hpp"
 
 namespace archiver::queue {
 
 namespace {
-
-std::string id_array(const std::vector<std::int64_t>& ids) {
-  std::string text = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    text += (i ? "," : "") + std::to_string(ids[i]);
-  }
-  return text + "}";
-}
 
 std::string id_array(const std::vector<lease_ref>& runs) {
   std::vector<std::int64_t> ids;
   for (const lease_ref& run : runs) {
     ids.push_back(run.id);
   }
-  return id_array(ids);
+  return db::array_literal(ids);
 }
 
 std::string token_array(const std::vector<lease_ref>& runs) {
@@ -29,7 +24,7 @@ std::string token_array(const std::vector<lease_ref>& runs) {
   for (const lease_ref& run : runs) {
     tokens.push_back(run.token);
   }
-  return id_array(tokens);
+  return db::array_literal(tokens);
 }
 
 // The runs, as (id, token) rows, for "(id, lease_token) IN (SELECT ...)" with $1 ids, $2 tokens.
@@ -118,6 +113,51 @@ enqueue_outcome enqueue(pqxx::work& tx, const job_spec& job) {
       ops::index_of(job.priority));
   tx.exec0(std::string("NOTIFY ") + notify_channel);
   return row[0][0].as<bool>() ? enqueue_outcome::enqueued : enqueue_outcome::already_pending;
+}
+
+void enqueue_many(pqxx::work& tx, const std::vector<job_spec>& jobs) {
+  // One row per (kind, key), in (kind, key) order: a statement may not update a row twice, and
+  // concurrent transactions that take their rows' locks in one order cannot deadlock.
+  std::map<std::pair<std::string, std::string>, job_spec> merged;
+  for (const job_spec& job : jobs) {
+    const auto [at, fresh] = merged.try_emplace({job.kind, job.key}, job);
+    if (!fresh) {
+      at->second.delay = std::min(at->second.delay, job.delay);
+      at->second.priority = std::min(at->second.priority, job.priority);  // the more urgent
+    }
+  }
+  if (merged.empty()) {
+    return;
+  }
+  std::vector<std::string> kinds, keys, payloads;
+  std::vector<std::int64_t> max_attempts, delays, priorities;
+  bool due_now = false;
+  for (const auto& [kind_key, job] : merged) {
+    kinds.push_back(job.kind);
+    keys.push_back(job.key);
+    payloads.push_back(job.payload);
+    max_attempts.push_back(job.max_attempts);
+    delays.push_back(job.delay.count());
+    priorities.push_back(ops::index_of(job.priority));
+    due_now = due_now || job.delay.count() <= 0;
+  }
+  tx.exec_params0(
+      "INSERT INTO jobs (kind, key, payload, max_attempts, run_at, priority) "
+      "SELECT j.kind, j.key, j.payload::jsonb, j.max_attempts, "
+      "  now() + make_interval(secs => j.delay), j.priority "
+      "FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::int[]) "
+      "  AS j(kind, key, payload, max_attempts, delay, priority) "
+      "ON CONFLICT (kind, key) WHERE state IN ('queued', 'failed') "
+      "DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), "
+      "  priority = LEAST(jobs.priority, EXCLUDED.priority)",
+      db::array_literal(kinds), db::array_literal(keys), db::array_literal(payloads),
+      db::array_literal(max_attempts), db::array_literal(delays), db::array_literal(priorities));
+  if (due_now) {
+    // One NOTIFY per transaction at most: Postgres serializes the commits of transactions that
+    // notify (a global lock held through the WAL flush). Jobs not yet due are found by the
+    // workers' polling, which a NOTIFY now could not spare them.
+    tx.exec0(std::string("NOTIFY ") + notify_channel);
+  }
 }
 
 std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner, int limit,

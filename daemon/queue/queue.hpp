@@ -51,6 +51,11 @@ enum class enqueue_outcome { enqueued, already_pending };
 // raises it (a live event about a case a backfill queued makes that job live). Notifies at commit.
 enqueue_outcome enqueue(pqxx::work& tx, const job_spec& job);
 
+// enqueue() for many jobs in one statement: jobs of one (kind, key) are merged first (the first
+// one's payload and max_attempts, the smallest delay, the most urgent class). Notifies at commit,
+// once, and only when a job is due now (delay 0).
+void enqueue_many(pqxx::work& tx, const std::vector<job_spec>& jobs);
+
 // One run of a job: the job and the fencing token its claim took.
 struct lease_ref {
   std::int64_t id = 0;

@@ -53,14 +53,20 @@ intake_metrics::intake_metrics(ops::registry& registry)
                               "Webhook POSTs by event type and outcome.", {"type", "outcome"})),
       latency(registry.histogram("certn_archiver_webhook_intake_seconds",
                                  "Time from a webhook POST's last byte to its answer.",
-                                 ops::latency_buckets(), {"outcome"})) {}
+                                 ops::latency_buckets(), {"outcome"})),
+      group_events(registry.histogram("certn_archiver_webhook_commit_group_events",
+                                      "Webhook events stored per transaction (group commit).",
+                                      {1, 2, 4, 8, 16, 32, 64, 128, 256})),
+      waiting_commit(registry.gauge("certn_archiver_webhook_events_waiting_commit",
+                                    "Webhook events waiting for their commit group to start.")) {}
 
 intake::intake(config::webhook_settings settings, int max_attempts, db::pool& database,
                intake_metrics& metrics, const ops::clock& time)
     : settings_(std::move(settings)),
       max_attempts_(max_attempts),
-      database_(database),
       metrics_(metrics),
+      groups_(database, static_cast<int>(database.size()), settings_.max_events_per_commit,
+              metrics.group_events, metrics.waiting_commit),
       time_(time) {}
 
 awaitable<http::response> intake::handle(const http::request& req) {
@@ -135,14 +141,11 @@ awaitable<http::response> intake::receive_event(const http::request& req) {
   std::string failure;
   try {
     // Bounded, so that a database that stops answering gets Certn a 503 in time, not a hung
-    // connection; the work owns copies, since it may still commit after that answer (Certn's
-    // retry then finds a duplicate). Built apart from the co_await: see pool::query_within.
-    std::function<store_outcome(pqxx::connection&)> store =
-        [received, raw = std::string(body), scheme, job](pqxx::connection& conn) {
-          return store_event(conn, received, raw, scheme, job);
-        };
-    outcome = co_await database_.query_within<store_outcome>(settings_.store_timeout,
-                                                             std::move(store));
+    // connection; the group may still commit after that answer (Certn's retry then finds a
+    // duplicate).
+    // Built apart from the co_await: see db::pool::query_within.
+    event_record record{received, std::string(body), scheme, job};
+    outcome = co_await groups_.store(std::move(record), settings_.store_timeout);
   } catch (const std::exception& e) {
     failure = e.what();
   }

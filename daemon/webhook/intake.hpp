@@ -1,5 +1,6 @@
 // The webhook endpoint: Certn's GET challenge and the signed POST of an event, which is verified
-// over the raw bytes, parsed, and stored with its job in one transaction before any 2xx.
+// over the raw bytes, parsed, and stored with its job (in one transaction with the events that
+// arrived with it: commit_groups) before any 2xx.
 // Runs on the io_context thread; database work goes to the db::pool.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include "http/server.hpp"
 #include "ops/clock.hpp"
 #include "ops/metrics.hpp"
+#include "webhook/commit_groups.hpp"
 
 namespace archiver::webhook {
 
@@ -18,12 +20,15 @@ struct intake_metrics {
   ops::counter_family& events;      // {type, outcome}: accepted, duplicate, bad_signature,
                                     //                  malformed, store_failed
   ops::histogram_family& latency;   // {outcome}: seconds from request to answer
+  ops::histogram_family& group_events;  // events per commit group (commit_groups)
+  ops::gauge_family& waiting_commit;      // events waiting for their commit group to start
 };
 
 class intake {
  public:
   // `max_attempts`: what jobs enqueued for events are created with. Signature timestamps are
-  // judged by `time`'s calendar clock. `database`, `metrics` and `time` must outlive the intake.
+  // judged by `time`'s calendar clock. Events are stored in commit groups, as many at once as
+  // `database` has connections. `database`, `metrics` and `time` must outlive the intake.
   intake(config::webhook_settings settings, int max_attempts, db::pool& database,
          intake_metrics& metrics, const ops::clock& time = ops::real_clock());
 
@@ -37,8 +42,8 @@ class intake {
 
   config::webhook_settings settings_;
   int max_attempts_;
-  db::pool& database_;
   intake_metrics& metrics_;
+  commit_groups groups_;
   const ops::clock& time_;
 };
 

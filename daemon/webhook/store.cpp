@@ -1,9 +1,12 @@
 #include "webhook/store.hpp"
 
+#include "db/sql_array.hpp"
 #include "encoding/encoding.hpp"
 
 #include <pqxx/pqxx>
 
+#include <map>
+#include <set>
 #include <string>
 
 namespace archiver::webhook {
@@ -74,25 +77,109 @@ std::optional<queue::job_spec> job_for(const event& received, int max_attempts,
   };
 }
 
-store_outcome store_event(pqxx::connection& conn, const event& received, std::string_view raw_body,
-                          std::string_view signature_scheme,
-                          const std::optional<queue::job_spec>& job) {
-  pqxx::work tx(conn);
+namespace {
+
+// Inserts the group's events and their jobs in `tx`; an outcome per event.
+std::vector<store_outcome> insert_group(pqxx::work& tx, const std::vector<event_record>& events) {
+  // The first event of each id, in id order: concurrent groups then wait on each other's rows in
+  // one order, which cannot deadlock.
+  std::map<std::string_view, std::size_t> first_of_id;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    first_of_id.try_emplace(events[i].received.id, i);
+  }
+  std::vector<std::string> ids, types, object_ids, object_types, bodies, schemes;
+  std::vector<bool> processed;
+  for (const auto& [id, index] : first_of_id) {
+    const event_record& record = events[index];
+    ids.push_back(record.received.id);
+    types.push_back(record.received.event_type);
+    object_ids.push_back(record.received.object_id);
+    object_types.push_back(record.received.object_type);
+    bodies.push_back(encoding::to_hex(record.raw_body));
+    schemes.push_back(record.signature_scheme);
+    processed.push_back(!record.job.has_value());  // nothing to do: processed on arrival
+  }
   const pqxx::result inserted = tx.exec_params(
       "INSERT INTO webhook_events "
       "(id, event_type, object_id, object_type, body, signature_scheme, processed_at) "
-      "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, CASE WHEN $7 THEN now() END) "
+      "SELECT e.id, e.event_type, e.object_id, e.object_type, decode(e.body, 'hex'), e.scheme, "
+      "  CASE WHEN e.processed THEN now() END "
+      "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+      "            $7::boolean[]) "
+      "  AS e(id, event_type, object_id, object_type, body, scheme, processed) "
       "ON CONFLICT (id) DO NOTHING RETURNING id",
-      received.id, received.event_type, received.object_id, received.object_type,
-      encoding::to_hex(raw_body), std::string(signature_scheme), !job.has_value());
-  if (inserted.empty()) {
-    return store_outcome::duplicate;  // nothing to commit
+      db::array_literal(ids), db::array_literal(types), db::array_literal(object_ids),
+      db::array_literal(object_types), db::array_literal(bodies), db::array_literal(schemes),
+      db::array_literal(processed));
+  std::set<std::string, std::less<>> stored;
+  for (const auto& row : inserted) {
+    stored.insert(row[0].as<std::string>());
   }
-  if (job) {
-    queue::enqueue(tx, *job);
+  std::vector<store_outcome> outcomes;
+  std::vector<queue::job_spec> jobs;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const std::string& id = events[i].received.id;
+    const bool is_stored = first_of_id.at(id) == i && stored.contains(id);
+    outcomes.push_back(is_stored ? store_outcome::stored : store_outcome::duplicate);
+    if (is_stored && events[i].job) {
+      jobs.push_back(*events[i].job);
+    }
   }
+  queue::enqueue_many(tx, jobs);
+  return outcomes;
+}
+
+std::vector<store_outcome> commit_group(pqxx::connection& conn,
+                                        const std::vector<event_record>& events) {
+  pqxx::work tx(conn, "store events");
+  std::vector<store_outcome> outcomes = insert_group(tx, events);
   tx.commit();
-  return store_outcome::stored;
+  return outcomes;
+}
+
+// Whether a group's failure may come from one of its events rather than from the database or the
+// connection (which trying again one by one would only make slower).
+bool may_be_one_events_fault(const pqxx::sql_error& error) {
+  const std::string state = error.sqlstate();
+  // 22: data exception, 23: integrity constraint, P0: raised by a trigger or function.
+  return state.starts_with("22") || state.starts_with("23") || state.starts_with("P0");
+}
+
+std::vector<store_result> one_by_one(pqxx::connection& conn,
+                                     const std::vector<event_record>& events) {
+  std::vector<store_result> results;
+  for (const event_record& record : events) {
+    try {
+      results.push_back({commit_group(conn, {record}).front(), {}});
+    } catch (const std::exception& e) {
+      results.push_back({std::nullopt, e.what()});
+    }
+  }
+  return results;
+}
+
+}  // namespace
+
+std::vector<store_result> store_events(pqxx::connection& conn,
+                                       const std::vector<event_record>& events) {
+  std::vector<store_result> results;
+  try {
+    for (const store_outcome outcome : commit_group(conn, events)) {
+      results.push_back({outcome, {}});
+    }
+    return results;
+  } catch (const pqxx::deadlock_detected&) {
+    // Cannot happen between groups (rows are taken in id and (kind, key) order), but may with
+    // other writers of these tables.
+  } catch (const pqxx::sql_error& e) {
+    if (!may_be_one_events_fault(e)) {
+      throw;
+    }
+    if (events.size() == 1) {
+      return {{std::nullopt, e.what()}};
+    }
+  }
+  return one_by_one(conn, events);
 }
 
 std::int64_t prune_processed_events(pqxx::connection& conn, std::chrono::seconds older_than,

@@ -1,11 +1,13 @@
-// Durable recording of a verified webhook event: ONE transaction inserts the event (a duplicate
-// id inserts nothing) and enqueues the job it asks for. Runs on a database thread.
+// Durable recording of verified webhook events: ONE transaction inserts a group of events (a
+// duplicate id inserts nothing) and enqueues the jobs they ask for. Runs on a database thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <pqxx/connection>
 
@@ -25,11 +27,29 @@ std::optional<queue::job_spec> job_for(const event& received, int max_attempts,
 
 enum class store_outcome { stored, duplicate };
 
-// Throws pqxx exceptions when the database cannot be reached or the commit fails; nothing is
-// acknowledged then.
-store_outcome store_event(pqxx::connection& conn, const event& received, std::string_view raw_body,
-                          std::string_view signature_scheme,
-                          const std::optional<queue::job_spec>& job);
+// One verified event to record, with the job it asks for (job_for).
+struct event_record {
+  event received;
+  std::string raw_body;
+  std::string signature_scheme;  // the form that verified it
+  std::optional<queue::job_spec> job;
+};
+
+// What became of one event of a group: stored or duplicate, or not stored (`failure` says why).
+struct store_result {
+  std::optional<store_outcome> outcome;
+  std::string failure;
+};
+
+// Records `events` in ONE transaction, so that events arriving together share one commit and one
+// WAL flush: each event (a duplicate id inserts nothing; an id given twice: the later one is a
+// duplicate) and the jobs they ask for (queue::enqueue_many: one NOTIFY at most). Returns one
+// result per event, in order, after the commit. When the group fails for what may be one event's
+// fault (a data or constraint error, a trigger, a deadlock), each event is tried again in a
+// transaction of its own, so that a bad event fails alone. Throws, nothing acknowledged, when the
+// connection breaks, the commit's outcome is unknown or the statement ran out of time.
+std::vector<store_result> store_events(pqxx::connection& conn,
+                                       const std::vector<event_record>& events);
 
 // Retention: deletes up to `limit` processed events received more than `older_than` ago (oldest
 // first), in its own transaction, and returns how many. Unprocessed events (their job pending or

@@ -1,6 +1,7 @@
 // Webhook intake against a real PostgreSQL: challenge, signatures, durable storage with its job,
 // duplicates (also concurrent), malformed bodies, body cap, and Postgres going away and back.
 #include <doctest/doctest.h>
+#include <pqxx/pqxx>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -10,6 +11,7 @@
 
 #include "support/harness.hpp"
 #include "webhook/signature.hpp"
+#include "queue/queue.hpp"
 #include "webhook/store.hpp"
 
 using namespace archiver;
@@ -317,4 +319,150 @@ TEST_CASE("retention deletes old processed events in batches and keeps unprocess
   CHECK(webhook::prune_processed_events(conn, ninety_days, 1) == 0);
   CHECK(count_rows(db, "webhook_events") == 2);
   CHECK(count_rows(db, "webhook_events", "id IN ('old-pending', 'recent-done')") == 2);
+}
+
+namespace {
+
+webhook::event_record record_of(const std::string& id, const std::string& case_id,
+                                std::chrono::seconds coalesce = std::chrono::seconds(0)) {
+  webhook::event received;
+  received.id = id;
+  received.event_type = "CASE_STATUS_CHANGED";
+  received.object_id = case_id;
+  received.object_type = "CASE";
+  auto job = webhook::job_for(received, 10, coalesce);
+  return {received, event_body(id, "CASE_STATUS_CHANGED", case_id), "x-signature-hex", job};
+}
+
+// Counts NOTIFYs on the queue's channel.
+class notifications : public pqxx::notification_receiver {
+ public:
+  explicit notifications(pqxx::connection& conn)
+      : pqxx::notification_receiver(conn, queue::notify_channel) {}
+  void operator()(const std::string&, int) override { ++count; }
+  int count = 0;
+};
+
+// The notifications received within `wait`.
+int notified_within(pqxx::connection& conn, notifications& counted,
+                    std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    conn.await_notification(0, 50'000);
+  }
+  return counted.count;
+}
+
+}  // namespace
+
+TEST_CASE("a group of events is stored in one transaction, duplicates told apart") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  REQUIRE(webhook::store_events(conn, {record_of("evt-old", "case-0")}).front().outcome ==
+          webhook::store_outcome::stored);
+
+  const std::vector<webhook::event_record> group = {
+      record_of("evt-a", "case-1"), record_of("evt-b", "case-1"),  // one job for case-1
+      record_of("evt-old", "case-0"),                               // stored before
+      record_of("evt-c", "case-2"), record_of("evt-a", "case-1"),  // evt-a given twice
+  };
+  const std::vector<webhook::store_result> results = webhook::store_events(conn, group);
+  REQUIRE(results.size() == group.size());
+  using enum webhook::store_outcome;
+  const std::vector<std::optional<webhook::store_outcome>> expected = {stored, stored, duplicate,
+                                                                       stored, duplicate};
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    CAPTURE(i);
+    CHECK(results[i].outcome == expected[i]);
+  }
+  CHECK(count_rows(db, "webhook_events") == 4);
+  CHECK(db.scalar("SELECT count(DISTINCT xmin::text) FROM webhook_events WHERE id <> 'evt-old'") == "1");
+  CHECK(db.scalar("SELECT string_agg(key, ',' ORDER BY key) FROM jobs WHERE state = 'queued'") ==
+        "case-0,case-1,case-2");
+  // The first event of a case names the job; the body is stored as received.
+  CHECK(db.scalar("SELECT payload->>'source_event' FROM jobs WHERE key = 'case-1'") == "evt-a");
+  CHECK(db.scalar("SELECT convert_from(body, 'UTF8') FROM webhook_events WHERE id = 'evt-c'") ==
+        event_body("evt-c", "CASE_STATUS_CHANGED", "case-2"));
+}
+
+TEST_CASE("one bad event of a group fails alone") {
+  scratch_database db;
+  // A stand-in for whatever one event might do wrong: a trigger refusing one id.
+  db.scalar(
+      "CREATE FUNCTION refuse_evt_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "IF NEW.id = 'evt-bad' THEN RAISE EXCEPTION 'refused %', NEW.id; END IF; RETURN NEW; END $$; "
+      "CREATE TRIGGER refuse_evt_bad BEFORE INSERT ON webhook_events FOR EACH ROW "
+      "EXECUTE FUNCTION refuse_evt_bad(); SELECT 1");
+  pqxx::connection conn(db.dsn());
+  const auto results = webhook::store_events(
+      conn, {record_of("evt-1", "case-1"), record_of("evt-bad", "case-2"),
+             record_of("evt-3", "case-3")});
+  REQUIRE(results.size() == 3);
+  CHECK(results[0].outcome == webhook::store_outcome::stored);
+  CHECK_FALSE(results[1].outcome.has_value());
+  CHECK(results[1].failure.find("refused evt-bad") != std::string::npos);
+  CHECK(results[2].outcome == webhook::store_outcome::stored);
+  CHECK(db.scalar("SELECT string_agg(id, ',' ORDER BY id) FROM webhook_events") == "evt-1,evt-3");
+  CHECK(db.scalar("SELECT string_agg(key, ',' ORDER BY key) FROM jobs") == "case-1,case-3");
+}
+
+// (Postgres folds a transaction's identical NOTIFYs into one, so the first count is about the group
+// being one transaction; the second is the choice not to notify.)
+TEST_CASE("a group notifies the workers once, and not at all when its jobs are not yet due") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  pqxx::connection listening(db.dsn());
+  notifications counted(listening);
+  webhook::store_events(conn, {record_of("evt-1", "case-1"), record_of("evt-2", "case-2"),
+                               record_of("evt-3", "case-3")});
+  CHECK(notified_within(listening, counted, std::chrono::milliseconds(300)) == 1);
+  webhook::store_events(conn, {record_of("evt-4", "case-4", std::chrono::seconds(2)),
+                               record_of("evt-5", "case-5", std::chrono::seconds(2))});
+  CHECK(notified_within(listening, counted, std::chrono::milliseconds(300)) == 1);
+  CHECK(count_rows(db, "jobs") == 5);
+}
+
+TEST_CASE("events that arrive while the intake's connections are busy share a commit") {
+  scratch_database db;
+  config::config cfg = test_config(db.dsn());
+  cfg.database.pool_size = 1;  // the harness's intake pool
+  listener_harness daemon(cfg);
+
+  // The first event's commit waits on a lock; the others arrive meanwhile.
+  pqxx::connection locker(db.dsn());
+  pqxx::work lock(locker);
+  lock.exec0("LOCK TABLE webhook_events IN EXCLUSIVE MODE");
+  auto first = std::async(std::launch::async, [&] {
+    return post_signed(daemon.port(), path, event_body("evt-g0", "CASE_STATUS_CHANGED", "case-g0"));
+  });
+  REQUIRE(eventually([&] {
+    return db.scalar("SELECT count(*) FROM pg_locks WHERE relation = 'webhook_events'::regclass "
+                     "AND NOT granted") == "1";
+  }));
+  constexpr int later = 9;
+  std::vector<std::future<reply>> others;
+  for (int i = 1; i <= later; ++i) {
+    others.push_back(std::async(std::launch::async, [&, i] {
+      const std::string n = std::to_string(i);
+      return post_signed(daemon.port(), path,
+                         event_body("evt-g" + n, "CASE_STATUS_CHANGED", "case-g" + n));
+    }));
+  }
+  REQUIRE(eventually([&] {
+    return daemon.registry().expose().find("certn_archiver_webhook_events_waiting_commit " +
+                                           std::to_string(later)) != std::string::npos;
+  }));
+  lock.abort();
+
+  CHECK(first.get().body == "accepted\n");
+  for (auto& other : others) {
+    CHECK(other.get().body == "accepted\n");
+  }
+  // Two transactions: the first event's, and one for the nine that waited.
+  CHECK(db.scalar("SELECT count(DISTINCT xmin::text) FROM webhook_events") == "2");
+  CHECK(count_rows(db, "jobs") == later + 1);
+  const std::string metrics = daemon.registry().expose();
+  CHECK(metrics.find("certn_archiver_webhook_commit_group_events_count 2") != std::string::npos);
+  CHECK(metrics.find("certn_archiver_webhook_commit_group_events_sum 10") != std::string::npos);
+  CHECK(metrics.find("certn_archiver_webhook_events_waiting_commit 0") != std::string::npos);
 }

@@ -22,6 +22,7 @@
 
 #include "db/migrations.hpp"
 #include "db/pool.hpp"
+#include "db/sql_array.hpp"
 
 using namespace archiver;
 using namespace std::chrono_literals;
@@ -651,4 +652,33 @@ TEST_CASE("pool: past the call limit a call stuck on the server fails; the next 
   const int after = run_on_io<int>(pool, backend_pid);
   CHECK(after != before);  // a new connection
   CHECK(pool.in_use() == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Array literals
+
+TEST_CASE("array literals arrive in Postgres as the values they were made of") {
+  fresh_database db;
+  pqxx::connection conn(db.dsn);
+  pqxx::nontransaction tx(conn);
+  const std::vector<std::string> texts = {"plain", "", "NULL", "a,b", "{x}", "q\"uote",
+                                          "back\\slash", "sp ace", "\xc3\xa9t\xc3\xa9", "\t\n"};
+  const pqxx::result rows = tx.exec_params(
+      "SELECT t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
+      db::array_literal(texts));
+  REQUIRE(rows.size() == texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    CAPTURE(i);
+    CHECK_FALSE(rows[i][0].is_null());
+    CHECK(rows[i][0].as<std::string>() == texts[i]);
+  }
+  CHECK(tx.exec_params1("SELECT array_to_string($1::bigint[], ' ')",
+                        db::array_literal(std::vector<std::int64_t>{1, -2, 9'007'199'254'740'993}))
+            [0].as<std::string>() == "1 -2 9007199254740993");
+  CHECK(tx.exec_params1("SELECT array_to_string($1::boolean[], ' ')",
+                        db::array_literal(std::vector<bool>{true, false}))[0]
+            .as<std::string>() == "t f");
+  CHECK(tx.exec_params1("SELECT cardinality($1::text[])",
+                        db::array_literal(std::vector<std::string>{}))[0]
+            .as<int>() == 0);
 }
