@@ -1,5 +1,5 @@
--- The intake's transaction as pgbench runs it: insert the event (deduplicated by id) and enqueue
--- its job, on the same tables and indexes, with the same NOTIFY.
+-- The minimal durable intake transaction, as pgbench runs it (-M prepared): insert the event
+-- (deduplicated by id) and its job, on the same tables and indexes; no NOTIFY.
 \set n random(1, 1000000000000)
 BEGIN;
 INSERT INTO webhook_events (id, event_type, object_id, object_type, body, signature_scheme)
@@ -9,5 +9,4 @@ INSERT INTO webhook_events (id, event_type, object_id, object_type, body, signat
 INSERT INTO jobs (kind, key, payload, max_attempts, run_at)
   VALUES ('sync_case', 'case-' || :n || '-' || :client_id, '{"case_id":"x","source_event":"y"}', 10, now())
   ON CONFLICT (kind, key) WHERE state IN ('queued', 'failed') DO NOTHING;
-NOTIFY archiver_jobs;
 COMMIT;

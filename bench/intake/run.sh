@@ -1,18 +1,19 @@
 #!/bin/bash
-# bench/intake: signed webhook POSTs through the daemon (wrk, pre-signed bodies) against a local
-# PostgreSQL with fsync on, beside pgbench running the same INSERT transaction on the same
-# database at the same concurrency. Prints accepted events/s, p50/p99 latency, pgbench TPS, the
-# ratio, and latency at half of pgbench's rate. Then (issue 15, item 4) the unpaced run again with
-# the workers saturated: serve restarted with archiving on (certn-sim), WORKERS jobs running, every
-# one of them waiting on the database (another session holds a lock on `cases`, which their work
-# writes), and the intake p99 compared with the first run's.
-# Usage: bash bench/intake/run.sh   (env: CONCURRENCY=16 DURATION=10 WRK_CONNECTIONS=32 WORKERS=16)
+# bench/intake: signed webhook POSTs through the daemon, in its default configuration (wrk,
+# pre-signed bodies), against a local PostgreSQL with fsync on, beside pgbench running the minimal
+# durable intake transaction (insert the event and its job: 2 rows, prepared, no NOTIFY) on the
+# same database, at 8 and at 32 concurrent clients. Prints accepted events/s, p50/p99 latency,
+# pgbench TPS and the ratio, and latency at half of pgbench's rate. Then (issue 15, item 4) the
+# unpaced run at 32 clients again with the workers saturated: serve restarted with archiving on
+# (certn-sim), WORKERS jobs running, every one of them waiting on the database (another session
+# holds a lock on `cases`, which their work writes), and the intake p99 compared with the first.
+# Usage: bash bench/intake/run.sh   (env: CLIENTS="8 32" DURATION=10 WORKERS=16)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/bench/intake"
-concurrency=${CONCURRENCY:-16}
+read -r -a clients <<<"${CLIENTS:-8 32}"
+most=${clients[-1]}
 duration=${DURATION:-10}
-wrk_connections=${WRK_CONNECTIONS:-32}
 workers=${WORKERS:-16}
 secret=bench-secret
 
@@ -31,7 +32,7 @@ trap cleanup_bench EXIT
 dsn=$(PG_DURABLE=1 bash "$root/scripts/pg.sh" start "$work/pg" "$(free_port)")
 port=$(free_port)
 export CERTN_ARCHIVER_DATABASE_URL=$dsn CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:$port
-export CERTN_ARCHIVER_WEBHOOK_SECRETS=$secret CERTN_ARCHIVER_DATABASE_INTAKE_POOL_SIZE=$concurrency
+export CERTN_ARCHIVER_WEBHOOK_SECRETS=$secret
 export CERTN_ARCHIVER_LOG_LEVEL=warn CERTN_ARCHIVER_SERVER_MAX_CONNECTIONS=4096
 "$binary" migrate 2>/dev/null
 "$binary" serve 2>"$work/serve.log" &
@@ -40,7 +41,7 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && b
 
 events=$((duration * 20000))
 # Every run gets events of its own: a repeated event is a duplicate, which stores nothing.
-for run in warmup full paced saturated; do
+for run in warmup "${clients[@]/#/full-}" paced saturated; do
   python3 "$here/make_bodies.py" "$events" "$secret" "$work/bodies-$run.txt"
 done
 
@@ -48,11 +49,11 @@ psql_value() { psql -w -At "$dsn" -c "$1"; }
 ms() {  # wrk latency ("812.00us", "1.23ms", "1.01s") -> milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
-run_wrk() {  # bodies delay-ms -> sets rate p50 p99 non2xx
+run_wrk() {  # bodies connections delay-ms -> sets rate p50 p99 non2xx
   local before after
   before=$(psql_value "SELECT count(*) FROM webhook_events")
-  BODIES="$work/bodies-$1.txt" THREADS=2 DELAY_MS=$2 \
-    wrk -t2 -c"$wrk_connections" -d"${duration}s" --latency -s "$here/post.lua" \
+  BODIES="$work/bodies-$1.txt" THREADS=2 DELAY_MS=$3 \
+    wrk -t2 -c"$2" -d"${duration}s" --latency -s "$here/post.lua" \
     "http://127.0.0.1:$port/webhooks/certn" >"$work/wrk.txt"
   after=$(psql_value "SELECT count(*) FROM webhook_events")
   rate=$(awk -v n=$((after - before)) -v d="$duration" 'BEGIN { printf "%.0f", n / d }')
@@ -61,21 +62,34 @@ run_wrk() {  # bodies delay-ms -> sets rate p50 p99 non2xx
   non2xx=$(awk '/Non-2xx/ { print $NF }' "$work/wrk.txt")
   non2xx=${non2xx:-0}
 }
+groups_sum() {  # events and transactions so far, from serve's group commit histogram
+  curl -sf "http://127.0.0.1:$port/metrics" |
+    awk '/^certn_archiver_webhook_commit_group_events_(sum|count) / { v[$1] = $2 }
+         END { printf "%d %d", v["certn_archiver_webhook_commit_group_events_sum"], v["certn_archiver_webhook_commit_group_events_count"] }'
+}
 
 echo "warming up..." >&2
 BODIES="$work/bodies-warmup.txt" THREADS=2 DELAY_MS=0 wrk -t2 -c8 -d2s -s "$here/post.lua" \
   "http://127.0.0.1:$port/webhooks/certn" >/dev/null
 
-run_wrk full 0
-full_rate=$rate full_p50=$p50 full_p99=$p99 full_non2xx=$non2xx
+declare -A rate_at p50_at p99_at non2xx_at tps_at group_at
+for c in "${clients[@]}"; do
+  read -r events_before groups_before <<<"$(groups_sum)"
+  run_wrk "full-$c" "$c" 0
+  read -r events_after groups_after <<<"$(groups_sum)"
+  rate_at[$c]=$rate p50_at[$c]=$p50 p99_at[$c]=$p99 non2xx_at[$c]=$non2xx
+  group_at[$c]=$(awk -v e=$((events_after - events_before)) -v g=$((groups_after - groups_before)) \
+    'BEGIN { printf "%.1f", g ? e / g : 0 }')
+  pgbench -n -M prepared -c "$c" -j 2 -T "$duration" -f "$here/pgbench_insert.sql" "$dsn" \
+    >"$work/pgbench-$c.txt" 2>&1
+  tps_at[$c]=$(awk '/^tps = / { printf "%.0f", $3 }' "$work/pgbench-$c.txt")
+done
+full_p99=${p99_at[$most]}
 
-pgbench -n -c "$concurrency" -j 2 -T "$duration" -f "$here/pgbench_insert.sql" "$dsn" >"$work/pgbench.txt" 2>&1
-tps=$(awk '/^tps = / { printf "%.0f", $3 }' "$work/pgbench.txt")
-
-# Half of pgbench's rate, paced by wrk's per-request delay on every connection.
-half=$((tps / 2))
-delay=$(awk -v c="$wrk_connections" -v r="$half" 'BEGIN { d = c * 1000 / r; printf "%d", d }')
-run_wrk paced "$delay"
+# Half of pgbench's rate at the most clients, paced by wrk's per-request delay on every connection.
+half=$(( ${tps_at[$most]} / 2 ))
+delay=$(awk -v c="$most" -v r="$half" 'BEGIN { d = c * 1000 / r; printf "%d", d }')
+run_wrk paced "$most" "$delay"
 half_rate=$rate half_p50=$p50 half_p99=$p99
 
 # ---- the workers saturated -----------------------------------------------------------------------
@@ -119,22 +133,27 @@ for _ in $(seq 300); do saturated && break; sleep 0.1; done
 saturated || { echo "the workers did not saturate: $(psql_value "SELECT state, count(*) FROM jobs GROUP BY state")" >&2; exit 1; }
 running=$(psql_value "SELECT count(*) FROM jobs WHERE state = 'running'")
 waiting=$(psql_value "SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass AND NOT granted")
-run_wrk saturated 0
+run_wrk saturated "$most" 0
 saturated_rate=$rate saturated_p50=$p50 saturated_p99=$p99 saturated_non2xx=$non2xx
 still_running=$(psql_value "SELECT count(*) FROM jobs WHERE state = 'running' AND kind = 'sync_case'")
 kill "$lock_pid" 2>/dev/null || true
 psql_value "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 'cases'::regclass AND granted AND mode = 'AccessExclusiveLock'" >/dev/null
 
-ratio=$(awk -v a="$full_rate" -v b="$tps" 'BEGIN { printf "%.2f", a / b }')
 p99_ratio=$(awk -v a="$saturated_p99" -v b="$full_p99" 'BEGIN { printf "%.2f", a / b }')
+echo "bench/intake: fsync on, the daemon's default configuration, ${duration}s per run, $(nproc) cores"
+echo "| run | clients | rate /s | p50 ms | p99 ms | events per commit |"
+echo "|---|---|---|---|---|---|"
+for c in "${clients[@]}"; do
+  echo "| certn-archiver intake, unpaced (events stored) | $c | ${rate_at[$c]} | ${p50_at[$c]} | ${p99_at[$c]} | ${group_at[$c]} |"
+  echo "| pgbench, minimal intake transaction, prepared, no NOTIFY (TPS) | $c | ${tps_at[$c]} | | | 1 |"
+done
 cat <<TABLE
-bench/intake: fsync on, concurrency $concurrency (daemon intake_pool_size, pgbench -c), wrk -t2 -c$wrk_connections, ${duration}s per run, $(nproc) cores
-| run | rate /s | p50 ms | p99 ms |
-|---|---|---|---|
-| certn-archiver intake, unpaced (events stored) | $full_rate | $full_p50 | $full_p99 |
-| pgbench, same transaction (TPS) | $tps | | |
-| certn-archiver intake, paced at ~half pgbench TPS ($half/s target) | $half_rate | $half_p50 | $half_p99 |
-| certn-archiver intake, unpaced, workers saturated ($running jobs running, $waiting work connections waiting on a lock; $still_running still running at the end) | $saturated_rate | $saturated_p50 | $saturated_p99 |
-intake / pgbench TPS: $ratio (goal >= 0.70); p99 at half rate: $half_p99 ms (goal < 50); non-2xx answers in the unpaced run: $full_non2xx
-p99 with the workers saturated / without workers: $p99_ratio (goal <= 1.5); non-2xx answers with the workers saturated: $saturated_non2xx
+| certn-archiver intake, paced at ~half pgbench TPS ($half/s target) | $most | $half_rate | $half_p50 | $half_p99 | |
+| certn-archiver intake, unpaced, workers saturated ($running jobs running, $waiting work connections waiting on a lock; $still_running still running at the end) | $most | $saturated_rate | $saturated_p50 | $saturated_p99 | |
 TABLE
+for c in "${clients[@]}"; do
+  ratio=$(awk -v a="${rate_at[$c]}" -v b="${tps_at[$c]}" 'BEGIN { printf "%.2f", a / b }')
+  echo "intake / pgbench TPS at $c clients: $ratio; p99 ${p99_at[$c]} ms; non-2xx answers: ${non2xx_at[$c]}"
+done
+echo "goal (issue 15, item 7): >= 1.00 at $most clients, p99 < 20 ms; p99 at half rate: $half_p99 ms (goal < 50)"
+echo "p99 with the workers saturated / without workers: $p99_ratio (goal <= 1.5); non-2xx answers with the workers saturated: $saturated_non2xx"
