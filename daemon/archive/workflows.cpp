@@ -10,7 +10,7 @@
 
 #include "archive/policy.hpp"
 #include "archive/repository.hpp"
-#include "archive/retry_policy.hpp"
+#include "retry/table.hpp"
 #include "archive/workflows_detail.hpp"
 #include "encoding/json.hpp"
 #include "queue/queue.hpp"
@@ -59,7 +59,7 @@ queue::job_spec workflows_detail::job(const char* kind, const std::string& key, 
 }
 
 job_result workflows_detail::from_store_failure(const storage::store_failure& failure) {
-  return store_failure_result(failure.retryable, failure.message);
+  return retry::store_verdict(failure.retryable, failure.message);
 }
 
 metrics::metrics(ops::registry& registry)
@@ -106,7 +106,7 @@ void workflows::register_with(queue::workers& workers) {
 
 job_result workflows::from_failure(const certn::call_failure& failure,
                                    const std::string& kept_at) {
-  // The verdict is retry_policy's; what the daemon does besides is here: /readyz learns whether
+  // The verdict is the retry table's; what the daemon does besides is here: /readyz learns whether
   // Certn refuses the key, and the log says so loudly.
   // Only an answer from Certn tells whether the key works: a local throttle or a network error
   // (no status) says nothing, nor does a 429 (which may come before authentication).
@@ -118,7 +118,7 @@ job_result workflows::from_failure(const certn::call_failure& failure,
   if (failure.kind == certn::failure_class::authentication) {
     spdlog::error("Certn refused the API key: {} (check certn.api_key)", failure.message);
   }
-  return certn_failure_result(failure.kind, failure.message, failure.retry_after, kept_at);
+  return retry::job_verdict(failure.kind, failure.message, failure.retry_after, kept_at);
 }
 
 job_result workflows::from_failure(const certn::call_failure& failure) {

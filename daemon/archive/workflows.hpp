@@ -1,5 +1,5 @@
 // The archiving workflows: what each job kind does (DESIGN.md "Data flow"). Decisions come from
-// archive/policy (and failures' verdicts from archive/retry_policy); the workflows fetch, store
+// archive/policy (and failures' verdicts from the retry table, retry/table.hpp); the workflows fetch, store
 // and enqueue, in a short file per step of the flow (workflows_detail.hpp lists them). Every job
 // reads the current state from the Certn API, so duplicated, reordered and lost webhook events are
 // all harmless; every side effect is idempotent (deterministic keys, content hashes, upserts).

@@ -43,7 +43,7 @@ std::string case_payload(const std::string& case_id, const std::string& source,
 queue::job_spec job(const char* kind, const std::string& key, std::string payload, int max_attempts,
                     ops::priority parent, std::chrono::seconds delay = std::chrono::seconds(0));
 
-// retry_policy's store_failure_result for `failure`.
+// the retry table's store_verdict for `failure`.
 queue::job_result from_store_failure(const storage::store_failure& failure);
 
 }  // namespace workflows_detail

@@ -26,18 +26,6 @@ std::string header_value(const http::response_head& head, std::string_view name)
   return {};
 }
 
-// Transport failures that another attempt may cure, and those it cannot.
-failure_class classify_transport(http::failure kind) {
-  switch (kind) {
-    case http::failure::invalid_url:
-    case http::failure::refused_by_policy:
-    case http::failure::too_large:
-      return failure_class::permanent;
-    default:
-      return failure_class::retryable;
-  }
-}
-
 template <class T>
 call_result<T> failed(call_failure failure) {
   call_result<T> result;
@@ -125,7 +113,8 @@ api_client::api_client(http::client& api, http::client& downloads, rate_limiter&
   }
 }
 
-// Every call: wait for the limiter, send with the key, classify a failure, parse a success.
+// Every call: wait for the limiter, send with the key, report a failure (its class from the
+// retry table), parse a success.
 template <class T, class Parse>
 awaitable<call_result<T>> api_client::call(std::string endpoint, std::string method,
                                            std::string path, std::string body, Parse parse,
@@ -165,14 +154,14 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
     metrics_->calls_last_hour.add(1, std::chrono::steady_clock::now());
   }
   if (answer.error != http::failure::none) {
-    co_return failed<T>({classify_transport(answer.error), 0, std::nullopt, std::nullopt,
+    co_return failed<T>({retry::of_transport(answer.error), 0, std::nullopt, std::nullopt,
                          what + ": " + answer.message});
   }
   const int status = answer.head.status;
   if (status < 200 || status > 299) {
     api_error error =
         parse_error_envelope(status, sink.data(), header_value(answer.head, "retry-after"));
-    const failure_class kind = classify(status);
+    const failure_class kind = retry::of_http_status(status);
     if (kind == failure_class::rate_limited) {
       if (error.retry_after) {
         limiter_.hold_for(*error.retry_after);
@@ -339,12 +328,13 @@ awaitable<call_result<std::uint64_t>> api_client::download(std::string url, http
   // The query string of a presigned URL is a credential: name the host and path only.
   const std::string where = "download " + url.substr(0, url.find('?'));
   if (answer.error != http::failure::none) {
-    co_return failed<std::uint64_t>({classify_transport(answer.error), 0, std::nullopt,
+    co_return failed<std::uint64_t>({retry::of_transport(answer.error), 0, std::nullopt,
                                      std::nullopt, where + ": " + answer.message});
   }
   const int status = answer.head.status;
   if (status < 200 || status > 299) {
-    const failure_class kind = classify_download(status, recorder.excerpt());
+    const failure_class kind =
+        retry::of_download(status, says_request_expired(recorder.excerpt()));
     std::string message = where + ": HTTP " + std::to_string(status) +
                           (kind == failure_class::expired_url ? " (the URL has expired)" : "");
     co_return failed<std::uint64_t>({kind, status, std::nullopt,

@@ -144,59 +144,13 @@ api_error parse_error_envelope(int http_status, std::string_view body,
   return result;
 }
 
-failure_class classify(int http_status) {
-  switch (http_status) {
-    case 408:
-    case 425:
-      return failure_class::retryable;
-    case 429:
-      return failure_class::rate_limited;
-    case 401:
-      return failure_class::authentication;
-    case 403:
-      return failure_class::forbidden;
-    default:
-      break;
-  }
-  if (http_status >= 500 && http_status <= 599) {
-    return failure_class::retryable;
-  }
-  return failure_class::permanent;
-}
-
-const char* to_string(failure_class value) {
-  switch (value) {
-    case failure_class::retryable:
-      return "retryable";
-    case failure_class::permanent:
-      return "permanent";
-    case failure_class::authentication:
-      return "authentication";
-    case failure_class::forbidden:
-      return "forbidden";
-    case failure_class::rate_limited:
-      return "rate_limited";
-    case failure_class::expired_url:
-      return "expired_url";
-  }
-  return "unknown";
-}
-
-failure_class classify_download(int http_status, std::string_view body_start) {
-  if (http_status == 403 || http_status == 400) {
-    std::string lower(body_start);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (lower.find("<code>expiredrequest</code>") != std::string::npos ||
-        lower.find("<code>expiredtoken</code>") != std::string::npos ||
-        (lower.find("<error>") != std::string::npos && lower.find("expired") != std::string::npos)) {
-      return failure_class::expired_url;
-    }
-  }
-  if (http_status == 403) {
-    return failure_class::retryable;
-  }
-  return classify(http_status);
+bool says_request_expired(std::string_view body_start) {
+  std::string lower(body_start);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower.find("<code>expiredrequest</code>") != std::string::npos ||
+         lower.find("<code>expiredtoken</code>") != std::string::npos ||
+         (lower.find("<error>") != std::string::npos && lower.find("expired") != std::string::npos);
 }
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view header,

@@ -1,13 +1,15 @@
 #pragma once
 
-// The Certn error envelope and how the daemon classifies a failed HTTP answer. Pure functions,
-// no I/O, safe to call from any thread.
+// The Certn error envelope, and what a failed answer says (its meaning: retry/table.hpp). Pure
+// functions, no I/O, safe to call from any thread.
 
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "retry/table.hpp"
 
 namespace archiver::certn {
 
@@ -35,29 +37,14 @@ struct api_error {
 api_error parse_error_envelope(int http_status, std::string_view body,
                                std::string_view retry_after_header);
 
-// expired_url: a presigned download URL has expired; retrying it is pointless, the caller must
-// ask the API for a fresh one. forbidden: the key is valid but lacks permission for this endpoint
-// (403); retrying does not help, an operator must change the key's permissions.
-enum class failure_class {
-  retryable,
-  permanent,
-  authentication,
-  forbidden,
-  rate_limited,
-  expired_url
-};
+// What a failed call means is decided by the retry table; certn code names the class as its own.
+using retry::failure_class;
+using retry::to_string;
 
-// 408/425/5xx -> retryable, 429 -> rate_limited, 401 -> authentication, 403 -> forbidden, other
-// 4xx -> permanent. Anything else (not an error status) is reported as permanent.
-failure_class classify(int http_status);
-
-const char* to_string(failure_class value);
-
-// A presigned-URL store's answer (S3 style): 403 whose XML error says the request has expired
-// (code ExpiredRequest or ExpiredToken, or a message containing "expired") is expired_url; any
-// other 403 is retryable (the next attempt lists the files again and gets fresh URLs); other
-// statuses as classify(). `body_start` is the first bytes of the body.
-failure_class classify_download(int http_status, std::string_view body_start);
+// Whether a presigned-URL store's error body (S3 style; `body_start` is its first bytes) says the
+// request has expired: XML error code ExpiredRequest or ExpiredToken, or an <Error> whose text
+// contains "expired" (any case). What that means: retry::of_download.
+bool says_request_expired(std::string_view body_start);
 
 // Retry-After as delta-seconds or an IMF-fixdate ("Wed, 21 Oct 2015 07:28:00 GMT"). A past date
 // gives 0 s; anything unparseable gives nullopt; the result is capped at 24 h.

@@ -1,5 +1,5 @@
 // What a job's handler says about one run (done, retry, throttled or permanent), apart from the
-// workers that act on it, so that pure code deciding a verdict (archive/retry_policy) needs no
+// workers that act on it, so that pure code deciding a verdict (retry/table.hpp) needs no
 // Asio or database header. Plain value type.
 #pragma once
 

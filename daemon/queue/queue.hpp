@@ -97,7 +97,7 @@ int reserved_claims(int wanted, int concurrency, int reserved_percent, int runni
 std::vector<lease_ref> heartbeat(pqxx::connection& conn, const std::vector<lease_ref>& runs,
                                  std::chrono::seconds lease);
 
-// How a run ended, as the worker decides it (see retry_policy for delays).
+// How a run ended, as the worker decides it (worker_detail.hpp decide: delays and jitter).
 struct outcome {
   enum class kind { succeeded, retry, dead } what = kind::succeeded;
   std::string error;                   // retry/dead: one line, kept in last_error

@@ -15,6 +15,7 @@
 
 #include "ops/logging.hpp"
 #include "queue/worker_detail.hpp"
+#include "retry/table.hpp"
 
 namespace archiver::queue {
 
@@ -254,6 +255,8 @@ awaitable<void> workers::run_one(claimed_job job) {
   } else {
     try {
       result = co_await found->second(job);
+    } catch (const pqxx::sql_error& e) {
+      result = retry::database_verdict(e.sqlstate(), one_line(e.what()));
     } catch (const std::exception& e) {
       result = job_result::retry(one_line(e.what()));
     }

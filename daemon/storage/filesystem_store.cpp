@@ -10,32 +10,13 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "retry/table.hpp"
+
 namespace archiver::storage {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-// Errors a later attempt may not meet again; the rest need an operator (permissions, a
-// read-only filesystem, a directory where an object should be).
-bool retryable_errno(int error) {
-  switch (error) {
-    case ENOSPC:
-    case EDQUOT:
-    case EIO:
-    case EINTR:
-    case EAGAIN:
-    case ENOMEM:
-    case EMFILE:
-    case ENFILE:
-    case EBUSY:
-    case ESTALE:
-    case ETIMEDOUT:
-      return true;
-    default:
-      return false;
-  }
-}
 
 // Keys come from our code, but a message must stay one line whatever they hold.
 std::string printable(std::string_view key) {
@@ -56,7 +37,8 @@ store_failure refused(std::string_view operation, std::string_view key, const st
 store_failure from_system_error(std::string_view operation, std::string_view key,
                                 const std::system_error& error) {
   const bool retryable =
-      error.code().category() == std::generic_category() && retryable_errno(error.code().value());
+      error.code().category() == std::generic_category() &&
+      retry::retryable_errno(error.code().value());
   return {retryable, std::string(operation) + " " + printable(key) + ": " + error.what()};
 }
 

@@ -1,6 +1,7 @@
 #include "storage/s3_xml.hpp"
 
 #include "encoding/encoding.hpp"
+#include "retry/table.hpp"
 
 #include <array>
 
@@ -106,30 +107,6 @@ std::string_view root_name(std::string_view body) {
   return {};
 }
 
-struct known_error {
-  std::string_view code;
-  bool retryable;
-  std::string_view advice;
-};
-
-constexpr std::array<known_error, 11> known_errors{{
-    {"SlowDown", true, "the server asks for fewer requests; retrying later"},
-    {"InternalError", true, "the server failed internally; retrying later"},
-    {"ServiceUnavailable", true, "the server is unavailable; retrying later"},
-    {"RequestTimeout", true, "the server waited too long for the request body; retrying later"},
-    {"NoSuchUpload", true, "the multipart upload vanished (aborted or expired); starting over"},
-    {"SignatureDoesNotMatch", false,
-     "the server computed another signature: check s3.secret_access_key (and s3.region)"},
-    {"RequestTimeTooSkewed", false,
-     "the clock of this machine differs from the S3 server's; fix the time (NTP) and retry"},
-    {"AccessDenied", false,
-     "the credentials are not allowed this operation on this bucket; check the bucket policy"},
-    {"InvalidAccessKeyId", false, "the server does not know s3.access_key_id"},
-    {"NoSuchBucket", false, "the bucket does not exist: check s3.bucket (and s3.endpoint)"},
-    {"AuthorizationHeaderMalformed", false,
-     "the server rejects the signing scope: check s3.region"},
-}};
-
 }  // namespace
 
 std::optional<s3_error> parse_error(std::string_view body) {
@@ -146,14 +123,12 @@ classification classify(int status, std::string_view body) {
   const std::optional<s3_error> error = parse_error(body);
   const std::string http = status > 0 ? "HTTP " + std::to_string(status) : "HTTP 200";
   if (error && !error->code.empty()) {
-    for (const known_error& known : known_errors) {
-      if (known.code == error->code) {
-        return {known.retryable, error->code + ": " + std::string(known.advice) + " (" + http +
-                                     (error->message.empty() ? "" : ", " + error->message) + ")"};
-      }
+    if (const auto known = retry::of_s3_code(error->code)) {
+      return {known->retryable, error->code + ": " + std::string(known->advice) + " (" + http +
+                                    (error->message.empty() ? "" : ", " + error->message) + ")"};
     }
   }
-  const bool retryable = status == 0 || status >= 500 || status == 429 || status == 408;
+  const bool retryable = retry::retryable_s3_status(status);
   std::string message = http;
   if (error && !error->code.empty()) {
     message += " " + error->code;

@@ -26,10 +26,9 @@ struct classification {
   std::string message;  // one line: "SlowDown: ...", "HTTP 403 ..."; never a secret
 };
 
-// What a failed response means: `status` (0 when the answer was 200 with an <Error> body) and
-// its body. Retryable: SlowDown, InternalError, RequestTimeout, ServiceUnavailable, any 5xx, 429.
-// Permanent: SignatureDoesNotMatch, RequestTimeTooSkewed, AccessDenied, InvalidAccessKeyId,
-// NoSuchBucket and any other 4xx, each with a message saying what to fix.
+// A failed response, reported: `status` (0 when the answer was 200 with an <Error> body) and its
+// body, read into a message saying what to fix, and whether it is retryable as the retry table
+// says (retry::of_s3_code for a known code, else retry::retryable_s3_status).
 classification classify(int status, std::string_view body);
 
 // The <UploadId> of an InitiateMultipartUploadResult, or nullopt when missing or empty.

@@ -492,6 +492,39 @@ TEST_CASE("workers run every job once, woken by NOTIFY, retrying what throws") {
   CHECK(rt.metrics.runs.value({"flaky", "retry"}) == 2);
 }
 
+TEST_CASE("workers: database errors by the retry table, refused data dead at once") {
+  scratch_database db;
+  runtime rt(db.dsn(), fast_settings("worker-a"));
+  rt.workers.add("bad_data", [&](const queue::claimed_job&) -> awaitable<queue::job_result> {
+    co_await rt.database.run(
+        [](pqxx::connection& conn) { pqxx::work(conn).exec0("SELECT 'not a number'::int"); });
+    co_return queue::job_result::done();
+  });
+  rt.workers.add("slow_once", [&](const queue::claimed_job& job) -> awaitable<queue::job_result> {
+    if (job.attempt == 1) {
+      co_await rt.database.run([](pqxx::connection& conn) {
+        pqxx::work tx(conn);
+        tx.exec0("SET LOCAL statement_timeout = 10");
+        tx.exec0("SELECT pg_sleep(1)");
+      });
+    }
+    co_return queue::job_result::done();
+  });
+  rt.start();
+  add(db.dsn(), "bad_data", "b", 5);
+  add(db.dsn(), "slow_once", "s", 5);
+  CHECK(eventually([&] {
+    return db.scalar("SELECT count(*) FROM jobs WHERE state IN ('dead', 'succeeded')") == "2";
+  }));
+  // SQLSTATE 22P02: the same data is refused again, so one attempt is enough.
+  CHECK(db.scalar("SELECT state || ' ' || attempts FROM jobs WHERE kind = 'bad_data'") == "dead 1");
+  CHECK(db.scalar("SELECT last_error FROM jobs WHERE kind = 'bad_data'")
+            .starts_with("database: ERROR:  invalid input syntax for type integer"));
+  // 57014, a statement cancelled by its time limit: retried.
+  CHECK(db.scalar("SELECT state || ' ' || attempts FROM jobs WHERE kind = 'slow_once'") ==
+        "succeeded 2");
+}
+
 TEST_CASE("drain releases a job that outlives the deadline, and another worker takes it at once") {
   scratch_database db;
   std::atomic<bool> started{false};

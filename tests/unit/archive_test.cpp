@@ -1,5 +1,5 @@
 // The archive's storage keys (a contract with operators), safe file names, the manifest, the
-// decisions of archive/policy, and the retry verdicts of archive/retry_policy.
+// decisions of archive/policy.
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
@@ -13,7 +13,6 @@
 
 #include "archive/layout.hpp"
 #include "archive/policy.hpp"
-#include "archive/retry_policy.hpp"
 
 using namespace archiver::archive;
 
@@ -406,77 +405,4 @@ TEST_CASE("follow_up_priority: fetching what Certn made is archive work, live st
     CAPTURE(archiver::ops::name_of(r.parent));
     CHECK(follow_up_priority(r.kind, r.parent) == r.expected);
   }
-}
-
-TEST_CASE("certn_failure_result: every failure class has one verdict, with its reason") {
-  using archiver::certn::failure_class;
-  using archiver::queue::job_result;
-  using std::chrono::seconds;
-  struct row {
-    failure_class kind;
-    std::optional<seconds> retry_after;  // as Certn sent it
-    std::string kept_at;
-    job_result::kind what;
-    bool counts_as_attempt;
-    std::optional<seconds> expected_after;
-    std::string error;
-  };
-  const std::string why = "GET /cases/c1/: 503 server_error";
-  constexpr auto retry = job_result::kind::retry;
-  constexpr auto permanent = job_result::kind::permanent;
-  const std::optional<seconds> none;
-  const std::vector<row> rows = {
-      {failure_class::retryable, none, "", retry, true, none, why},
-      {failure_class::retryable, seconds(30), "", retry, true, seconds(30), why},
-      {failure_class::expired_url, none, "", retry, true, none, why},
-      // A 429 waits for Certn's window and never uses up an attempt.
-      {failure_class::rate_limited, seconds(7), "", retry, false, seconds(7), why},
-      {failure_class::rate_limited, none, "", retry, false, none, why},
-      // An operator can replace the key file: the job keeps its place meanwhile, without using
-      // up attempts, trying again every 5 minutes.
-      {failure_class::authentication, none, "", retry, false, seconds(300),
-       why + " (check certn.api_key)"},
-      {failure_class::authentication, seconds(20), "", retry, false, seconds(20),
-       why + " (check certn.api_key)"},
-      {failure_class::forbidden, seconds(5), "", permanent, true, none,
-       why + " (the API key lacks permission for this endpoint)"},
-      {failure_class::permanent, seconds(5), "", permanent, true, none, why},
-      // An unreadable answer names where it was kept.
-      {failure_class::permanent, none, "certn/c1/get_case/ab.json", permanent, true, none,
-       why + " (answer kept at certn/c1/get_case/ab.json)"},
-      {failure_class::authentication, none, "k", retry, false, seconds(300),
-       why + " (check certn.api_key) (answer kept at k)"},
-  };
-  std::set<failure_class> covered;
-  for (const row& r : rows) {
-    CAPTURE(archiver::certn::to_string(r.kind));
-    CAPTURE(r.kept_at);
-    const job_result result = certn_failure_result(r.kind, why, r.retry_after, r.kept_at);
-    CHECK(result.what == r.what);
-    CHECK(result.counts_as_attempt == r.counts_as_attempt);
-    CHECK(result.retry_after == r.expected_after);
-    CHECK(result.error == r.error);
-    covered.insert(r.kind);
-  }
-  // Every class certn knows (to_string names each, "unknown" past the last) has a row above.
-  for (int value = 0;; ++value) {
-    const auto kind = static_cast<failure_class>(value);
-    if (std::string_view(archiver::certn::to_string(kind)) == "unknown") {
-      break;
-    }
-    CAPTURE(archiver::certn::to_string(kind));
-    CHECK(covered.count(kind) == 1);
-  }
-}
-
-TEST_CASE("store_failure_result: a store's retryable failure is retried, any other is dead") {
-  using archiver::queue::job_result;
-  const job_result retried = store_failure_result(true, "put a/b: No space left on device");
-  CHECK(retried.what == job_result::kind::retry);
-  CHECK(retried.counts_as_attempt);
-  CHECK_FALSE(retried.retry_after.has_value());
-  CHECK(retried.error == "put a/b: No space left on device");
-  const job_result dead = store_failure_result(false, "s3 put a/b: AccessDenied");
-  CHECK(dead.what == job_result::kind::permanent);
-  CHECK(dead.error == "s3 put a/b: AccessDenied");
 }

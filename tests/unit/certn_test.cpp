@@ -572,48 +572,17 @@ TEST_CASE("cuts long error details and strips control characters") {
   CHECK(error.summary().find('\n') == std::string::npos);
 }
 
-TEST_CASE("classifies every listed HTTP status") {
-  struct row {
-    int status;
-    failure_class expected;
-  };
-  const std::vector<row> rows = {
-      {400, failure_class::permanent},      {401, failure_class::authentication},
-      {403, failure_class::forbidden},      {404, failure_class::permanent},
-      {408, failure_class::retryable},      {409, failure_class::permanent},
-      {422, failure_class::permanent},      {425, failure_class::retryable},
-      {429, failure_class::rate_limited},   {500, failure_class::retryable},
-      {501, failure_class::retryable},      {502, failure_class::retryable},
-      {503, failure_class::retryable},      {504, failure_class::retryable},
-      {599, failure_class::retryable},
-  };
-  for (const row& r : rows) {
-    CAPTURE(r.status);
-    CHECK(classify(r.status) == r.expected);
-  }
-  CHECK(std::string(to_string(failure_class::retryable)) == "retryable");
-  CHECK(std::string(to_string(failure_class::permanent)) == "permanent");
-  CHECK(std::string(to_string(failure_class::authentication)) == "authentication");
-  CHECK(std::string(to_string(failure_class::forbidden)) == "forbidden");
-  CHECK(std::string(to_string(failure_class::rate_limited)) == "rate_limited");
-  CHECK(std::string(to_string(failure_class::expired_url)) == "expired_url");
-}
-
-TEST_CASE("recognises an expired presigned URL from the store's XML error") {
+TEST_CASE("says when a presigned URL store's XML error says the request expired") {
   const std::string expired =
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
       "<Message>Request has expired</Message><Expires>2026-11-01T00:00:00Z</Expires></Error>";
-  CHECK(classify_download(403, expired) == failure_class::expired_url);
-  CHECK(classify_download(403, "<Error><Code>ExpiredRequest</Code></Error>") ==
-        failure_class::expired_url);
-  CHECK(classify_download(400, "<Error><Code>ExpiredToken</Code><Message>x</Message></Error>") ==
-        failure_class::expired_url);
-  // A 403 for any other reason: the next attempt lists the files again and gets fresh URLs.
-  CHECK(classify_download(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>") ==
-        failure_class::retryable);
-  CHECK(classify_download(403, "") == failure_class::retryable);
-  CHECK(classify_download(404, "<Error><Code>NoSuchKey</Code></Error>") == failure_class::permanent);
-  CHECK(classify_download(503, "<Error><Code>SlowDown</Code></Error>") == failure_class::retryable);
+  CHECK(says_request_expired(expired));
+  CHECK(says_request_expired("<Error><Code>ExpiredRequest</Code></Error>"));
+  CHECK(says_request_expired("<Error><Code>ExpiredToken</Code><Message>x</Message></Error>"));
+  CHECK(says_request_expired("<error><code>expiredtoken</code></error>"));
+  CHECK_FALSE(says_request_expired("<Error><Code>SignatureDoesNotMatch</Code></Error>"));
+  CHECK_FALSE(says_request_expired(""));
+  CHECK_FALSE(says_request_expired("the link expired"));  // not an XML error
 }
 
 TEST_CASE("a list query carries every filter, repeated ones repeated, all percent-encoded") {
