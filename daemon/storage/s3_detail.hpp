@@ -63,7 +63,7 @@ class file_range_source final : public http::body_source {
 store_failure failure(std::string_view operation, const std::string& key, bool retryable,
                       const std::string& cause);
 
-// Network trouble may pass; a request our own policy refuses will not.
+// A fetch that got no answer; retryable as retry::of_transport says.
 store_failure fetch_failure(std::string_view operation, const std::string& key,
                             const http::fetch_result& result);
 

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "encoding/encoding.hpp"
+#include "retry/table.hpp"
 #include "storage/s3_detail.hpp"
 #include "storage/s3_xml.hpp"
 
@@ -30,11 +31,9 @@ store_failure failure(std::string_view operation, const std::string& key, bool r
   return store_failure{retryable, "s3 " + std::string(operation) + " " + key + ": " + cause};
 }
 
-// Network trouble may pass; a request our own policy refuses will not.
 store_failure fetch_failure(std::string_view operation, const std::string& key,
                             const http::fetch_result& result) {
-  const bool retryable = result.error != http::failure::refused_by_policy &&
-                         result.error != http::failure::invalid_url;
+  const bool retryable = retry::of_transport(result.error) == retry::failure_class::retryable;
   return failure(operation, key, retryable, result.message);
 }
 
