@@ -85,6 +85,7 @@ std::vector<field> fields_of(config& c) {
       {"webhook", "keep_events_days", &wh.keep_events_days},
       {"webhook", "store_timeout_ms", &wh.store_timeout},
       {"webhook", "max_events_per_commit", &wh.max_events_per_commit},
+      {"webhook", "concurrent_commits", &wh.concurrent_commits},
       {"certn", "base_url", &cn.base_url},
       {"certn", "api_key", &cn.api_key, true},
       {"certn", "requests_per_minute", &cn.requests_per_minute},

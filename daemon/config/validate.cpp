@@ -128,6 +128,7 @@ void validate_webhook(const webhook_settings& w) {
   check_range("webhook.keep_events_days", w.keep_events_days, 0, 36'500);
   check_range("webhook.store_timeout_ms", w.store_timeout.count(), 100, 600'000);
   check_range("webhook.max_events_per_commit", w.max_events_per_commit, 1, 1'000);
+  check_range("webhook.concurrent_commits", w.concurrent_commits, 1, 64);
 }
 
 void validate_certn(const certn_settings& c) {

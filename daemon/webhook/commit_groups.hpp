@@ -19,9 +19,9 @@ namespace archiver::webhook {
 
 class commit_groups {
  public:
-  // At most `concurrent` groups are being committed at once (the size of the intake's pool: more
-  // would only wait for a connection), of at most `max_events` events each (1: one transaction
-  // per event). `group_events` observes each group's size, `waiting` counts the events waiting
+  // At most `concurrent` groups are being committed at once (no more than the pool has
+  // connections: more would only wait for one), of at most `max_events` events each (1: one
+  // transaction per event). `group_events` observes each group's size, `waiting` counts the events waiting
   // for a group to start. `database` and the metrics must outlive every store().
   commit_groups(db::pool& database, int concurrent, int max_events,
                 ops::histogram_family& group_events, ops::gauge_family& waiting);

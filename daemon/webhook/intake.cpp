@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "encoding/encoding.hpp"
@@ -65,7 +66,9 @@ intake::intake(config::webhook_settings settings, int max_attempts, db::pool& da
     : settings_(std::move(settings)),
       max_attempts_(max_attempts),
       metrics_(metrics),
-      groups_(database, static_cast<int>(database.size()), settings_.max_events_per_commit,
+      groups_(database,
+              std::min(settings_.concurrent_commits, static_cast<int>(database.size())),
+              settings_.max_events_per_commit,
               metrics.group_events, metrics.waiting_commit),
       time_(time) {}
 

@@ -27,8 +27,9 @@ struct intake_metrics {
 class intake {
  public:
   // `max_attempts`: what jobs enqueued for events are created with. Signature timestamps are
-  // judged by `time`'s calendar clock. Events are stored in commit groups, as many at once as
-  // `database` has connections. `database`, `metrics` and `time` must outlive the intake.
+  // judged by `time`'s calendar clock. Events are stored in commit groups, at most
+  // settings.concurrent_commits at once (and no more than `database` has connections).
+  // `database`, `metrics` and `time` must outlive the intake.
   intake(config::webhook_settings settings, int max_attempts, db::pool& database,
          intake_metrics& metrics, const ops::clock& time = ops::real_clock());
 
