@@ -74,10 +74,10 @@ def main():
     webhooks = get_json(f"{sim}/_sim/webhooks")["webhooks"]
     stored = {event["id"] for event in events}
     acknowledged = [w for w in webhooks if any(200 <= s < 300 for s in w["statuses"])]
-    for w in acknowledged:
-        if w["event_id"] not in stored:
-            violation(f"webhook {w['event_id']} ({w['event_type']}, {w['object_id']}) was answered "
-                      f"{w['statuses']} but is not in webhook_events")
+    lost = [w for w in acknowledged if w["event_id"] not in stored]
+    for w in lost:
+        violation(f"webhook {w['event_id']} ({w['event_type']}, {w['object_id']}) was answered "
+                  f"{w['statuses']} but is not in webhook_events")
 
     by_case = {}
     for a in artifacts:
@@ -164,6 +164,7 @@ def main():
     with open(stats_file, "w", encoding="utf-8") as out:
         out.write(f"events={len(events)}\n")
         out.write(f"acknowledged_deliveries={len(acknowledged)}\n")
+        out.write(f"events_lost={len(lost)}\n")
         out.write(f"acknowledged_cases={len(acknowledged_cases)}\n")
         out.write(f"archived_cases={len(archived)}\n")
         out.write(f"dead_cases={dead_cases}\n")

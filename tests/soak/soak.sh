@@ -7,7 +7,9 @@
 # For SECONDS: new cases all along (some cancelled, some left open, some disputed and closed again,
 # some with a file large enough for a multipart upload) while one fault after another hits: kill -9
 # of a replica (restarted after 0.5-2 s), a PostgreSQL restart, an S3 server restart, and windows
-# of 429s, 500s, slow answers, a rate limit and expired download URLs; webhooks are duplicated,
+# of 429s, 500s, slow answers, a rate limit and expired download URLs, and a database blackhole
+# (replica B's connections stop answering, without closing, for longer than a lease: A rescues
+# B's jobs, and B's late outcomes must be refused); webhooks are duplicated,
 # reordered and dropped and downloads truncated at random throughout. Then the faults stop and the
 # system settles (pending webhooks delivered, events processed, jobs finished, one reconcile run
 # after the faults), and the invariants are checked:
@@ -16,6 +18,8 @@
 #   2. no object differs from its recorded hash (`verify`), and for a sample awscli reads the
 #      same bytes, which equal what certn-sim serves;
 #   3. no job is left running without a live lease;
+# the summary counts the stale outcomes refused (B's, after its blackhole) and the events lost
+# (acknowledged but not stored: must be 0, part of 1).
 # plus: no replica died unless killed, no sanitizer report, both replicas drain on SIGTERM.
 # SOAK_SELF_TEST=1 damages the outcome before the checks (an object overwritten, a report's record
 # and an acknowledged event deleted, a job left running without a lease): the run must then fail.
@@ -53,10 +57,12 @@ note() { echo "soak [$(date -u +%T)] $*"; }
 
 # Not the fixture's start_serve: replicas are killed and restarted all along with their logs
 # appended, and a slow start is a violation to count, not the end of the run.
-declare -A replica_pid replica_port=([a]=$port [b]=$(free_port))
+# B reaches PostgreSQL through a proxy that the blackhole fault stops.
+start_db_proxy
+declare -A replica_pid replica_port=([a]=$port [b]=$(free_port)) replica_dsn=([a]=$db_dsn [b]=$proxied_dsn)
 start_replica() {
   CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:${replica_port[$1]} CERTN_ARCHIVER_STORAGE_PATH=$scratch/state-$1 \
-    "$binary" serve 2>>"$scratch/$1.log" &
+    CERTN_ARCHIVER_DATABASE_URL=${replica_dsn[$1]} "$binary" serve 2>>"$scratch/$1.log" &
   replica_pid[$1]=$!
 }
 # replica_ready R: /readyz answers 200 within 60 s (an ASan build starts slowly).
@@ -190,6 +196,25 @@ restart_s3() {
   note "s3rver restarted"
   count "S3 restart"
 }
+# B's database stops answering (nothing closed) for longer than a lease and a rescue, while B runs
+# a job: A takes the job over, and B's outcome is refused when its connections come back. Slow
+# Certn answers meanwhile keep jobs in flight across the start of the blackhole.
+blackhole_b() {
+  local until=$((SECONDS + fault_period)) b_owner=":${replica_pid[b]}:"
+  set_faults '{"slow_rate":0.5,"slow_ms":3000}' >/dev/null
+  until [[ $(q "SELECT count(*) FROM jobs WHERE state = 'running' AND lease_owner LIKE '%$b_owner%'") -gt 0 ]] ||
+    ((SECONDS >= until)); do
+    sleep 0.1
+  done
+  kill -USR1 "$proxy_pid"
+  note "database blackhole for replica B ($(q "SELECT count(*) FROM jobs WHERE state = 'running' AND lease_owner LIKE '%$b_owner%'") job(s) of B running)"
+  count "database blackhole"
+  until=$((SECONDS + (fault_period > 9 ? fault_period : 9)))
+  while ((SECONDS < until)); do sleep 0.5; done
+  set_faults "$no_api_faults" >/dev/null
+  kill -USR2 "$proxy_pid"
+  note "database blackhole for replica B ended"
+}
 api_fault() {
   set_faults "$2" >/dev/null
   note "certn-sim fault window: $1 $2"
@@ -197,7 +222,7 @@ api_fault() {
 }
 
 RANDOM=$seed
-schedule=(kill_a api_429 restart_pg kill_b api_500 restart_s3 kill_a api_slow expired_urls kill_b rate_limit)
+schedule=(kill_a api_429 restart_pg kill_b api_500 blackhole_b restart_s3 kill_a api_slow expired_urls kill_b rate_limit)
 step=0
 end=$((SECONDS + duration))
 while ((SECONDS < end)); do
@@ -209,6 +234,7 @@ while ((SECONDS < end)); do
     kill_b) kill_replica b ;;
     restart_pg) restart_pg ;;
     restart_s3) restart_s3 ;;
+    blackhole_b) blackhole_b ;;
     api_429) api_fault "429" '{"rate_429":0.3,"retry_after_rate":0.5}' ;;
     api_500) api_fault "500" '{"rate_500":0.3}' ;;
     api_slow) api_fault "slow" '{"slow_rate":0.3,"slow_ms":2500}' ;;
@@ -332,6 +358,7 @@ if grep -hE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$scratch/a.log" "$s
   violation "sanitizer reports: $(head -5 "$scratch/sanitizer")"
 fi
 leases_lost=$(cat "$scratch/a.log" "$scratch/b.log" | grep -c 'lease lost' || true)
+stale_refused=$(cat "$scratch/a.log" "$scratch/b.log" | grep -c 'result discarded' || true)
 for r in a b; do
   kill -TERM "${replica_pid[$r]}"
 done
@@ -348,12 +375,13 @@ echo
 echo "== soak summary =="
 echo "duration:            $fault_seconds s of faults, settled in $settled_in s after (bound $settle_seconds s), checked in $((SECONDS - settle_start - settled_in)) s"
 echo "cases:               $(jq '.cases' <<<"$sim_stats") created at certn-sim, ${counts[cases_here]} known here; of the ${counts[acknowledged_cases]} with acknowledged events: ${counts[archived_cases]} archived, ${counts[dead_cases]} with a dead job, ${counts[open_cases]} not in an archive status"
-echo "events acknowledged: ${counts[events]} stored; ${counts[acknowledged_deliveries]} of ${counts[webhooks_sent]} webhook deliveries answered 2xx (${counts[webhooks_failed]} failed, ${counts[webhooks_dropped]} dropped by certn-sim)"
-echo "jobs:                ${counts[jobs_succeeded]} done, ${counts[jobs_dead]} dead, ${counts[jobs_cancelled]} cancelled, ${counts[jobs_pending]} pending; lease lost: $leases_lost"
+echo "events acknowledged: ${counts[events]} stored; ${counts[acknowledged_deliveries]} of ${counts[webhooks_sent]} webhook deliveries answered 2xx (${counts[webhooks_failed]} failed, ${counts[webhooks_dropped]} dropped by certn-sim); lost (answered 2xx, not stored): ${counts[events_lost]}"
+echo "jobs:                ${counts[jobs_succeeded]} done, ${counts[jobs_dead]} dead, ${counts[jobs_cancelled]} cancelled, ${counts[jobs_pending]} pending; lease lost: $leases_lost; stale outcomes refused: $stale_refused"
 echo "artifacts:           ${counts[artifacts]}; verify: ${summary:-none}; awscli sample: $sampled object(s), $compared equal to certn-sim's bytes"
 echo "kills:               $kills (kill -9 of a replica)"
 echo "PostgreSQL restarts: ${injected["PostgreSQL restart"]:-0}"
 echo "S3 restarts:         ${injected["S3 restart"]:-0}"
+echo "DB blackholes:       ${injected["database blackhole"]:-0} (replica B's connections)"
 echo "faults injected:     429: $(jq '.injected_429' <<<"$sim_stats") (in ${injected["429 window"]:-0} windows), rate-limited: $(jq '.rate_limited' <<<"$sim_stats") (${injected["rate limit window"]:-0} windows), 500: $(jq '.injected_500' <<<"$sim_stats") (${injected["500 window"]:-0}), slow: $(jq '.slowed' <<<"$sim_stats") (${injected["slow window"]:-0}), expired URLs: $(jq '.expired_urls' <<<"$sim_stats") (${injected["expired URLs window"]:-0}), duplicated webhooks: ${counts[webhooks_duplicated]}, dropped webhooks: ${counts[webhooks_dropped]}, reordered webhooks and truncated downloads: at rates 0.2 and 0.03 (not counted by certn-sim)"
 echo "violations:          $violations"
 ((violations == 0)) || exit 1
