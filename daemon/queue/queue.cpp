@@ -115,6 +115,20 @@ enqueue_outcome enqueue(pqxx::work& tx, const job_spec& job) {
   return row[0][0].as<bool>() ? enqueue_outcome::enqueued : enqueue_outcome::already_pending;
 }
 
+namespace {
+
+constexpr const char* enqueue_many_sql =
+    "INSERT INTO jobs (kind, key, payload, max_attempts, run_at, priority) "
+    "SELECT j.kind, j.key, j.payload::jsonb, j.max_attempts, "
+    "  now() + make_interval(secs => j.delay), j.priority "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::int[]) "
+    "  AS j(kind, key, payload, max_attempts, delay, priority) "
+    "ON CONFLICT (kind, key) WHERE state IN ('queued', 'failed') "
+    "DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), "
+    "  priority = LEAST(jobs.priority, EXCLUDED.priority)";
+
+}  // namespace
+
 void enqueue_many(pqxx::work& tx, const std::vector<job_spec>& jobs) {
   // One row per (kind, key), in (kind, key) order: a statement may not update a row twice, and
   // concurrent transactions that take their rows' locks in one order cannot deadlock.
@@ -141,15 +155,9 @@ void enqueue_many(pqxx::work& tx, const std::vector<job_spec>& jobs) {
     priorities.push_back(ops::index_of(job.priority));
     due_now = due_now || job.delay.count() <= 0;
   }
-  tx.exec_params0(
-      "INSERT INTO jobs (kind, key, payload, max_attempts, run_at, priority) "
-      "SELECT j.kind, j.key, j.payload::jsonb, j.max_attempts, "
-      "  now() + make_interval(secs => j.delay), j.priority "
-      "FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::int[]) "
-      "  AS j(kind, key, payload, max_attempts, delay, priority) "
-      "ON CONFLICT (kind, key) WHERE state IN ('queued', 'failed') "
-      "DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), "
-      "  priority = LEAST(jobs.priority, EXCLUDED.priority)",
+  // Prepared (once per connection: libpqxx keeps the definition): intake runs it all the time.
+  tx.conn().prepare("enqueue_many", enqueue_many_sql);
+  tx.exec_prepared0("enqueue_many",
       db::array_literal(kinds), db::array_literal(keys), db::array_literal(payloads),
       db::array_literal(max_attempts), db::array_literal(delays), db::array_literal(priorities));
   if (due_now) {

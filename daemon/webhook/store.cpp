@@ -79,6 +79,16 @@ std::optional<queue::job_spec> job_for(const event& received, int max_attempts,
 
 namespace {
 
+constexpr const char* insert_events_sql =
+    "INSERT INTO webhook_events "
+    "(id, event_type, object_id, object_type, body, signature_scheme, processed_at) "
+    "SELECT e.id, e.event_type, e.object_id, e.object_type, decode(e.body, 'hex'), e.scheme, "
+    "  CASE WHEN e.processed THEN now() END "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+    "            $7::boolean[]) "
+    "  AS e(id, event_type, object_id, object_type, body, scheme, processed) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id";
+
 // Inserts the group's events and their jobs in `tx`; an outcome per event.
 std::vector<store_outcome> insert_group(pqxx::work& tx, const std::vector<event_record>& events) {
   // The first event of each id, in id order: concurrent groups then wait on each other's rows in
@@ -99,15 +109,9 @@ std::vector<store_outcome> insert_group(pqxx::work& tx, const std::vector<event_
     schemes.push_back(record.signature_scheme);
     processed.push_back(!record.job.has_value());  // nothing to do: processed on arrival
   }
-  const pqxx::result inserted = tx.exec_params(
-      "INSERT INTO webhook_events "
-      "(id, event_type, object_id, object_type, body, signature_scheme, processed_at) "
-      "SELECT e.id, e.event_type, e.object_id, e.object_type, decode(e.body, 'hex'), e.scheme, "
-      "  CASE WHEN e.processed THEN now() END "
-      "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-      "            $7::boolean[]) "
-      "  AS e(id, event_type, object_id, object_type, body, scheme, processed) "
-      "ON CONFLICT (id) DO NOTHING RETURNING id",
+  // Prepared (once per connection: libpqxx keeps the definition), as intake runs it all the time.
+  tx.conn().prepare("store_events", insert_events_sql);
+  const pqxx::result inserted = tx.exec_prepared("store_events",
       db::array_literal(ids), db::array_literal(types), db::array_literal(object_ids),
       db::array_literal(object_types), db::array_literal(bodies), db::array_literal(schemes),
       db::array_literal(processed));
