@@ -7,6 +7,7 @@
 # unpaced run at 32 clients again with the workers saturated: serve restarted with archiving on
 # (certn-sim), WORKERS jobs running, every one of them waiting on the database (another session
 # holds a lock on `cases`, which their work writes), and the intake p99 compared with the first.
+# Each measured run starts after VACUUM ANALYZE and CHECKPOINT of the previous runs' rows.
 # Usage: bash bench/intake/run.sh   (env: CLIENTS="8 32" DURATION=10 WORKERS=16)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,8 +50,14 @@ psql_value() { psql -w -At "$dsn" -c "$1"; }
 ms() {  # wrk latency ("812.00us", "1.23ms", "1.01s") -> milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
+# Every measured run starts from the same state: the previous run's rows vacuumed and analyzed,
+# their WAL checkpointed (so that no autovacuum or checkpoint it caused lands in the next run).
+settle_database() {
+  psql -w -q "$dsn" -c "VACUUM ANALYZE webhook_events, jobs" -c "CHECKPOINT" >/dev/null
+}
 run_wrk() {  # bodies connections delay-ms -> sets rate p50 p99 non2xx
   local before after
+  settle_database
   before=$(psql_value "SELECT count(*) FROM webhook_events")
   BODIES="$work/bodies-$1.txt" THREADS=2 DELAY_MS=$3 \
     wrk -t2 -c"$2" -d"${duration}s" --latency -s "$here/post.lua" \
@@ -80,6 +87,7 @@ for c in "${clients[@]}"; do
   rate_at[$c]=$rate p50_at[$c]=$p50 p99_at[$c]=$p99 non2xx_at[$c]=$non2xx
   group_at[$c]=$(awk -v e=$((events_after - events_before)) -v g=$((groups_after - groups_before)) \
     'BEGIN { printf "%.1f", g ? e / g : 0 }')
+  settle_database
   pgbench -n -M prepared -c "$c" -j 2 -T "$duration" -f "$here/pgbench_insert.sql" "$dsn" \
     >"$work/pgbench-$c.txt" 2>&1
   tps_at[$c]=$(awk '/^tps = / { printf "%.0f", $3 }' "$work/pgbench-$c.txt")
