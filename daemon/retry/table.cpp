@@ -141,6 +141,11 @@ failure_class of_sqlstate(std::string_view sqlstate) {
   return failure_class::retryable;
 }
 
+bool may_be_one_rows_fault(std::string_view sqlstate) {
+  return sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("P0") ||
+         sqlstate == "40P01";
+}
+
 job_result job_verdict(failure_class kind, const std::string& message,
                        std::optional<std::chrono::seconds> retry_after, std::string_view kept_at) {
   job_result result = job_result::permanent(message);

@@ -77,6 +77,12 @@ bool retryable_s3_status(int status);
 // internal XX, or no SQLSTATE at all) may pass: retryable.
 failure_class of_sqlstate(std::string_view sqlstate);
 
+// A statement over many rows (a group of webhook events) failed with `sqlstate`: whether one row
+// may be the cause (data 22, integrity 23, raised by a trigger or function P0, a deadlock 40P01),
+// so that storing the rows one by one lets the others pass. Anything else (the connection, a
+// time limit, resources) would fail them all again, only more slowly.
+bool may_be_one_rows_fault(std::string_view sqlstate);
+
 // ---- class -> the job's verdict -----------------------------------------------------------------
 
 // How long a job whose call Certn answered 401 waits before it tries again.

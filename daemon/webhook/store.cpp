@@ -2,6 +2,7 @@
 
 #include "db/sql_array.hpp"
 #include "encoding/encoding.hpp"
+#include "retry/table.hpp"
 
 #include <pqxx/pqxx>
 
@@ -141,14 +142,6 @@ std::vector<store_outcome> commit_group(pqxx::connection& conn,
   return outcomes;
 }
 
-// Whether a group's failure may come from one of its events rather than from the database or the
-// connection (which trying again one by one would only make slower).
-bool may_be_one_events_fault(const pqxx::sql_error& error) {
-  const std::string state = error.sqlstate();
-  // 22: data exception, 23: integrity constraint, P0: raised by a trigger or function.
-  return state.starts_with("22") || state.starts_with("23") || state.starts_with("P0");
-}
-
 std::vector<store_result> one_by_one(pqxx::connection& conn,
                                      const std::vector<event_record>& events) {
   std::vector<store_result> results;
@@ -176,7 +169,7 @@ std::vector<store_result> store_events(pqxx::connection& conn,
     // Cannot happen between groups (rows are taken in id and (kind, key) order), but may with
     // other writers of these tables.
   } catch (const pqxx::sql_error& e) {
-    if (!may_be_one_events_fault(e)) {
+    if (!retry::may_be_one_rows_fault(e.sqlstate())) {
       throw;
     }
     if (events.size() == 1) {

@@ -154,6 +154,17 @@ TEST_CASE("of_sqlstate: data the database refuses is refused again; the rest may
   }
 }
 
+TEST_CASE("may_be_one_rows_fault: split a failed group only for what one row can cause") {
+  for (const std::string state : {"22021", "22P02", "23505", "23502", "P0001", "40P01"}) {
+    CAPTURE(state);
+    CHECK(may_be_one_rows_fault(state));
+  }
+  for (const std::string state : {"57014", "08006", "53100", "55P03", "40001", "42P01", ""}) {
+    CAPTURE(state);
+    CHECK_FALSE(may_be_one_rows_fault(state));
+  }
+}
+
 TEST_CASE("job_verdict: every failure class has one verdict, with its reason") {
   struct row {
     failure_class kind;
