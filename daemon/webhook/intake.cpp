@@ -145,8 +145,7 @@ awaitable<http::response> intake::receive_event(const http::request& req) {
   try {
     // Bounded, so that a database that stops answering gets Certn a 503 in time, not a hung
     // connection; the group may still commit after that answer (Certn's retry then finds a
-    // duplicate).
-    // Built apart from the co_await: see db::pool::query_within.
+    // duplicate). The record is built apart from the co_await: see db::pool::query_within.
     event_record record{received, std::string(body), scheme, job};
     outcome = co_await groups_.store(std::move(record), settings_.store_timeout);
   } catch (const std::exception& e) {
