@@ -232,6 +232,23 @@ std::vector<claimed_job> claim(pqxx::work& tx, const std::string& owner, int lim
   return jobs;
 }
 
+std::optional<std::chrono::milliseconds> next_due_in(pqxx::work& tx) {
+  // One probe of jobs_due_idx (priority, run_at) per class, rather than a scan of every due row.
+  const pqxx::row next = tx.exec1(
+      "SELECT ceil(extract(epoch FROM min(n.run_at) - now()) * 1000)::bigint FROM ("
+      "  SELECT (SELECT j.run_at FROM jobs j"
+      "          WHERE j.state IN ('queued', 'failed') AND j.priority = c.p AND j.run_at > now()"
+      "          ORDER BY j.run_at LIMIT 1) AS run_at"
+      "  FROM generate_series(0, " +
+      std::to_string(ops::priority_count - 1) +
+      ") AS c(p)"
+      "  WHERE NOT EXISTS (SELECT 1 FROM paused_classes pc WHERE pc.priority = c.p)) n");
+  if (next[0].is_null()) {
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(std::max<std::int64_t>(0, next[0].as<std::int64_t>()));
+}
+
 int reserved_claims(int wanted, int concurrency, int reserved_percent, int running_below_live) {
   if (reserved_percent <= 0 || wanted <= 0) {
     return 0;

@@ -87,6 +87,12 @@ std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner,
 std::vector<claimed_job> claim(pqxx::work& tx, const std::string& owner, int limit,
                                std::chrono::seconds lease, int below_live = 0);
 
+// How long until the next job that is not due yet becomes due (run_at in the future, queued or
+// failed, of a class not paused), or nothing when none waits. The claim loop sleeps that long at
+// most, since a job enqueued for later is announced by no NOTIFY. Jobs already due but blocked
+// (their key running) are not counted: the run that blocks them claims on its way out.
+std::optional<std::chrono::milliseconds> next_due_in(pqxx::work& tx);
+
 // How many of a claim's `wanted` jobs go to the reserve below live: the workers keep
 // `reserved_percent` of their `concurrency` (at least one when the percentage is not 0) for work
 // below live, and `running_below_live` of them are busy with it. Pure.

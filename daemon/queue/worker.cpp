@@ -39,6 +39,15 @@ std::string worker_detail::one_line(std::string text) {
   return text;
 }
 
+std::chrono::milliseconds claim_wait(std::chrono::milliseconds poll_interval,
+                                     std::optional<std::chrono::milliseconds> next_due) {
+  if (!next_due) {
+    return poll_interval;
+  }
+  // A little past run_at, so that the claim's now() has reached it.
+  return std::min(poll_interval, *next_due + std::chrono::milliseconds(5));
+}
+
 std::string make_owner_name() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) {
@@ -156,6 +165,15 @@ void workers::wake() {
   wake_timer_.cancel();
 }
 
+void workers::due_in(std::chrono::milliseconds delay) {
+  // A little past run_at, so that the claim's now() has reached it.
+  const auto at = std::chrono::steady_clock::now() + delay + std::chrono::milliseconds(5);
+  wake_hint_ = std::min(wake_hint_, at);
+  if (at < wake_timer_.expiry()) {
+    wake_timer_.expires_at(at);  // ends the claim loop's current wait, which then waits again
+  }
+}
+
 void workers::add_housekeeping(housekeeping_task task) { housekeeping_.push_back(std::move(task)); }
 
 void workers::start() {
@@ -179,12 +197,19 @@ awaitable<void> workers::claim_loop() {
     const int below_live = reserved_claims(
         wanted, settings_.concurrency, settings_.priorities.reserved_percent, running_below_live_);
     bool maybe_more = false;
+    std::optional<std::chrono::milliseconds> next_due;
     if (wanted > 0) {
       std::vector<claimed_job> jobs;
       reserved_ += wanted;
       try {
         jobs = co_await database_.query<std::vector<claimed_job>>([&](pqxx::connection& conn) {
-          return claim(conn, settings_.owner, wanted, settings_.lease, below_live);
+          pqxx::work tx(conn, "claim");
+          auto claimed = claim(tx, settings_.owner, wanted, settings_.lease, below_live);
+          if (static_cast<int>(claimed.size()) < wanted) {
+            next_due = next_due_in(tx);
+          }
+          tx.commit();
+          return claimed;
         });
         if (database_failing) {
           spdlog::info("workers: claiming jobs again");
@@ -207,9 +232,21 @@ awaitable<void> workers::claim_loop() {
     if ((maybe_more || wake_pending_) && free_slots() > 0) {
       continue;
     }
-    wake_timer_.expires_after(settings_.poll_interval);
-    error_code ec;
-    co_await wake_timer_.async_wait(with_error(ec));
+    wake_timer_.expires_at(std::min(
+        std::chrono::steady_clock::now() + claim_wait(settings_.poll_interval, next_due),
+        wake_hint_));
+    // Ends when the timer expires or wake() cancels it; due_in() moving it earlier only ends the
+    // current wait.
+    for (;;) {
+      error_code ec;
+      co_await wake_timer_.async_wait(with_error(ec));
+      if (!ec || wake_pending_ || stopping_) {
+        break;
+      }
+    }
+    if (wake_hint_ <= std::chrono::steady_clock::now()) {
+      wake_hint_ = std::chrono::steady_clock::time_point::max();
+    }
   }
   --loops_alive_;
   idle_timer_.cancel();

@@ -66,6 +66,11 @@ struct worker_metrics {
   ops::counter_family& stale_outcomes;  // outcomes refused: the run no longer held its lease
 };
 
+// How long the claim loop sleeps after a claim that found no more due jobs: until the next job
+// enqueued for later becomes due (`next_due`, queue::next_due_in), at most `poll_interval`. Pure.
+std::chrono::milliseconds claim_wait(std::chrono::milliseconds poll_interval,
+                                     std::optional<std::chrono::milliseconds> next_due);
+
 // Whether an outcome that could not be recorded is given up (dropped: the job's lease runs out
 // and a rescuer runs it again) rather than kept for another try. True once `now` reaches the
 // time the run's lease would have run out, `lease` after the run `finished`. Pure.
@@ -128,6 +133,11 @@ class workers {
   // Idempotent: a second call returns at once.
   awaitable<void> drain();
 
+  // A job was enqueued in this process that becomes due in `delay` (a coalesced live job, which
+  // no NOTIFY announces): the claim loop wakes for it then, rather than at its next poll. Jobs
+  // other replicas enqueue for later are found by polling.
+  void due_in(std::chrono::milliseconds delay);
+
   std::string_view owner() const { return settings_.owner; }
   int running() const { return static_cast<int>(running_.size()); }
 
@@ -176,6 +186,8 @@ class workers {
   std::unique_ptr<listener> listener_;
   bool stopping_ = false;
   bool wake_pending_ = false;
+  // The earliest time due_in() asked the claim loop to wake at, until it has.
+  std::chrono::steady_clock::time_point wake_hint_ = std::chrono::steady_clock::time_point::max();
   int loops_alive_ = 0;
 };
 

@@ -48,6 +48,9 @@ class pipeline {
   awaitable<void> start();
   awaitable<void> drain();
 
+  // The workers of this pipeline, for serve's wiring (webhook::intake::on_job_due_later).
+  queue::workers& workers() { return workers_; }
+
   // Whether Certn answered the last call with 401 (the API key is refused). Io thread only.
   bool certn_auth_refused() const;
 

@@ -223,6 +223,12 @@ int serve(const config::config& cfg) {
     }
   }
 
+  if (archiving) {
+    queue::workers& local_workers = archiving->workers();
+    intake.on_job_due_later(
+        [&local_workers](std::chrono::seconds delay) { local_workers.due_in(delay); });
+  }
+
   http::router admin_routes;
   const bool separate_admin = !cfg.server.admin_listen.empty();
   add_admin_routes(separate_admin ? admin_routes : main_routes, registry, *intake_database,

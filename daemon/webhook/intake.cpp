@@ -72,6 +72,10 @@ intake::intake(config::webhook_settings settings, int max_attempts, db::pool& da
               metrics.group_events, metrics.waiting_commit),
       time_(time) {}
 
+void intake::on_job_due_later(std::function<void(std::chrono::seconds)> notify) {
+  job_due_later_ = std::move(notify);
+}
+
 awaitable<http::response> intake::handle(const http::request& req) {
   if (req.method() == bhttp::verb::get) {
     co_return answer_challenge(req);
@@ -169,6 +173,9 @@ awaitable<http::response> intake::receive_event(const http::request& req) {
   }
   spdlog::info("webhook event {} ({} {} {}) stored{}", received.id, received.event_type,
                received.object_type, received.object_id, job ? ", job " + job->kind : "");
+  if (job && job->delay.count() > 0 && job_due_later_) {
+    job_due_later_(job->delay);
+  }
   co_return finish(type_label(received.event_type), "accepted", http::status::ok, "accepted\n");
 }
 

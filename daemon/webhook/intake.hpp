@@ -4,6 +4,8 @@
 // Runs on the io_context thread; database work goes to the db::pool.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
 
 #include "config/config.hpp"
@@ -33,6 +35,11 @@ class intake {
   intake(config::webhook_settings settings, int max_attempts, db::pool& database,
          intake_metrics& metrics, const ops::clock& time = ops::real_clock());
 
+  // `notify` is called on the io thread after an event is stored whose job is due only later
+  // (coalesced), with that delay: serve points it at its own workers (queue::workers::due_in),
+  // which no NOTIFY wakes for such a job. REQUIRES: before the first request.
+  void on_job_due_later(std::function<void(std::chrono::seconds)> notify);
+
   // GET ?challenge=X -> 200 X; POST -> 200 accepted|duplicate, 400 malformed, 401 bad
   // signature, 503 not stored; any other method -> 405.
   awaitable<http::response> handle(const http::request& req);
@@ -46,6 +53,7 @@ class intake {
   intake_metrics& metrics_;
   commit_groups groups_;
   const ops::clock& time_;
+  std::function<void(std::chrono::seconds)> job_due_later_;
 };
 
 // The value of `name` in the query string of `target`, percent-decoded; nullopt when absent or

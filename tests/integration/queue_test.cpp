@@ -492,6 +492,33 @@ TEST_CASE("workers run every job once, woken by NOTIFY, retrying what throws") {
   CHECK(rt.metrics.runs.value({"flaky", "retry"}) == 2);
 }
 
+TEST_CASE("workers wake for a job enqueued for later when it is due, not at their next poll") {
+  scratch_database db;
+  std::atomic<int> runs{0};
+  runtime rt(db.dsn(), fast_settings("worker-a"));  // polls every 30 s
+  rt.workers.add("noop", [&](const queue::claimed_job&) -> awaitable<queue::job_result> {
+    ++runs;
+    co_return queue::job_result::done();
+  });
+  auto due_soon = [&](const std::string& key) {
+    pqxx::connection conn(db.dsn());
+    pqxx::work tx(conn);
+    queue::enqueue_many(tx, {{"noop", key, "{}", 3, 1s}});  // not due yet: no NOTIFY
+    tx.commit();
+  };
+  // Enqueued before the first claim: that claim finds it is due in 1 s and sleeps until then.
+  due_soon("before-start");
+  rt.start();
+  CHECK(eventually([&] { return runs == 1; }, 5s));
+  // Enqueued while the loop sleeps (nothing else due): only due_in() can wake it in time, as
+  // serve's intake calls it for a coalesced job.
+  std::this_thread::sleep_for(200ms);
+  due_soon("while-asleep");
+  asio::post(rt.io, [&] { rt.workers.due_in(1s); });
+  CHECK(eventually([&] { return runs == 2; }, 5s));
+  CHECK(db.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == "2");
+}
+
 TEST_CASE("workers: database errors by the retry table, refused data dead at once") {
   scratch_database db;
   runtime rt(db.dsn(), fast_settings("worker-a"));

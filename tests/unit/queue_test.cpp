@@ -1,17 +1,35 @@
-// The queue module's pure parts: when the workers give up recording an outcome, and when the
-// lease keeper's heartbeat, depth refresh and prune are due. No database.
+// The queue module's pure parts: how long the claim loop sleeps, when the workers give up
+// recording an outcome, and when the lease keeper's heartbeat, depth refresh and prune are due.
+// No database.
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ops/clock.hpp"
 #include "queue/worker.hpp"
 
+using archiver::queue::claim_wait;
 using archiver::queue::give_up_recording;
 using archiver::queue::maintenance_schedule;
 using namespace std::chrono_literals;
+
+TEST_CASE("the claim loop sleeps until the next job enqueued for later is due, at most a poll") {
+  struct row {
+    std::optional<std::chrono::milliseconds> next_due;
+    std::chrono::milliseconds wait;
+  };
+  const std::vector<row> rows = {
+      {std::nullopt, 2000ms}, {0ms, 5ms}, {300ms, 305ms}, {1995ms, 2000ms}, {1996ms, 2000ms},
+      {1h, 2000ms},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(r.next_due.value_or(-1ms).count());
+    CHECK(claim_wait(2000ms, r.next_due) == r.wait);
+  }
+}
 
 TEST_CASE("an outcome that cannot be recorded is kept until its lease would have run out") {
   archiver::ops::manual_clock time;
