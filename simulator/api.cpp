@@ -232,13 +232,14 @@ awaitable<http::response> answer(std::shared_ptr<context> ctx, const http::reque
                              {{"error", "A server error occurred.", std::nullopt}});
   }
   const auto key = api_key(req);
+  const auto refused = static_cast<status>(ctx->config.refused_key_status);
   if (!key) {
-    co_return client_error(status::unauthorized, "not_authenticated",
+    co_return client_error(refused, "not_authenticated",
                            "Authentication credentials were not provided.");
   }
   if (std::find(ctx->config.api_keys.begin(), ctx->config.api_keys.end(), *key) ==
       ctx->config.api_keys.end()) {
-    co_return client_error(status::unauthorized, "authentication_failed", "Invalid API key.");
+    co_return client_error(refused, "authentication_failed", "Invalid API key.");
   }
   if (const int wait = rate_limit_wait(*ctx, *key); wait > 0) {
     ++ctx->stats.rate_limited;

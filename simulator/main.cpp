@@ -35,6 +35,10 @@ int main(int argc, char** argv) {
   app.add_option("--listen", config.listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--api-key", api_keys, "An accepted API key (repeatable; default sim-key)");
+  app.add_option("--refused-key-status", config.refused_key_status,
+                 "Status of an answer to a missing or refused API key (401, or 403 as DRF)")
+      ->check(CLI::IsMember({401, 403}))
+      ->capture_default_str();
   app.add_option("--public-base-url", config.public_base_url,
                  "Base URL clients reach us at (default http://<bound address>)");
   app.add_option("--report-delay-ms", report_delay_ms, "generate-report to COMPLETE delay")

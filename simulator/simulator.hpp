@@ -46,6 +46,9 @@ struct package {
 struct settings {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
   std::vector<std::string> api_keys = {"sim-key"};
+  // How a missing or refused key is answered: 401, or 403 as Django REST Framework answers when
+  // the authentication scheme sends no WWW-Authenticate challenge (same envelope codes).
+  int refused_key_status = 401;
   std::string public_base_url;         // how clients reach us; empty: http://<bound address>
   std::chrono::milliseconds report_delay{2000};  // generate-report -> COMPLETE + CASE_REPORT_READY
   std::chrono::seconds url_ttl{3 * 3600};        // presigned URL lifetime

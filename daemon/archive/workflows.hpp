@@ -84,8 +84,8 @@ class workflows {
 
   void register_with(queue::workers& workers);
 
-  // True while the last Certn call of any job was refused as unauthenticated (401): the API key
-  // is wrong or expired. For /readyz.
+  // True while the last Certn call of any job was refused as unauthenticated (a 401, or a 403
+  // whose code says so: retry::of_certn_error): the API key is wrong or expired. For /statusz.
   bool certn_auth_failing() const { return auth_failing_.load(); }
 
   awaitable<queue::job_result> sync_case(const queue::claimed_job& job);

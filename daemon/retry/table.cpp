@@ -45,6 +45,22 @@ failure_class of_http_status(int status) {
   return failure_class::permanent;
 }
 
+failure_class of_certn_error(int status, std::string_view type, std::string_view code) {
+  if (code == "throttled") {
+    return failure_class::rate_limited;
+  }
+  if (code == "not_authenticated" || code == "authentication_failed") {
+    return failure_class::authentication;
+  }
+  if (code == "permission_denied") {
+    return failure_class::forbidden;
+  }
+  if (type == "server_error") {
+    return failure_class::retryable;
+  }
+  return of_http_status(status);
+}
+
 failure_class of_download(int status, bool says_expired) {
   if ((status == 403 || status == 400) && says_expired) {
     return failure_class::expired_url;

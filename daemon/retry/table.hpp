@@ -42,6 +42,14 @@ const char* to_string(failure_class value);
 // 403 -> forbidden, other 4xx (and anything that is not an error status) -> permanent.
 failure_class of_http_status(int status);
 
+// A Certn API answer with its error envelope's `type` and first error `code` (either may be
+// empty). Certn's envelope is Django REST Framework's standardized form, whose codes say more than
+// the status where they differ: "throttled" -> rate_limited; "not_authenticated" or
+// "authentication_failed" -> authentication (DRF answers these with 403 when the authentication
+// scheme sends no WWW-Authenticate challenge, as an Api-Key scheme may); "permission_denied" ->
+// forbidden; type "server_error" -> retryable. Otherwise of_http_status.
+failure_class of_certn_error(int status, std::string_view type, std::string_view code);
+
 // A presigned download's answer. `says_expired`: its error body says the request or token expired
 // (S3's ExpiredRequest / ExpiredToken). 400 or 403 saying so -> expired_url; any other 403 ->
 // retryable (the next attempt lists the files again and gets fresh URLs); else of_http_status.

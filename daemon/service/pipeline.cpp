@@ -87,7 +87,7 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
          }});
   }
   registry.gauge_callback("certn_archiver_certn_auth_refused",
-                          "1 while Certn refuses the API key (its last answer was 401), else 0.",
+                          "1 while Certn refuses the API key (401, or a 403 saying so), else 0.",
                           [this] { return workflows_.certn_auth_failing() ? 1.0 : 0.0; });
   registry.gauge_callback(
       "certn_archiver_certn_calls_per_archived_case",

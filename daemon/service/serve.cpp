@@ -136,7 +136,7 @@ void add_admin_routes(http::router& routes, ops::registry& registry, db::pool& d
         out.key("archiving").value(archiving != nullptr ? "on" : "off: certn.api_key is not set");
         out.key("certn_api_key")
             .value(archiving == nullptr              ? "not set"
-                   : archiving->certn_auth_refused() ? "refused (401)"
+                   : archiving->certn_auth_refused() ? "refused"
                                                      : "accepted or not yet used");
         out.end_object();
         http::response res = http::text_response(http::status::ok, out.str() + "\n");

@@ -267,6 +267,15 @@ TEST_CASE("each failure is classified once") {
     CHECK(failure.http_status == 401);
     CHECK(failure.message.find("not-the-key") == std::string::npos);
   }
+  SUBCASE("a key refused with 403 (DRF without a challenge) is still an authentication failure") {
+    auto config = sim_settings();
+    config.refused_key_status = 403;
+    running_sim sim(config);
+    auto side = connect(sim, "not-the-key");
+    const call_failure& failure = failure_of(run(side->io, side->api.list_cases({}, 1, 10)));
+    CHECK(failure.kind == failure_class::authentication);
+    CHECK(failure.http_status == 403);
+  }
   SUBCASE("an unknown case is permanent, with Certn's code") {
     running_sim sim(sim_settings());
     auto side = connect(sim);

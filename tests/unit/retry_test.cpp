@@ -34,6 +34,38 @@ TEST_CASE("of_http_status: every listed Certn HTTP status has its class") {
   }
 }
 
+TEST_CASE("of_certn_error: the envelope's code decides where it says more than the status") {
+  struct row {
+    int status;
+    const char* type;
+    const char* code;
+    failure_class expected;
+  };
+  const std::vector<row> rows = {
+      // DRF answers a refused key with 403 when the scheme sends no challenge: still the key.
+      {403, "client_error", "not_authenticated", failure_class::authentication},
+      {403, "client_error", "authentication_failed", failure_class::authentication},
+      {401, "client_error", "authentication_failed", failure_class::authentication},
+      {403, "client_error", "permission_denied", failure_class::forbidden},
+      {403, "client_error", "throttled", failure_class::rate_limited},
+      {429, "client_error", "throttled", failure_class::rate_limited},
+      {400, "server_error", "error", failure_class::retryable},
+      // Codes that say nothing the status does not: the status decides.
+      {400, "validation_error", "required", failure_class::permanent},
+      {404, "client_error", "not_found", failure_class::permanent},
+      {403, "client_error", "", failure_class::forbidden},
+      {429, "", "", failure_class::rate_limited},
+      {500, "server_error", "error", failure_class::retryable},
+      {503, "", "", failure_class::retryable},
+      {409, "client_error", "some_new_code", failure_class::permanent},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.status);
+    CAPTURE(r.code);
+    CHECK(of_certn_error(r.status, r.type, r.code) == r.expected);
+  }
+}
+
 TEST_CASE("of_download: an expired presigned URL, any other 403, and the rest as the API") {
   CHECK(of_download(403, true) == failure_class::expired_url);
   CHECK(of_download(400, true) == failure_class::expired_url);
