@@ -161,8 +161,7 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
   if (status < 200 || status > 299) {
     api_error error =
         parse_error_envelope(status, sink.data(), header_value(answer.head, "retry-after"));
-    const failure_class kind =
-        retry::of_certn_error(status, error.type, error.errors.front().code);
+    const failure_class kind = retry::of_certn_error(status, error.type, error.errors.front().code);
     if (kind == failure_class::rate_limited) {
       if (error.retry_after) {
         limiter_.hold_for(*error.retry_after);

@@ -103,6 +103,9 @@ struct database_settings {
   // answer is due (Certn's, within webhook.store_timeout_ms) or a lease runs out.
   std::chrono::milliseconds intake_statement_timeout{5'000};
   std::chrono::milliseconds queue_statement_timeout{10'000};
+  // The operator commands' (status, jobs, verify, backfill, cases ...): long enough for a report
+  // over many rows, bounded so that a command waiting on a lock or a runaway query ends.
+  std::chrono::milliseconds admin_statement_timeout{300'000};
   // Client-side limit on one call of serve's (from submission to its end, queueing included):
   // past it the call's connection is broken, which also frees a thread from a server that
   // accepts bytes and never answers, where no server-side limit can act. 0: none.

@@ -106,6 +106,7 @@ std::vector<field> fields_of(config& c) {
       {"database", "call_limit_ms", &db.call_limit},
       {"database", "intake_statement_timeout_ms", &db.intake_statement_timeout},
       {"database", "queue_statement_timeout_ms", &db.queue_statement_timeout},
+      {"database", "admin_statement_timeout_ms", &db.admin_statement_timeout},
       {"storage", "backend", &st.backend},
       {"storage", "path", &st.path},
       {"storage", "prefix", &st.prefix},

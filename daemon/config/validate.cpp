@@ -212,6 +212,8 @@ void validate(const config& c) {
               0, 3'600'000);
   check_range("database.queue_statement_timeout_ms", c.database.queue_statement_timeout.count(), 0,
               3'600'000);
+  check_range("database.admin_statement_timeout_ms", c.database.admin_statement_timeout.count(), 0,
+              3'600'000);
   validate_storage(c.storage);
   validate_archive(c.archive);
   check_range("workers.concurrency", c.workers.concurrency, 1, 1024);

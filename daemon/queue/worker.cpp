@@ -232,9 +232,9 @@ awaitable<void> workers::claim_loop() {
     if ((maybe_more || wake_pending_) && free_slots() > 0) {
       continue;
     }
-    wake_timer_.expires_at(std::min(
-        std::chrono::steady_clock::now() + claim_wait(settings_.poll_interval, next_due),
-        wake_hint_));
+    wake_timer_.expires_at(
+        std::min(std::chrono::steady_clock::now() + claim_wait(settings_.poll_interval, next_due),
+                 wake_hint_));
     // Ends when the timer expires or wake() cancels it; due_in() moving it earlier only ends the
     // current wait.
     for (;;) {

@@ -241,7 +241,8 @@ int backfill(const config::config& cfg, const backfill_request& request) {
   int code = exit_failure;
   try {
     asio::io_context io(1);
-    db::pool database(cfg.database.url, 1, static_cast<int>(cfg.database.connect_timeout.count()));
+    db::pool database(cfg.database.url, 1, static_cast<int>(cfg.database.connect_timeout.count()),
+                      admin_limits(cfg));
     certn_clients clients(io, cfg.certn, nullptr, &database);
     std::exception_ptr escaped;
     // Stopped when done: idle pooled connections would keep io.run() going.

@@ -10,6 +10,7 @@
 
 #include "encoding/encoding.hpp"
 #include "service/certn_clients.hpp"
+#include "service/cli_database.hpp"
 #include "service/service.hpp"
 
 namespace archiver::service {
@@ -202,7 +203,8 @@ int cases(const config::config& cfg, const cases_request& request) {
   asio::io_context io(1);
   // Only to charge the calls to the shared budget: without the database they still go, on this
   // process's own limit.
-  db::pool database(cfg.database.url, 1, static_cast<int>(cfg.database.connect_timeout.count()));
+  db::pool database(cfg.database.url, 1, static_cast<int>(cfg.database.connect_timeout.count()),
+                    admin_limits(cfg));
   certn_clients clients(io, cfg.certn, nullptr, &database);
   int code = exit_failure;
   std::exception_ptr escaped;

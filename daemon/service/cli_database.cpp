@@ -1,5 +1,6 @@
 #include "service/cli_database.hpp"
 
+#include <algorithm>
 #include <iostream>
 #include <pqxx/pqxx>
 #include <string>
@@ -9,10 +10,27 @@
 
 namespace archiver::service {
 
+db::pool_limits admin_limits(const config::config& cfg) {
+  const auto statement = cfg.database.admin_statement_timeout;
+  const auto lock = statement.count() > 0 && cfg.database.lock_timeout.count() > 0
+                        ? std::min(cfg.database.lock_timeout, statement)
+                        : cfg.database.lock_timeout;
+  db::pool_limits limits;
+  limits.dead_connection_seconds = cfg.database.dead_connection_seconds;
+  limits.statement_timeout_ms = static_cast<int>(statement.count());
+  limits.lock_timeout_ms = static_cast<int>(lock.count());
+  return limits;
+}
+
 int with_database(const config::config& cfg, const std::function<int(pqxx::connection&)>& command) {
   try {
-    pqxx::connection conn(db::with_connect_timeout(
-        cfg.database.url, static_cast<int>(cfg.database.connect_timeout.count())));
+    const db::pool_limits limits = admin_limits(cfg);
+    pqxx::connection conn(db::with_statement_limits(
+        db::with_dead_connection_limit(
+            db::with_connect_timeout(cfg.database.url,
+                                     static_cast<int>(cfg.database.connect_timeout.count())),
+            limits.dead_connection_seconds),
+        limits.statement_timeout_ms, limits.lock_timeout_ms));
     const db::schema_status schema = db::check_schema(conn);
     if (!schema.current()) {
       std::cerr << "certn-archiver: database schema is at version " << schema.database_version

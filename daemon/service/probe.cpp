@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "service/certn_clients.hpp"
+#include "service/cli_database.hpp"
 #include "service/probe_detail.hpp"
 #include "service/service.hpp"
 
@@ -157,7 +158,8 @@ int probe(const config::config& cfg, const probe_request& request) {
   asio::io_context io(1);
   // Only to charge the calls to the shared budget: without the database they still go, on this
   // process's own limit.
-  db::pool database(cfg.database.url, 1, static_cast<int>(cfg.database.connect_timeout.count()));
+  db::pool database(cfg.database.url, 1, static_cast<int>(cfg.database.connect_timeout.count()),
+                    admin_limits(cfg));
   certn_clients clients(io, cfg.certn, nullptr, &database);
   std::optional<probe_run> run;
   std::exception_ptr escaped;

@@ -70,6 +70,27 @@ expect_exit 0 "status --json" "$binary" status --json
 [[ $(out_json '.jobs.oldest_due_seconds >= 3599 and .jobs.oldest_due_seconds < 3700') == true ]] ||
   fail "oldest due: $(cat "$scratch/out")"
 
+# --- the operator commands' own limits (database.admin_statement_timeout_ms) --------------------
+# A session holds the jobs table: a command ends on lock_timeout_ms, then on the admin statement
+# limit, with one line that says which; nothing waits for the holder.
+psql -w -qtA "$db_dsn" -c "BEGIN; LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60)" \
+  >/dev/null 2>&1 &
+lock_holder=$!
+track "$lock_holder" TERM
+wait_until 10 "the lock holder holds the jobs table" \
+  '[[ $(q "SELECT count(*) FROM pg_locks WHERE relation = '"'"'jobs'"'"'::regclass AND granted AND mode = '"'"'AccessExclusiveLock'"'"'") == 1 ]]'
+started=$SECONDS
+expect_exit 1 "jobs list behind a lock" env CERTN_ARCHIVER_DATABASE_LOCK_TIMEOUT_MS=300 "$binary" jobs list
+expect_err "jobs list behind a lock" '^certn-archiver: database: .*lock timeout'
+expect_exit 1 "jobs list behind a lock, no lock limit" env CERTN_ARCHIVER_DATABASE_LOCK_TIMEOUT_MS=0 \
+  CERTN_ARCHIVER_DATABASE_ADMIN_STATEMENT_TIMEOUT_MS=300 "$binary" jobs list
+expect_err "jobs list behind a lock, no lock limit" '^certn-archiver: database: .*statement timeout'
+((SECONDS - started < 10)) || fail "the commands waited $((SECONDS - started)) s for the lock"
+q "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 'jobs'::regclass AND granted
+     AND mode = 'AccessExclusiveLock'" >/dev/null
+wait "$lock_holder" 2>/dev/null || true
+untrack "$lock_holder"
+
 # --- jobs list / show ---------------------------------------------------------------------------
 expect_exit 0 "jobs list --json" "$binary" jobs list --json
 [[ $(out_json 'length') == 8 && $(out_json '.[0].id') == "$recent_succeeded" ]] || fail "list: $(cat "$scratch/out")"

@@ -22,8 +22,8 @@ TEST_CASE("the claim loop sleeps until the next job enqueued for later is due, a
     std::chrono::milliseconds wait;
   };
   const std::vector<row> rows = {
-      {std::nullopt, 2000ms}, {0ms, 5ms}, {300ms, 305ms}, {1995ms, 2000ms}, {1996ms, 2000ms},
-      {1h, 2000ms},
+      {std::nullopt, 2000ms}, {0ms, 5ms},       {300ms, 305ms},
+      {1995ms, 2000ms},       {1996ms, 2000ms}, {1h, 2000ms},
   };
   for (const auto& r : rows) {
     CAPTURE(r.next_due.value_or(-1ms).count());
