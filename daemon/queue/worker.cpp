@@ -67,6 +67,9 @@ struct workers::listener {
       : conninfo(std::move(conninfo)), on_notify(std::move(on_notify)) {
     thread = std::thread([this] { run(); });
   }
+  // Asks the thread to end; it notices within 250 ms. Does not wait: the io thread may call it.
+  void request_stop() { stop = true; }
+
   ~listener() {
     stop = true;
     // The thread notices within 250 ms, unless a server that stopped answering holds it (the
@@ -350,7 +353,10 @@ awaitable<void> workers::drain() {
                    runs.size(), one_line(e.what()), settings_.lease.count());
     }
   }
-  listener_.reset();
+  // Joined by the destructor, once the io_context no longer runs: waiting here would block it.
+  if (listener_) {
+    listener_->request_stop();
+  }
 }
 
 }  // namespace archiver::queue
