@@ -69,6 +69,13 @@ run_wrk() {  # bodies connections delay-ms -> sets rate p50 p99 non2xx
   non2xx=$(awk '/Non-2xx/ { print $NF }' "$work/wrk.txt")
   non2xx=${non2xx:-0}
 }
+# serve's own view of its latency (certn_archiver_webhook_intake_seconds, accepted events: from a
+# POST's last byte to its answer): cumulative counts at 5, 10 and 25 ms, and the total.
+intake_buckets() {
+  curl -sf "http://127.0.0.1:$port/metrics" |
+    awk '/^certn_archiver_webhook_intake_seconds_bucket\{outcome="accepted",le="(0.005|0.01|0.025|\+Inf)"\}/ {
+           printf "%d ", $2 }'
+}
 groups_sum() {  # events and transactions so far, from serve's group commit histogram
   curl -sf "http://127.0.0.1:$port/metrics" |
     awk '/^certn_archiver_webhook_commit_group_events_(sum|count) / { v[$1] = $2 }
@@ -79,11 +86,16 @@ echo "warming up..." >&2
 BODIES="$work/bodies-warmup.txt" THREADS=2 DELAY_MS=0 wrk -t2 -c8 -d2s -s "$here/post.lua" \
   "http://127.0.0.1:$port/webhooks/certn" >/dev/null
 
-declare -A rate_at p50_at p99_at non2xx_at tps_at group_at pgb_p50_at pgb_p99_at
+declare -A rate_at p50_at p99_at non2xx_at tps_at group_at pgb_p50_at pgb_p99_at within_at
 for c in "${clients[@]}"; do
   read -r events_before groups_before <<<"$(groups_sum)"
+  read -r -a buckets_before <<<"$(intake_buckets)"
   run_wrk "full-$c" "$c" 0
   read -r events_after groups_after <<<"$(groups_sum)"
+  read -r -a buckets_after <<<"$(intake_buckets)"
+  within_at[$c]=$(awk -v a5=$((buckets_after[0] - buckets_before[0])) -v a10=$((buckets_after[1] - buckets_before[1])) \
+    -v a25=$((buckets_after[2] - buckets_before[2])) -v n=$((buckets_after[3] - buckets_before[3])) \
+    'BEGIN { if (n) printf "%.2f%% / %.2f%% / %.2f%%", 100 * a5 / n, 100 * a10 / n, 100 * a25 / n }')
   rate_at[$c]=$rate p50_at[$c]=$p50 p99_at[$c]=$p99 non2xx_at[$c]=$non2xx
   group_at[$c]=$(awk -v e=$((events_after - events_before)) -v g=$((groups_after - groups_before)) \
     'BEGIN { printf "%.1f", g ? e / g : 0 }')
@@ -166,6 +178,7 @@ TABLE
 for c in "${clients[@]}"; do
   ratio=$(awk -v a="${rate_at[$c]}" -v b="${tps_at[$c]}" 'BEGIN { printf "%.2f", a / b }')
   echo "intake / pgbench TPS at $c clients: $ratio; p99 ${p99_at[$c]} ms (pgbench's ${pgb_p99_at[$c]}); non-2xx answers: ${non2xx_at[$c]}"
+  echo "  answered within 5 / 10 / 25 ms of the request's last byte, by serve's own histogram: ${within_at[$c]}"
 done
 echo "goal (issue 15, item 7): >= 1.00 at $most clients, p99 < 20 ms; p99 at half rate: $half_p99 ms (goal < 50)"
 echo "p99 with the workers saturated / without workers: $p99_ratio (goal <= 1.5); non-2xx answers with the workers saturated: $saturated_non2xx"
