@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   list->add_option("--page-size", cases_request.page_size, "Cases per page (1-100)")
       ->check(CLI::Range(1, 100));
   list->add_flag("--all", cases_request.all_pages, "Every page, the cases as one JSON array");
+  bool list_held = false;
+  list->add_flag("--held", list_held,
+                 "The cases under a legal hold, from the database (no call to Certn)");
   const auto with_id = [&](const char* name, const char* help) {
     CLI::App* command = cases->add_subcommand(name, help);
     command->add_option("id", cases_request.id, "Case id")->required();
@@ -152,6 +155,30 @@ int main(int argc, char** argv) {
       ->add_flag("--resume", backfill_request.resume, "Resume paused bulk (backfill) work")
       ->excludes(pause_option);
 
+  // hold, release, audit: records management (service/records.cpp).
+  service::hold_request hold_request;
+  CLI::App* hold = app.add_subcommand("hold", "Place a legal hold on a case: it is never purged");
+  CLI::App* release = app.add_subcommand("release", "Release a case's legal hold");
+  for (CLI::App* command : {hold, release}) {
+    command->add_option("--case", hold_request.case_id, "The case id")->required();
+    command->add_option("--reason", hold_request.reason, "Why (kept in the audit trail)")
+        ->required()
+        ->check([](const std::string& text) {
+          return text.find_first_not_of(" \t") == std::string::npos ? "the reason is empty"
+                                                                     : std::string();
+        });
+  }
+  service::audit_request audit_request;
+  CLI::App* audit = app.add_subcommand("audit", "The audit trail: who did what, when and why");
+  audit->add_option("--case", audit_request.case_id, "Only the rows of this case");
+  audit->add_option("--since", audit_request.since,
+                    "Only rows at or after this time (ISO 8601 date or date-time)");
+  audit->add_option("--limit", audit_request.limit, "The newest this many rows (default 1000)")
+      ->check(CLI::Range(1, 10'000'000));
+  audit->add_flag("--json", audit_request.json, "A JSON array instead of lines");
+  CLI::App* audit_verify =
+      audit->add_subcommand("verify", "Re-compute the audit trail's hash chain");
+
   std::string verify_case;
   CLI::App* verify = app.add_subcommand(
       "verify", "Re-read stored objects and compare their sha256 and size with the database");
@@ -198,6 +225,17 @@ int main(int argc, char** argv) {
     }
     if (serve->parsed()) {
       return service::serve(cfg);
+    }
+    if (list->parsed() && list_held) {
+      return service::list_held(cfg);
+    }
+    if (hold->parsed() || release->parsed()) {
+      hold_request.release = release->parsed();
+      return service::hold(cfg, hold_request);
+    }
+    if (audit->parsed()) {
+      audit_request.verify = audit_verify->parsed();
+      return service::audit(cfg, audit_request);
     }
     if (cases->parsed()) {
       cases_request.endpoint = cases->get_subcommands().front()->get_name();

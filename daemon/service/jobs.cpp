@@ -7,6 +7,7 @@
 #include "db/migrations.hpp"
 #include "db/pool.hpp"
 #include "queue/admin.hpp"
+#include "records/audit.hpp"
 #include "service/cli_database.hpp"
 #include "service/service.hpp"
 
@@ -107,16 +108,34 @@ int show(pqxx::connection& conn, const jobs_request& request) {
   return exit_ok;
 }
 
+// The case a job is about, for its audit row: its payload's case_id ("" for reconcile and the
+// like).
+std::string case_of_job(pqxx::work& tx, std::int64_t id) {
+  const pqxx::result row =
+      tx.exec_params("SELECT COALESCE(payload->>'case_id', '') FROM jobs WHERE id = $1", id);
+  return row.empty() ? std::string() : row[0][0].as<std::string>();
+}
+
 int retry(pqxx::connection& conn, const jobs_request& request) {
   pqxx::work tx(conn);
   if (request.all_dead) {
     const queue::retry_counts counts = queue::retry_all_dead(tx);
+    if (counts.queued > 0) {
+      records::append_audit(tx, records::command_actor(), "jobs_retry", "",
+                            "every dead job: " + std::to_string(counts.queued) + " queued again");
+    }
     tx.commit();
     std::cout << "queued " << counts.queued << " dead jobs again; " << counts.already_pending
               << " left as they are: their (kind, key) already has a pending job\n";
     return exit_ok;
   }
   const queue::retry_result result = queue::retry_job(tx, request.id);
+  if (result.outcome == queue::retry_outcome::queued) {
+    records::append_audit(tx, records::command_actor(), "job_retry", case_of_job(tx, request.id),
+                          "job " + std::to_string(request.id) + " " + result.before->kind + " " +
+                              result.before->key + " (was " + result.before->state + " after " +
+                              std::to_string(result.before->attempts) + " attempts)");
+  }
   tx.commit();
   switch (result.outcome) {
     case queue::retry_outcome::queued:
@@ -143,6 +162,11 @@ int retry(pqxx::connection& conn, const jobs_request& request) {
 int cancel(pqxx::connection& conn, const jobs_request& request) {
   pqxx::work tx(conn);
   const queue::cancel_result result = queue::cancel_job(tx, request.id);
+  if (result.outcome == queue::cancel_outcome::cancelled) {
+    records::append_audit(tx, records::command_actor(), "job_cancel", case_of_job(tx, request.id),
+                          "job " + std::to_string(request.id) + " (was " + result.previous_state +
+                              ")");
+  }
   tx.commit();
   switch (result.outcome) {
     case queue::cancel_outcome::cancelled:

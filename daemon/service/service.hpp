@@ -96,4 +96,30 @@ int backfill(const config::config& cfg, const backfill_request& request);
 // 1 on any mismatch, missing or unreadable object, or when the database cannot be read.
 int verify(const config::config& cfg, const std::string& case_id);
 
+// `certn-archiver hold --case ID --reason TEXT` (or `release`): places (releases) a legal hold,
+// with an audit row naming the OS user (records/holds.hpp). Returns 0; 1 when the case is already
+// held (hold) or not held (release), or the database fails.
+struct hold_request {
+  bool release = false;
+  std::string case_id;
+  std::string reason;
+};
+int hold(const config::config& cfg, const hold_request& request);
+
+// `certn-archiver cases list --held`: the legal holds in force, as one JSON array (as the other
+// `cases` commands print); from the database, not Certn. Returns 0, or 1 when the database fails.
+int list_held(const config::config& cfg);
+
+// `certn-archiver audit [--case ID] [--since D] [--limit N] [--json]`: the audit trail, oldest
+// first; `audit verify`: re-computes its hash chain. Returns 0; 1 when the chain is broken or the
+// database fails.
+struct audit_request {
+  bool verify = false;
+  std::optional<std::string> case_id;
+  std::optional<std::string> since;
+  int limit = 1000;
+  bool json = false;
+};
+int audit(const config::config& cfg, const audit_request& request);
+
 }  // namespace archiver::service
