@@ -1,0 +1,83 @@
+#!/bin/bash
+# Records management from the command line (issue 16): legal holds (hold, release, cases list
+# --held), the audit trail (audit, audit verify) with a row for each action and for an operator's
+# job retry and cancel, appends from many commands at once chained without a gap, UPDATE, DELETE
+# and TRUNCATE refused, and `audit verify` failing once a superuser alters or removes a row.
+source "$(dirname "$0")/fixture.sh"
+command -v jq >/dev/null || fail "jq is not installed"
+create_database --migrate
+
+expect_err() {
+  grep -qE -- "$2" "$scratch/err" || fail "$1: stderr lacks /$2/: $(cat "$scratch/err")"
+}
+
+# --- holds ---------------------------------------------------------------------------------------
+expect_exit 0 "hold" "$binary" hold --case case-a --reason "litigation 2026-17"
+expect_exit 1 "hold again" "$binary" hold --case case-a --reason "another"
+expect_err "hold again" '^certn-archiver: case case-a is already held \(since .*, by user:[a-z]+: litigation 2026-17\)$'
+expect_exit 2 "hold without a reason" "$binary" hold --case case-b --reason " "
+expect_exit 2 "hold without a case" "$binary" hold --reason "why"
+expect_exit 0 "hold another" "$binary" hold --case case-b --reason "regulator's request"
+expect_exit 0 "cases list --held" "$binary" cases list --held
+[[ $(jq -c '[.[].case_id]' "$scratch/out") == '["case-a","case-b"]' ]] || fail "held: $(cat "$scratch/out")"
+[[ $(jq -r '.[0].reason' "$scratch/out") == "litigation 2026-17" ]] || fail "held reason: $(cat "$scratch/out")"
+expect_exit 0 "release" "$binary" release --case case-a --reason "settled"
+expect_exit 1 "release again" "$binary" release --case case-a --reason "settled"
+expect_err "release again" '^certn-archiver: case case-a is not held$'
+expect_exit 0 "cases list --held after release" "$binary" cases list --held
+[[ $(jq -c '[.[].case_id]' "$scratch/out") == '["case-b"]' ]] || fail "held after release: $(cat "$scratch/out")"
+[[ $(q "SELECT released_by IS NOT NULL AND release_reason = 'settled' FROM legal_holds WHERE case_id = 'case-a'") == t ]] ||
+  fail "the released hold's row does not say who released it and why"
+
+# --- operator job actions are audited ------------------------------------------------------------
+dead=$(q "INSERT INTO jobs (kind, key, payload, state, attempts, last_error, finished_at)
+            VALUES ('sync_case', 'case-c', '{\"case_id\":\"case-c\"}', 'dead', 10, 'gave up', now())
+          RETURNING id")
+expect_exit 0 "jobs retry" "$binary" jobs retry "$dead"
+expect_exit 0 "jobs cancel" "$binary" jobs cancel "$dead"
+
+expect_exit 0 "audit --json" "$binary" audit --json
+[[ $(jq -c '[.[] | [.seq, .action, .case_id]]' "$scratch/out") == \
+   '[[1,"hold","case-a"],[2,"hold","case-b"],[3,"release","case-a"],[4,"job_retry","case-c"],[5,"job_cancel","case-c"]]' ]] ||
+  fail "audit rows: $(cat "$scratch/out")"
+[[ $(jq -r '.[0].actor' "$scratch/out") == user:* ]] || fail "actor: $(cat "$scratch/out")"
+[[ $(jq -r '.[2].detail' "$scratch/out") == settled ]] || fail "release detail: $(cat "$scratch/out")"
+expect_exit 0 "audit --case case-c" "$binary" audit --case case-c
+[[ $(wc -l <"$scratch/out") -eq 2 ]] || fail "audit --case: $(cat "$scratch/out")"
+expect_exit 0 "audit --since tomorrow" "$binary" audit --since "$(date -u -d tomorrow +%F)" --json
+[[ $(cat "$scratch/out") == "[]" ]] || fail "audit --since tomorrow: $(cat "$scratch/out")"
+
+# --- many appenders at once: one chain, no gap ---------------------------------------------------
+pids=()
+for i in $(seq 1 20); do
+  "$binary" hold --case "case-many-$i" --reason "batch $i" >/dev/null 2>"$scratch/many-$i.err" &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid" || fail "a concurrent hold failed: $(cat "$scratch"/many-*.err)"; done
+[[ $(q "SELECT count(*) = max(seq) AND min(seq) = 1 FROM audit_log") == t ]] || fail "audit seq has gaps"
+expect_exit 0 "audit verify" "$binary" audit verify
+grep -qE '^audit trail intact: 25 rows, head [0-9a-f]{64}$' "$scratch/out" || fail "verify: $(cat "$scratch/out")"
+
+# --- append-only ---------------------------------------------------------------------------------
+for statement in "UPDATE audit_log SET detail = 'x' WHERE seq = 2" "DELETE FROM audit_log WHERE seq = 25" \
+                 "TRUNCATE audit_log"; do
+  if psql -w -qtA -v ON_ERROR_STOP=1 "$db_dsn" -c "$statement" >/dev/null 2>"$scratch/psql.err"; then
+    fail "$statement was allowed"
+  fi
+  grep -q "audit_log is append-only" "$scratch/psql.err" || fail "$statement: $(cat "$scratch/psql.err")"
+done
+pass "UPDATE, DELETE and TRUNCATE refused"
+
+# --- a superuser alters, then removes, a row behind the trigger's back ----------------------------
+behind_the_trigger() {
+  q "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete; $1;
+     ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_or_delete" >/dev/null
+}
+behind_the_trigger "UPDATE audit_log SET detail = 'nothing happened' WHERE seq = 3"
+expect_exit 1 "audit verify after an UPDATE" "$binary" audit verify
+expect_err "audit verify after an UPDATE" '^certn-archiver: audit trail broken at seq 3: hash does not match'
+behind_the_trigger "UPDATE audit_log SET detail = 'settled' WHERE seq = 3"
+expect_exit 0 "audit verify with the row restored" "$binary" audit verify
+behind_the_trigger "DELETE FROM audit_log WHERE seq = 4"
+expect_exit 1 "audit verify after a DELETE" "$binary" audit verify
+expect_err "audit verify after a DELETE" '^certn-archiver: audit trail broken at seq 5: expected seq 4'
