@@ -1,5 +1,7 @@
 #include "archive/repository.hpp"
 
+#include "records/audit.hpp"
+
 namespace archiver::archive::repository {
 
 namespace {
@@ -24,7 +26,7 @@ constexpr const char* upsert_artifact =
     "content_type) VALUES ($1, $2, $3, $4, $5, $6, $7) "
     "ON CONFLICT (object_key) DO UPDATE SET sha256 = EXCLUDED.sha256, "
     "size_bytes = EXCLUDED.size_bytes, content_type = EXCLUDED.content_type, "
-    "archived_at = now()";
+    "archived_at = now() RETURNING (xmax = 0)";
 
 constexpr const char* select_manifest_entries =
     "SELECT kind, object_key, sha256, size_bytes, COALESCE(source_id, ''), "
@@ -128,8 +130,14 @@ bool is_archived(pqxx::transaction_base& tx, const std::string& key) {
 void record_artifact(pqxx::transaction_base& tx, const std::string& case_id,
                      const std::string& kind, const std::string& source_id, const std::string& key,
                      const storage::object_digest& digest, const std::string& content_type) {
-  tx.exec_params(upsert_artifact, case_id, kind, source_id, key, digest.sha256_hex,
-                 static_cast<std::int64_t>(digest.size), content_type);
+  const bool fresh = tx.exec_params1(upsert_artifact, case_id, kind, source_id, key,
+                                     digest.sha256_hex, static_cast<std::int64_t>(digest.size),
+                                     content_type)[0]
+                         .as<bool>();
+  records::append_audit(tx, records::daemon_actor(),
+                        fresh ? "artifact_written" : "artifact_rewritten", case_id,
+                        kind + " " + key + " sha256 " + digest.sha256_hex + " " +
+                            std::to_string(digest.size) + " bytes");
 }
 
 std::optional<std::string> recorded_sha256(pqxx::transaction_base& tx, const std::string& key) {

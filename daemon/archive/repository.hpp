@@ -27,7 +27,8 @@ namespace archiver::archive::repository {
 // True when an artifact row exists at `key` (the object is whole and recorded).
 bool is_archived(pqxx::transaction_base& tx, const std::string& key);
 
-// Records (or, for the same key, replaces) what was stored at `key`.
+// Records (or, for the same key, replaces) what was stored at `key`, with its audit row
+// (artifact_written, or artifact_rewritten for a key recorded before).
 void record_artifact(pqxx::transaction_base& tx, const std::string& case_id,
                      const std::string& kind, const std::string& source_id, const std::string& key,
                      const storage::object_digest& digest, const std::string& content_type);

@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <pqxx/pqxx>
 
@@ -54,7 +55,7 @@ std::string entry_hash(const audit_entry& entry) {
   return storage::sha256_hex(encoded);
 }
 
-audit_entry append_audit(pqxx::work& tx, std::string_view actor, std::string_view action,
+audit_entry append_audit(pqxx::transaction_base& tx, std::string_view actor, std::string_view action,
                          std::string_view case_id, std::string_view detail) {
   tx.exec_params("SELECT pg_advisory_xact_lock($1)", audit_lock_key);
   const pqxx::row head = tx.exec1(
@@ -161,6 +162,14 @@ std::string command_actor() {
     return "user:" + std::string(sudo_user) + " (via sudo as " + name + ")";
   }
   return "user:" + name;
+}
+
+std::string daemon_actor() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) {
+    std::snprintf(host, sizeof host, "unknown");
+  }
+  return "daemon:" + std::string(host) + ":" + std::to_string(::getpid());
 }
 
 std::string to_json(const audit_entry& entry) {

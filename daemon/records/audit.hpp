@@ -39,7 +39,7 @@ std::string entry_hash(const audit_entry& entry);
 // Appends one row in `tx` (committed with it, so that an action and its audit row stand or fall
 // together) and returns it. Holds the audit advisory lock until `tx` ends: keep such
 // transactions short.
-audit_entry append_audit(pqxx::work& tx, std::string_view actor, std::string_view action,
+audit_entry append_audit(pqxx::transaction_base& tx, std::string_view actor, std::string_view action,
                          std::string_view case_id, std::string_view detail);
 
 struct audit_filter {
@@ -72,6 +72,9 @@ chain_check verify_chain(pqxx::transaction_base& tx);
 // The actor of an operator's command: "user:<name>" of the effective OS user, with the user who
 // ran sudo when there is one ("user:alice (via sudo as root)").
 std::string command_actor();
+
+// The actor of the daemon's own actions: "daemon:<host>:<pid>".
+std::string daemon_actor();
 
 // One JSON object per entry (for `audit --json`).
 std::string to_json(const audit_entry& entry);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <pqxx/pqxx>
 
+#include "records/audit.hpp"
 #include "service/cli_database.hpp"
 #include "service/pipeline.hpp"
 #include "service/service.hpp"
@@ -101,16 +102,25 @@ int verify(const config::config& cfg, const std::string& case_id) {
     }
   }
   const std::uint64_t bad = result.mismatched + result.missing + result.unreadable;
-  std::printf(
-      "verified %llu object(s) in %s: %llu ok (%llu bytes), %llu mismatched, %llu missing, "
-      "%llu unreadable\n",
-      static_cast<unsigned long long>(result.objects), store->describe().c_str(),
-      static_cast<unsigned long long>(result.objects - bad),
-      static_cast<unsigned long long>(result.bytes),
-      static_cast<unsigned long long>(result.mismatched),
-      static_cast<unsigned long long>(result.missing),
-      static_cast<unsigned long long>(result.unreadable));
-  return bad == 0 ? 0 : 1;
+  char summary[512];
+  std::snprintf(summary, sizeof summary,
+                "verified %llu object(s) in %s: %llu ok (%llu bytes), %llu mismatched, %llu "
+                "missing, %llu unreadable",
+                static_cast<unsigned long long>(result.objects), store->describe().c_str(),
+                static_cast<unsigned long long>(result.objects - bad),
+                static_cast<unsigned long long>(result.bytes),
+                static_cast<unsigned long long>(result.mismatched),
+                static_cast<unsigned long long>(result.missing),
+                static_cast<unsigned long long>(result.unreadable));
+  std::printf("%s\n", summary);
+  // The verification itself is a record of custody: who checked what, when, and what was found.
+  const int audited = with_database(cfg, [&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    records::append_audit(tx, records::command_actor(), "verify", case_id, summary);
+    tx.commit();
+    return 0;
+  });
+  return bad == 0 && audited == 0 ? 0 : 1;
 }
 
 }  // namespace archiver::service

@@ -47,6 +47,22 @@ wait_until 60 "re-archive not done" rearchived
   fail "the second revision of the supplementary information was not archived"
 pass "dispute and second closing: $before -> $(q "SELECT count(*) FROM artifacts WHERE case_id = '$id'") artifacts, old ones kept"
 
+# Every artifact row has its audit row (issue 16): written once per key, rewritten for a key
+# recorded again (the manifest after the dispute), by the daemon; the chain is intact.
+[[ $(q "SELECT count(*) FROM audit_log WHERE action = 'artifact_written'") == $(q "SELECT count(*) FROM artifacts") ]] ||
+  fail "artifact_written rows: $(q "SELECT count(*) FROM audit_log WHERE action = 'artifact_written'"), artifacts: $(q "SELECT count(*) FROM artifacts")"
+[[ $(q "SELECT count(*) FROM audit_log WHERE action LIKE 'artifact_%' AND actor NOT LIKE 'daemon:%'") == 0 ]] ||
+  fail "an artifact row audited with another actor"
+# The latest audit row of each key names what the artifact row holds now.
+[[ $(q "SELECT count(*) FROM artifacts r WHERE (SELECT a.detail FROM audit_log a WHERE a.action LIKE 'artifact_%'
+          AND split_part(a.detail, ' ', 2) = r.object_key ORDER BY a.seq DESC LIMIT 1)
+        = r.kind || ' ' || r.object_key || ' sha256 ' || r.sha256 || ' ' || r.size_bytes || ' bytes'") == $(q "SELECT count(*) FROM artifacts") ]] ||
+  fail "the audit rows do not name each artifact's key, sha256 and size"
+"$binary" verify --case "$id" >/dev/null || fail "verify --case"
+[[ $(q "SELECT detail FROM audit_log WHERE action = 'verify' AND case_id = '$id'") == "verified "* ]] || fail "verify not audited"
+"$binary" audit verify >"$scratch/audit.out" || fail "audit verify: $(cat "$scratch/audit.out")"
+pass "artifacts and verify audited: $(cat "$scratch/audit.out")"
+
 stop_serve
 grep -q "workers: 4 as" "$scratch/serve.log" || fail "workers did not start"
 pass "SIGTERM: drained, exit 0"
