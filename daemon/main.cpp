@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "ops/logging.hpp"
+#include "records/retention.hpp"
 #include "service/service.hpp"
 
 namespace {
@@ -165,7 +166,7 @@ int main(int argc, char** argv) {
         ->required()
         ->check([](const std::string& text) {
           return text.find_first_not_of(" \t") == std::string::npos ? "the reason is empty"
-                                                                     : std::string();
+                                                                    : std::string();
         });
   }
   service::audit_request audit_request;
@@ -213,6 +214,11 @@ int main(int argc, char** argv) {
     ops::setup_logging(cfg.log.format, cfg.log.level);
     if (serve->parsed()) {
       config::require_serve_settings(cfg);
+    }
+    try {
+      records::parse_retention(cfg.records.retention);
+    } catch (const std::invalid_argument& e) {
+      throw config::config_error("records.retention", e.what());
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "certn-archiver: configuration error: %s\n", e.what());

@@ -47,3 +47,10 @@ CREATE TRIGGER audit_log_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_lo
     FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
+
+-- Retention (records/retention.hpp): when a closed case may be purged, set when it closes by the
+-- policy then in force ('infinity' for forever), with the rule that gave it; cleared when the
+-- case re-opens, so that its next closing starts the clock again. A policy change applies to the
+-- cases that close after it.
+ALTER TABLE cases ADD COLUMN retain_until timestamptz, ADD COLUMN retention_rule text;
+CREATE INDEX cases_retain_until_idx ON cases (retain_until) WHERE retain_until IS NOT NULL;

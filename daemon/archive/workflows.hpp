@@ -41,6 +41,7 @@
 #include "ops/metrics.hpp"
 #include "ops/recent_count.hpp"
 #include "queue/worker.hpp"
+#include "records/retention.hpp"
 #include "storage/object_store.hpp"
 
 namespace archiver::archive {
@@ -58,6 +59,7 @@ struct settings {
   std::chrono::seconds reconcile_interval{900};  // 0: reconcile runs only when enqueued by hand
   reconcile_settings reconcile;                  // policy plan_reconcile
   std::uint64_t max_object_bytes = 64ULL << 30;  // a download larger than this fails
+  records::retention_policy retention;           // records.retention: set when a case closes
 };
 
 // certn_archiver_artifacts_total{kind}, certn_archiver_downloaded_bytes_total{kind},

@@ -83,6 +83,9 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
     facts.archivable = archivable;
     const case_decision decision = decide_case(facts);
     repository::save_case(tx, case_id, record, got.body, archivable, fence.now);
+    if (archivable) {
+      repository::set_retention(tx, case_id, settings_.retention);
+    }
     repository::save_case_checks(tx, case_id, record.checks);
     if (decision.record_status) {
       repository::record_status_change(tx, case_id, record.overall_status, source);

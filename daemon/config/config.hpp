@@ -144,6 +144,12 @@ struct archive_settings {
   std::string report_language = "en-CA";
 };
 
+// Records management (issue 16). retention: "STATUS=PERIOD" entries and "default=PERIOD"
+// (records/retention.hpp parses and checks them); none: every case is kept forever.
+struct records_settings {
+  std::vector<std::string> retention;
+};
+
 struct workers_settings {
   int concurrency = 4;
   int max_attempts = 10;
@@ -184,6 +190,7 @@ struct config {
   database_settings database;
   storage_settings storage;
   archive_settings archive;
+  records_settings records;
   workers_settings workers;
   log_settings log;
 };

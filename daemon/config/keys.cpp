@@ -60,6 +60,7 @@ std::vector<field> fields_of(config& c) {
   database_settings& db = c.database;
   storage_settings& st = c.storage;
   archive_settings& ar = c.archive;
+  records_settings& rc = c.records;
   workers_settings& wk = c.workers;
   log_settings& lg = c.log;
   return {
@@ -125,6 +126,7 @@ std::vector<field> fields_of(config& c) {
       {"archive", "on_statuses", &ar.on_statuses},
       {"archive", "generate_report", &ar.generate_report},
       {"archive", "report_language", &ar.report_language},
+      {"records", "retention", &rc.retention},
       {"workers", "concurrency", &wk.concurrency},
       {"workers", "max_attempts", &wk.max_attempts},
       {"workers", "lease_seconds", &wk.lease_seconds},

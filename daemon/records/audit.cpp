@@ -55,8 +55,9 @@ std::string entry_hash(const audit_entry& entry) {
   return storage::sha256_hex(encoded);
 }
 
-audit_entry append_audit(pqxx::transaction_base& tx, std::string_view actor, std::string_view action,
-                         std::string_view case_id, std::string_view detail) {
+audit_entry append_audit(pqxx::transaction_base& tx, std::string_view actor,
+                         std::string_view action, std::string_view case_id,
+                         std::string_view detail) {
   tx.exec_params("SELECT pg_advisory_xact_lock($1)", audit_lock_key);
   const pqxx::row head = tx.exec1(
       "SELECT COALESCE(max(seq), 0), "
@@ -74,18 +75,31 @@ audit_entry append_audit(pqxx::transaction_base& tx, std::string_view actor, std
   tx.exec_params0(
       "INSERT INTO audit_log (seq, at, actor, action, case_id, detail, prev_hash, hash) "
       "VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7, $8)",
-      entry.seq, entry.at, entry.actor, entry.action, entry.case_id, entry.detail,
-      entry.prev_hash, entry.hash);
+      entry.seq, entry.at, entry.actor, entry.action, entry.case_id, entry.detail, entry.prev_hash,
+      entry.hash);
   return entry;
 }
 
+bool append_audit_if_changed(pqxx::transaction_base& tx, std::string_view actor,
+                             std::string_view action, std::string_view detail) {
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", audit_lock_key);
+  const pqxx::result last =
+      tx.exec_params("SELECT detail FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT 1",
+                     std::string(action));
+  if (!last.empty() && last[0][0].as<std::string>() == detail) {
+    return false;
+  }
+  append_audit(tx, actor, action, "", detail);
+  return true;
+}
+
 std::vector<audit_entry> list_audit(pqxx::transaction_base& tx, const audit_filter& filter) {
-  const pqxx::result rows = tx.exec_params(
-      std::string("SELECT * FROM (SELECT ") + entry_columns +
-          " FROM audit_log WHERE ($1::text IS NULL OR case_id = $1) "
-          "AND ($2::timestamptz IS NULL OR at >= $2::timestamptz) "
-          "ORDER BY seq DESC LIMIT $3) newest ORDER BY seq",
-      filter.case_id, filter.since, filter.limit);
+  const pqxx::result rows =
+      tx.exec_params(std::string("SELECT * FROM (SELECT ") + entry_columns +
+                         " FROM audit_log WHERE ($1::text IS NULL OR case_id = $1) "
+                         "AND ($2::timestamptz IS NULL OR at >= $2::timestamptz) "
+                         "ORDER BY seq DESC LIMIT $3) newest ORDER BY seq",
+                     filter.case_id, filter.since, filter.limit);
   std::vector<audit_entry> entries;
   entries.reserve(rows.size());
   for (const auto& row : rows) {

@@ -39,8 +39,15 @@ std::string entry_hash(const audit_entry& entry);
 // Appends one row in `tx` (committed with it, so that an action and its audit row stand or fall
 // together) and returns it. Holds the audit advisory lock until `tx` ends: keep such
 // transactions short.
-audit_entry append_audit(pqxx::transaction_base& tx, std::string_view actor, std::string_view action,
-                         std::string_view case_id, std::string_view detail);
+audit_entry append_audit(pqxx::transaction_base& tx, std::string_view actor,
+                         std::string_view action, std::string_view case_id,
+                         std::string_view detail);
+
+// Appends `action` with `detail` unless the latest row of that action has the same detail: for
+// settings recorded when they change (the retention policy at start-up). Returns whether it
+// appended. Replicas starting together append one row between them.
+bool append_audit_if_changed(pqxx::transaction_base& tx, std::string_view actor,
+                             std::string_view action, std::string_view detail);
 
 struct audit_filter {
   std::optional<std::string> case_id;

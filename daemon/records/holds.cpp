@@ -11,7 +11,8 @@ namespace archiver::records {
 namespace {
 
 constexpr const char* hold_columns =
-    "case_id, reason, held_by, to_char(held_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+    "case_id, reason, held_by, to_char(held_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
 
 legal_hold hold_of(const pqxx::row& row) {
   return {row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
@@ -35,9 +36,10 @@ std::optional<legal_hold> place_hold(pqxx::work& tx, std::string_view case_id,
       "ON CONFLICT (case_id) WHERE released_at IS NULL DO NOTHING RETURNING id",
       std::string(case_id), std::string(reason), std::string(actor));
   if (placed.empty()) {
-    return hold_of(tx.exec_params1(std::string("SELECT ") + hold_columns +
-                                       " FROM legal_holds WHERE case_id = $1 AND released_at IS NULL",
-                                   std::string(case_id)));
+    return hold_of(
+        tx.exec_params1(std::string("SELECT ") + hold_columns +
+                            " FROM legal_holds WHERE case_id = $1 AND released_at IS NULL",
+                        std::string(case_id)));
   }
   append_audit(tx, actor, "hold", case_id, reason);
   return std::nullopt;
@@ -59,8 +61,9 @@ bool release_hold(pqxx::work& tx, std::string_view case_id, std::string_view rea
 
 std::vector<legal_hold> holds_in_force(pqxx::transaction_base& tx) {
   std::vector<legal_hold> holds;
-  for (const auto& row : tx.exec(std::string("SELECT ") + hold_columns +
-                                 " FROM legal_holds WHERE released_at IS NULL ORDER BY held_at, id")) {
+  for (const auto& row :
+       tx.exec(std::string("SELECT ") + hold_columns +
+               " FROM legal_holds WHERE released_at IS NULL ORDER BY held_at, id")) {
     holds.push_back(hold_of(row));
   }
   return holds;
@@ -68,9 +71,10 @@ std::vector<legal_hold> holds_in_force(pqxx::transaction_base& tx) {
 
 bool is_held(pqxx::transaction_base& tx, std::string_view case_id) {
   return tx
-      .exec_params1("SELECT EXISTS (SELECT 1 FROM legal_holds WHERE case_id = $1 "
-                    "AND released_at IS NULL)",
-                    std::string(case_id))[0]
+      .exec_params1(
+          "SELECT EXISTS (SELECT 1 FROM legal_holds WHERE case_id = $1 "
+          "AND released_at IS NULL)",
+          std::string(case_id))[0]
       .as<bool>();
 }
 

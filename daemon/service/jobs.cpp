@@ -163,9 +163,9 @@ int cancel(pqxx::connection& conn, const jobs_request& request) {
   pqxx::work tx(conn);
   const queue::cancel_result result = queue::cancel_job(tx, request.id);
   if (result.outcome == queue::cancel_outcome::cancelled) {
-    records::append_audit(tx, records::command_actor(), "job_cancel", case_of_job(tx, request.id),
-                          "job " + std::to_string(request.id) + " (was " + result.previous_state +
-                              ")");
+    records::append_audit(
+        tx, records::command_actor(), "job_cancel", case_of_job(tx, request.id),
+        "job " + std::to_string(request.id) + " (was " + result.previous_state + ")");
   }
   tx.commit();
   switch (result.outcome) {

@@ -4,9 +4,11 @@
 
 #include <pqxx/pqxx>
 
+#include "records/audit.hpp"
+#include "records/retention.hpp"
 #include "storage/filesystem_store.hpp"
-#include "webhook/store.hpp"
 #include "storage/s3_store.hpp"
+#include "webhook/store.hpp"
 
 namespace archiver::service {
 
@@ -34,6 +36,7 @@ archive::settings archive_settings_from(const config::config& cfg) {
   s.reconcile.recheck_open = cfg.workers.reconcile_recheck_open;
   s.reconcile.recheck_old = cfg.workers.reconcile_recheck_old;
   s.reconcile.archive_statuses = cfg.archive.on_statuses;
+  s.retention = records::parse_retention(cfg.records.retention);  // checked at start-up (main)
   return s;
 }
 
@@ -119,6 +122,22 @@ awaitable<void> pipeline::start() {
                           interval, ops::priority::sync});
       tx.commit();
     });
+  }
+  // A change of the retention policy applies to the cases that close from now on; the trail
+  // records when it took effect.
+  const std::string retention =
+      records::to_string(records::parse_retention(cfg_.records.retention));
+  // Built apart from the co_await: see db::pool::query_within.
+  std::function<bool(pqxx::connection&)> record_policy = [retention](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    const bool appended = records::append_audit_if_changed(tx, records::daemon_actor(),
+                                                           "retention_policy", retention);
+    tx.commit();
+    return appended;
+  };
+  const bool changed = co_await databases_.work.query<bool>(std::move(record_policy));
+  if (changed) {
+    spdlog::info("retention policy now in force: {}", retention);
   }
   workers_.start();
   spdlog::info("archiving to {}", store_.describe());

@@ -2,11 +2,13 @@
 # End to end, filesystem backend: certn-sim sends (duplicated, reordered) webhooks to `serve`, the
 # workers archive every case that reaches COMPLETE, and what lands on disk is checked byte for
 # byte against fresh downloads from the simulator; a dispute and a second closing archive the
-# new content beside the old. Then SIGTERM drains and exits 0.
+# new content beside the old, and restart the case's retention clock. Then SIGTERM drains and
+# exits 0.
 # certn-sim shapes: assumed observed
 source "$(dirname "$0")/fixture.sh"
 create_database --migrate
 archive_env
+export CERTN_ARCHIVER_RECORDS_RETENTION="COMPLETE=6y, default=1y"
 start_serve
 start_sim --report-delay-ms 300 --file-size 150000 --webhook-duplicate-rate 0.3 \
   --webhook-reorder-rate 0.3 --seed 7
@@ -26,6 +28,16 @@ expect_no_dead_job
   fail "unprocessed events remain"
 pass "duplicated and reordered webhooks: one report per case, no dead job, every event processed"
 
+# Retention (issue 16): each closed case kept 6 years from its closing, by the rule that says so
+# (a day more at most, for a closing on 29 February); the policy recorded once.
+kept_six_years="retention_rule = 'COMPLETE=6y' AND retain_until >= closed_at + interval '6 years'
+  AND retain_until < closed_at + interval '6 years 2 days'"
+[[ $(q "SELECT count(*) FROM cases WHERE $kept_six_years") -eq 6 ]] ||
+  fail "retention: $(q "SELECT id, overall_status, closed_at, retain_until, retention_rule FROM cases")"
+[[ $(q "SELECT string_agg(detail, '|') FROM audit_log WHERE action = 'retention_policy'") == "COMPLETE=6y default=1y" ]] ||
+  fail "retention policy audit: $(q "SELECT detail FROM audit_log WHERE action = 'retention_policy'")"
+pass "retention: 6 closed cases kept until 6 years after closing, policy audited"
+
 verify_objects
 # The archived files are the simulator's bytes: compare with fresh downloads.
 id=$(echo "$ids" | head -1)
@@ -36,6 +48,9 @@ pass "case $id: files equal Certn's bytes, report is a PDF, manifest lists every
 before=$(q "SELECT count(*) FROM artifacts WHERE case_id = '$id'")
 curl -sf -X POST "$sim/_sim/cases/$id/dispute" >/dev/null || fail "dispute"
 wait_until 10 "dispute not seen" sql_check = IN_DISPUTE "SELECT overall_status FROM cases WHERE id = '$id'"
+[[ $(q "SELECT retain_until IS NULL AND retention_rule IS NULL FROM cases WHERE id = '$id'") == t ]] ||
+  fail "a re-opened case keeps its retention date"
+first_closed=$(q "SELECT closed_at FROM cases WHERE id = '$id'")
 curl -sf -X POST "$sim/_sim/cases/$id/close" >/dev/null || fail "close"
 rearchived() {
   sql_check -eq 2 "SELECT count(*) FROM artifacts WHERE case_id = '$id' AND kind = 'report'" &&
@@ -46,6 +61,10 @@ wait_until 60 "re-archive not done" rearchived
 [[ $(q "SELECT count(*) FROM artifacts WHERE case_id = '$id' AND kind = 'supplementary_information'") -eq 2 ]] ||
   fail "the second revision of the supplementary information was not archived"
 pass "dispute and second closing: $before -> $(q "SELECT count(*) FROM artifacts WHERE case_id = '$id'") artifacts, old ones kept"
+[[ -z $first_closed ]] || fail "a re-opened case keeps closed_at: $first_closed"
+wait_until 10 "retention after the second closing" \
+  sql_check -eq 1 "SELECT count(*) FROM cases WHERE id = '$id' AND $kept_six_years"
+pass "retention: the dispute cleared the case's date, its second closing set a new one"
 
 # Every artifact row has its audit row (issue 16): written once per key, rewritten for a key
 # recorded again (the manifest after the dispute), by the daemon; the chain is intact.

@@ -11,6 +11,13 @@ expect_err() {
   grep -qE -- "$2" "$scratch/err" || fail "$1: stderr lacks /$2/: $(cat "$scratch/err")"
 }
 
+# --- a retention policy that does not parse is a configuration error, for every command -------
+expect_exit 2 "records.retention with a bad period" env CERTN_ARCHIVER_RECORDS_RETENTION="COMPLETE=6q" "$binary" status
+expect_err "records.retention with a bad period" \
+  '^certn-archiver: configuration error: records.retention: "COMPLETE=6q": the period must be like 6y, 18m, 90d, 1y6m or forever'
+expect_exit 2 "records.retention given twice" env CERTN_ARCHIVER_RECORDS_RETENTION="COMPLETE=6y,COMPLETE=1y" "$binary" hold --case x --reason y
+expect_err "records.retention given twice" 'records.retention: "COMPLETE=1y": COMPLETE is given twice'
+
 # --- holds ---------------------------------------------------------------------------------------
 expect_exit 0 "hold" "$binary" hold --case case-a --reason "litigation 2026-17"
 expect_exit 1 "hold again" "$binary" hold --case case-a --reason "another"
@@ -81,3 +88,25 @@ expect_exit 0 "audit verify with the row restored" "$binary" audit verify
 behind_the_trigger "DELETE FROM audit_log WHERE seq = 4"
 expect_exit 1 "audit verify after a DELETE" "$binary" audit verify
 expect_err "audit verify after a DELETE" '^certn-archiver: audit trail broken at seq 5: expected seq 4'
+
+# --- the least-privilege role of README "Records management" --------------------------------------
+# Its SQL is taken from the README, so that what the README says is what is tested.
+role="${db_name}_app"
+awk '/^- \*\*Least privilege\*\*/ { on = 1 } on && /```sql/ { grab = 1; next } grab && /```/ { exit } grab' \
+  "$(dirname "$0")/../../README.md" | sed "s/certn_archiver/$role/g" >"$scratch/role.sql"
+grep -q "CREATE ROLE $role LOGIN" "$scratch/role.sql" || fail "no role SQL in the README: $(cat "$scratch/role.sql")"
+psql -w -q -v ON_ERROR_STOP=1 "$db_dsn" -f "$scratch/role.sql" >/dev/null || fail "the README's role SQL fails"
+on_exit "psql -w -q '$db_dsn' -c 'DROP OWNED BY $role CASCADE' >/dev/null 2>&1; psql -w -q '$TEST_PG_DSN' -c 'DROP ROLE IF EXISTS $role' >/dev/null 2>&1"
+role_dsn=$(sed -E "s#^postgresql://[^@]+@#postgresql://$role@#" <<<"$db_dsn")
+as_role() { CERTN_ARCHIVER_DATABASE_URL=$role_dsn "$@"; }
+expect_exit 0 "hold as the least-privilege role" as_role "$binary" hold --case case-role --reason "as the app role"
+expect_exit 0 "release as the least-privilege role" as_role "$binary" release --case case-role --reason "done"
+expect_exit 0 "audit as the least-privilege role" as_role "$binary" audit --case case-role --json
+[[ $(jq -c '[.[].action]' "$scratch/out") == '["hold","release"]' ]] || fail "role's audit rows: $(cat "$scratch/out")"
+for statement in "UPDATE audit_log SET detail = 'x' WHERE seq = 1" "DELETE FROM audit_log" "DELETE FROM legal_holds"; do
+  if psql -w -qtA -v ON_ERROR_STOP=1 "$role_dsn" -c "$statement" >/dev/null 2>"$scratch/psql.err"; then
+    fail "the app role could run: $statement"
+  fi
+  grep -q "permission denied" "$scratch/psql.err" || fail "$statement: $(cat "$scratch/psql.err")"
+done
+pass "the README's least-privilege role holds, releases and audits, and cannot change the trail"

@@ -1,10 +1,15 @@
-// The records module's pure parts: the audit trail's row hash and chain check. No database.
+// The records module's pure parts: the audit trail's row hash and chain check, and retention's
+// periods and calendar arithmetic. No database.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "records/audit.hpp"
+#include "records/retention.hpp"
 
 using archiver::records::audit_entry;
 using archiver::records::chain_check;
@@ -94,4 +99,120 @@ TEST_CASE("check_chain: an intact chain, and each way a row can break it") {
     const chain_check check = check_chain(rows, 0, rows[2].hash);
     CHECK(check.first_bad_seq == 1);
   }
+}
+
+// ---- retention --------------------------------------------------------------------------------
+
+namespace {
+
+using archiver::records::keep_for;
+using archiver::records::utc_time;
+
+utc_time at(int y, unsigned m, unsigned d, int hour = 0, int minute = 0, int second = 0) {
+  using namespace std::chrono;
+  return utc_time(sys_days(year(y) / month(m) / day(d)) + hours(hour) + minutes(minute) +
+                  seconds(second));
+}
+
+std::string until(utc_time closed, const std::string& period) {
+  const auto parsed = archiver::records::parse_keep_for(period);
+  REQUIRE(parsed);
+  const auto result = archiver::records::retain_until(closed, *parsed);
+  return result ? archiver::records::to_iso8601(*result) : "forever";
+}
+
+}  // namespace
+
+TEST_CASE("parse_keep_for: years, months, days in that order, or forever") {
+  struct row {
+    const char* text;
+    std::optional<keep_for> expected;
+  };
+  const std::vector<row> rows = {
+      {"6y", keep_for{6, 0, 0, false}},
+      {"18m", keep_for{0, 18, 0, false}},
+      {"90d", keep_for{0, 0, 90, false}},
+      {"1y6m", keep_for{1, 6, 0, false}},
+      {"1y2m3d", keep_for{1, 2, 3, false}},
+      {"0d", keep_for{0, 0, 0, false}},
+      {"forever", keep_for{0, 0, 0, true}},
+      {"", std::nullopt},
+      {"6", std::nullopt},
+      {"y", std::nullopt},
+      {"6w", std::nullopt},
+      {"6m1y", std::nullopt},
+      {"1y1y", std::nullopt},
+      {"-1y", std::nullopt},
+      {"6 y", std::nullopt},
+      {"Forever", std::nullopt},
+      {"99999y", std::nullopt},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.text);
+    CHECK(archiver::records::parse_keep_for(r.text) == r.expected);
+  }
+  CHECK(archiver::records::to_string(keep_for{1, 6, 0, false}) == "1y6m");
+  CHECK(archiver::records::to_string(keep_for{0, 0, 0, false}) == "0d");
+  CHECK(archiver::records::to_string(keep_for{0, 0, 0, true}) == "forever");
+}
+
+TEST_CASE("retain_until: calendar arithmetic, never a day short") {
+  struct row {
+    utc_time closed;
+    const char* period;
+    const char* expected;
+  };
+  const std::vector<row> rows = {
+      {at(2026, 12, 7, 5, 30, 0), "6y", "2032-12-07T05:30:00.000000Z"},
+      // 29 February: a year later the calendar has none, four years later it has.
+      {at(2024, 2, 29, 23, 59, 59), "1y", "2025-03-01T23:59:59.000000Z"},
+      {at(2024, 2, 29), "4y", "2028-02-29T00:00:00.000000Z"},
+      {at(2024, 2, 29), "6y", "2030-03-01T00:00:00.000000Z"},
+      // The end of a longer month.
+      {at(2025, 1, 31), "1m", "2025-03-01T00:00:00.000000Z"},
+      {at(2024, 1, 31), "1m", "2024-03-01T00:00:00.000000Z"},
+      {at(2025, 3, 31), "1m", "2025-05-01T00:00:00.000000Z"},
+      {at(2025, 8, 31), "18m", "2027-03-01T00:00:00.000000Z"},
+      // Days count after years and months, across a leap day and a year's end.
+      {at(2024, 2, 1), "1m28d", "2024-03-29T00:00:00.000000Z"},
+      {at(2027, 12, 20), "1y15d", "2029-01-04T00:00:00.000000Z"},
+      {at(2026, 1, 1), "0d", "2026-01-01T00:00:00.000000Z"},
+      {at(2026, 1, 1), "forever", "forever"},
+  };
+  for (const row& r : rows) {
+    CAPTURE(archiver::records::to_iso8601(r.closed));
+    CAPTURE(r.period);
+    CHECK(until(r.closed, r.period) == r.expected);
+  }
+  // Sub-second parts are kept.
+  const utc_time precise = at(2026, 6, 1) + std::chrono::microseconds(123456);
+  CHECK(until(precise, "1d") == "2026-06-02T00:00:00.123456Z");
+}
+
+TEST_CASE("parse_retention: per status and a default; a bad entry is named") {
+  const auto policy =
+      archiver::records::parse_retention({"COMPLETE=6y", "CANCELLED=1y", "default=90d"});
+  CHECK(archiver::records::to_string(policy) == "CANCELLED=1y COMPLETE=6y default=90d");
+  CHECK(archiver::records::rule_for(policy, "COMPLETE").text == "COMPLETE=6y");
+  CHECK(archiver::records::rule_for(policy, "CANCELLED").period == keep_for{1, 0, 0, false});
+  CHECK(archiver::records::rule_for(policy, "EXPIRED").text == "default=90d");
+  // None given: everything is kept forever.
+  const auto empty = archiver::records::parse_retention({});
+  CHECK(archiver::records::rule_for(empty, "COMPLETE").text == "default=forever");
+  CHECK(archiver::records::rule_for(empty, "COMPLETE").period.forever);
+
+  auto error_of = [](std::vector<std::string> entries) {
+    try {
+      archiver::records::parse_retention(entries);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error_of({"COMPLETE"}) == "\"COMPLETE\": expected STATUS=PERIOD (e.g. COMPLETE=6y)");
+  CHECK(error_of({"=6y"}) == "\"=6y\": expected STATUS=PERIOD (e.g. COMPLETE=6y)");
+  CHECK(error_of({"COMPLETE=6q"}) ==
+        "\"COMPLETE=6q\": the period must be like 6y, 18m, 90d, 1y6m or forever");
+  CHECK(error_of({"COMPLETE=6y", "COMPLETE=1y"}) == "\"COMPLETE=1y\": COMPLETE is given twice");
+  CHECK(error_of({"default=1y", "default=2y"}) == "\"default=2y\": default is given twice");
 }
