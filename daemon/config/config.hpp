@@ -126,6 +126,10 @@ struct s3_settings {
   std::size_t max_parallel_parts = 4;
   std::chrono::milliseconds timeout{300'000};  // one request, body included
   std::string ca_file;  // extra trusted CA certificates (PEM) for an https endpoint
+  // Encryption at rest asked of the store for every new object: "" (the bucket's default),
+  // "AES256" (SSE-S3) or "aws:kms" (SSE-KMS, with sse_kms_key_id or the account's default key).
+  std::string sse;
+  std::string sse_kms_key_id;
 };
 
 struct storage_settings {

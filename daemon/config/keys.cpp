@@ -123,6 +123,8 @@ std::vector<field> fields_of(config& c) {
       {"storage.s3", "max_parallel_parts", &st.s3.max_parallel_parts},
       {"storage.s3", "timeout_ms", &st.s3.timeout},
       {"storage.s3", "ca_file", &st.s3.ca_file},
+      {"storage.s3", "sse", &st.s3.sse},
+      {"storage.s3", "sse_kms_key_id", &st.s3.sse_kms_key_id},
       {"archive", "on_statuses", &ar.on_statuses},
       {"archive", "generate_report", &ar.generate_report},
       {"archive", "report_language", &ar.report_language},

@@ -169,6 +169,13 @@ void validate_storage(const storage_settings& s) {
                5LL << 30);
     check_size("storage.s3.max_parallel_parts", s.s3.max_parallel_parts, 1, 64);
     check_range("storage.s3.timeout_ms", s.s3.timeout.count(), 1000, 86'400'000);
+    if (!s.s3.sse.empty() && s.s3.sse != "AES256" && s.s3.sse != "aws:kms") {
+      throw config_error("storage.s3.sse",
+                         "\"" + s.s3.sse + "\" is not one of \"\", \"AES256\", \"aws:kms\"");
+    }
+    if (!s.s3.sse_kms_key_id.empty() && s.s3.sse != "aws:kms") {
+      throw config_error("storage.s3.sse_kms_key_id", "needs storage.s3.sse = \"aws:kms\"");
+    }
     if (!s.s3.ca_file.empty()) {
       check_readable("storage.s3.ca_file", s.s3.ca_file);
     }

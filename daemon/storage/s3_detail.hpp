@@ -74,6 +74,18 @@ store_failure answer_failure(std::string_view operation, const std::string& key,
 // The first header called `name` (case-insensitive), if any.
 std::optional<std::string> header_value(const http::response_head& head, std::string_view name);
 
+// The headers that ask for encryption at rest of a new object (storage.s3.sse): none when unset;
+// x-amz-server-side-encryption, and with aws:kms the key id when one is configured. Sent on a
+// single PUT and on CreateMultipartUpload (parts inherit it), and signed like every header.
+header_list encryption_headers(const config::s3_settings& s3);
+
+// When the store's answer says how it encrypted the object, it must be what was asked: otherwise
+// a failure, not retryable (the bucket or the configuration must change). A store that says
+// nothing passes (s3rver, MinIO without KMS): it is checked only where it reports.
+std::optional<store_failure> check_encryption(std::string_view operation, const std::string& key,
+                                              const config::s3_settings& s3,
+                                              const http::response_head& head);
+
 // One S3 request before signing.
 struct s3_call {
   s3_call(std::string method, std::string key) : method(std::move(method)), key(std::move(key)) {}

@@ -139,6 +139,9 @@ awaitable<put_result> s3_store::impl::put_multipart(const std::string& key, cons
   if (!content_type.empty()) {
     create.headers.emplace_back("Content-Type", content_type);
   }
+  for (auto& header : encryption_headers(s3_)) {
+    create.headers.push_back(std::move(header));
+  }
   const s3_answer created = co_await send(create);
   if (created.fetch.error != http::failure::none) {
     result.failure = fetch_failure("create multipart upload", key, created.fetch);
@@ -147,6 +150,10 @@ awaitable<put_result> s3_store::impl::put_multipart(const std::string& key, cons
   if (!created.ok()) {
     result.failure =
         answer_failure("create multipart upload", key, created.fetch.head.status, created.body);
+    co_return result;
+  }
+  if (auto refused = check_encryption("create multipart upload", key, s3_, created.fetch.head)) {
+    result.failure = std::move(refused);
     co_return result;
   }
   std::optional<std::string> upload_id = s3_xml::parse_upload_id(created.body);

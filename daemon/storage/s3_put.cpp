@@ -55,6 +55,9 @@ awaitable<put_result> s3_store::impl::put_single(const std::string& key,
   if (!content_type.empty()) {
     call.headers.emplace_back("Content-Type", content_type);
   }
+  for (auto& header : encryption_headers(s3_)) {
+    call.headers.push_back(std::move(header));
+  }
   call.payload_hash = digest.sha256_hex;
   call.body = std::move(body);
   call.stream = stream;
@@ -64,6 +67,8 @@ awaitable<put_result> s3_store::impl::put_single(const std::string& key,
     result.failure = fetch_failure("put", key, answer.fetch);
   } else if (!answer.ok()) {
     result.failure = answer_failure("put", key, answer.fetch.head.status, answer.body);
+  } else {
+    result.failure = check_encryption("put", key, s3_, answer.fetch.head);
   }
   co_return result;
 }

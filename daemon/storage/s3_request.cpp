@@ -52,6 +52,42 @@ std::optional<std::string> header_value(const http::response_head& head, std::st
   return std::nullopt;
 }
 
+header_list encryption_headers(const config::s3_settings& s3) {
+  header_list headers;
+  if (s3.sse.empty()) {
+    return headers;
+  }
+  headers.emplace_back("x-amz-server-side-encryption", s3.sse);
+  if (s3.sse == "aws:kms" && !s3.sse_kms_key_id.empty()) {
+    headers.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", s3.sse_kms_key_id);
+  }
+  return headers;
+}
+
+std::optional<store_failure> check_encryption(std::string_view operation, const std::string& key,
+                                              const config::s3_settings& s3,
+                                              const http::response_head& head) {
+  if (s3.sse.empty()) {
+    return std::nullopt;
+  }
+  const auto said = header_value(head, "x-amz-server-side-encryption");
+  if (said && *said != s3.sse) {
+    return failure(operation, key, false,
+                   "the store encrypted the object with " + *said + ", not " + s3.sse +
+                       " as storage.s3.sse asks");
+  }
+  if (s3.sse == "aws:kms" && !s3.sse_kms_key_id.empty()) {
+    const auto kms_key = header_value(head, "x-amz-server-side-encryption-aws-kms-key-id");
+    if (kms_key && *kms_key != s3.sse_kms_key_id &&
+        kms_key->find(s3.sse_kms_key_id) == std::string::npos) {
+      return failure(operation, key, false,
+                     "the store encrypted the object with KMS key " + *kms_key + ", not " +
+                         s3.sse_kms_key_id + " as storage.s3.sse_kms_key_id asks");
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace s3_detail
 
 using namespace s3_detail;

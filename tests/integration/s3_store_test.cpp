@@ -313,6 +313,41 @@ TEST_CASE_FIXTURE(fixture, "puts a large object as a multipart upload streamed f
   CHECK(proxy.seen("?uploads") == 1);
 }
 
+TEST_CASE_FIXTURE(fixture, "asks for encryption at rest on single and multipart uploads, signed") {
+  // s3rver ignores these headers: what is asserted is what was sent, counted at the relay.
+  auto settings = settings_for("http://127.0.0.1:" + std::to_string(proxy.port()), dir);
+  settings.s3.sse = "aws:kms";
+  settings.s3.sse_kms_key_id = "test-key-1";
+  s3_store encrypting(io, settings);
+  const std::string asked = "\r\nx-amz-server-side-encryption: aws:kms\r\n";
+  const std::string key_id = "\r\nx-amz-server-side-encryption-aws-kms-key-id: test-key-1\r\n";
+  const std::string signed_headers =
+      ";x-amz-server-side-encryption;x-amz-server-side-encryption-aws-kms-key-id, Signature=";
+  for (const auto& marker : {asked, key_id, signed_headers, std::string("?partNumber=")}) {
+    proxy.count(marker);
+  }
+
+  const std::string small_key = prefix + "cases/c-9/small.json";
+  const put_result small =
+      run(io, encrypting.put_bytes(small_key, "{\"a\":1}", "application/json"));
+  REQUIRE_MESSAGE(!small.failure, small.failure->message);
+  CHECK(proxy.seen(asked) == 1);
+  CHECK(proxy.seen(key_id) == 1);
+  CHECK(proxy.seen(signed_headers) == 1);
+
+  const std::string big_key = prefix + "cases/c-9/big.bin";
+  const std::string bytes = random_bytes(12 * mib, 9);
+  auto file = staged(encrypting, big_key, bytes);
+  const put_result big = run(io, encrypting.put(big_key, *file, "application/octet-stream"));
+  REQUIRE_MESSAGE(!big.failure, big.failure->message);
+  CHECK(proxy.seen("?partNumber=") == 3);
+  // Once more, on CreateMultipartUpload only: the parts inherit the upload's encryption.
+  CHECK(proxy.seen(asked) == 2);
+  CHECK(proxy.seen(key_id) == 2);
+  CHECK(proxy.seen(signed_headers) == 2);
+  CHECK(read_with_awscli(endpoint, big_key, dir) == bytes);
+}
+
 TEST_CASE_FIXTURE(fixture, "reports a missing key as not found") {
   const read_result missing = run(io, store.read_digest(prefix + "no/such/key"));
   CHECK(missing.not_found);

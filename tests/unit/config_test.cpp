@@ -628,6 +628,16 @@ TEST_CASE("validation checks what only the file can express") {
     });
     CHECK(e.key == "storage.s3.endpoint");
   }
+  SUBCASE("an unknown s3 encryption, and a KMS key without aws:kms") {
+    const std::string s3 = "[storage]\nbackend = \"s3\"\n[storage.s3]\nbucket = \"b\"\n";
+    const error_text e = error_of([&] { dir.load_toml(s3 + "sse = \"aes256\"\n"); });
+    CHECK(e.key == "storage.s3.sse");
+    CHECK(e.what == "storage.s3.sse: \"aes256\" is not one of \"\", \"AES256\", \"aws:kms\"");
+    const error_text k =
+        error_of([&] { dir.load_toml(s3 + "sse = \"AES256\"\nsse_kms_key_id = \"key-1\"\n"); });
+    CHECK(k.key == "storage.s3.sse_kms_key_id");
+    CHECK_NOTHROW(dir.load_toml(s3 + "sse = \"aws:kms\"\nsse_kms_key_id = \"key-1\"\n"));
+  }
   SUBCASE("a TLS certificate that is a directory") {
     const std::string key = dir.write("key.pem", "key");
     const error_text e = error_of([&] {

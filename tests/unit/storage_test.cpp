@@ -24,6 +24,7 @@
 #include "storage/digest.hpp"
 #include "storage/filesystem_store.hpp"
 #include "storage/object_store.hpp"
+#include "storage/s3_detail.hpp"
 
 namespace fs = std::filesystem;
 using namespace archiver;
@@ -541,4 +542,38 @@ TEST_CASE("stale staging files of a dead process are removed; fresh ones and oth
   io.run();
   CHECK(removed == 1);
   fs::remove_all(dir);
+}
+
+TEST_CASE("S3 encryption at rest: the headers asked, and an answer naming another refused") {
+  using archiver::storage::s3_detail::check_encryption;
+  using archiver::storage::s3_detail::encryption_headers;
+  archiver::config::s3_settings s3;
+  CHECK(encryption_headers(s3).empty());
+  archiver::http::response_head head;
+  head.status = 200;
+  head.headers = {{"X-Amz-Server-Side-Encryption", "AES256"}};
+  CHECK_FALSE(check_encryption("put", "k", s3, head));  // nothing asked: nothing checked
+
+  s3.sse = "AES256";
+  CHECK(encryption_headers(s3) ==
+        archiver::storage::s3_detail::header_list{{"x-amz-server-side-encryption", "AES256"}});
+  CHECK_FALSE(check_encryption("put", "k", s3, head));
+  CHECK_FALSE(check_encryption("put", "k", s3, {}));  // a store that says nothing passes
+
+  s3.sse = "aws:kms";
+  s3.sse_kms_key_id = "key-1";
+  CHECK(encryption_headers(s3) == archiver::storage::s3_detail::header_list{
+                                      {"x-amz-server-side-encryption", "aws:kms"},
+                                      {"x-amz-server-side-encryption-aws-kms-key-id", "key-1"}});
+  const auto refused = check_encryption("put", "k", s3, head);
+  REQUIRE(refused);
+  CHECK_FALSE(refused->retryable);
+  CHECK(refused->message ==
+        "s3 put k: the store encrypted the object with AES256, not aws:kms as storage.s3.sse asks");
+  head.headers = {{"x-amz-server-side-encryption", "aws:kms"},
+                  {"x-amz-server-side-encryption-aws-kms-key-id",
+                   "arn:aws:kms:us-east-1:111122223333:key/key-1"}};
+  CHECK_FALSE(check_encryption("put", "k", s3, head));  // AWS answers with the key's ARN
+  head.headers[1].second = "arn:aws:kms:us-east-1:111122223333:key/other";
+  REQUIRE(check_encryption("put", "k", s3, head));
 }
