@@ -169,6 +169,14 @@ int main(int argc, char** argv) {
                                                                     : std::string();
         });
   }
+  service::export_request export_request;
+  CLI::App* export_command = app.add_subcommand(
+      "export", "Write a case as a BagIt bag (a directory, or a .zip), every object re-verified");
+  export_command->add_option("--case", export_request.case_id, "The case id")->required();
+  export_command->add_option("--out", export_request.out, "FILE.zip, or a new or empty DIR")
+      ->required();
+  export_command->add_flag("--all-versions", export_request.all_versions,
+                           "Every archived version, not only the current artifacts");
   service::audit_request audit_request;
   CLI::App* audit = app.add_subcommand("audit", "The audit trail: who did what, when and why");
   audit->add_option("--case", audit_request.case_id, "Only the rows of this case");
@@ -238,6 +246,9 @@ int main(int argc, char** argv) {
     if (hold->parsed() || release->parsed()) {
       hold_request.release = release->parsed();
       return service::hold(cfg, hold_request);
+    }
+    if (export_command->parsed()) {
+      return service::export_case(cfg, export_request);
     }
     if (audit->parsed()) {
       audit_request.verify = audit_verify->parsed();

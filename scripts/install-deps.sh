@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config ninja-build
   postgresql postgresql-contrib
   libboost-dev libboost-system-dev libsimdjson-dev libspdlog-dev libfmt-dev libpqxx-dev
-  doctest-dev libssl-dev libsystemd-dev libtomlplusplus-dev libcli11-dev
+  doctest-dev libssl-dev libsystemd-dev libtomlplusplus-dev libcli11-dev libzip-dev
   systemd curl jq openssl python3 wrk awscli time
   clang libfuzzer-14-dev libclang-rt-14-dev slowhttptest
 )

@@ -96,6 +96,18 @@ int backfill(const config::config& cfg, const backfill_request& request);
 // 1 on any mismatch, missing or unreadable object, or when the database cannot be read.
 int verify(const config::config& cfg, const std::string& case_id);
 
+// `certn-archiver export --case ID --out FILE.zip|DIR [--all-versions]`: the case as a BagIt bag
+// (records/bag.hpp): its current artifacts (or every version), each re-read from the store and
+// checked against its recorded sha256 and size, with bagit.txt, bag-info.txt (Payload-Oxum),
+// manifest-sha256.txt and tagmanifest-sha256.txt; audited. Never replaces a file or a non-empty
+// directory. Returns 0; 1 on any mismatch or failure (nothing is left behind).
+struct export_request {
+  std::string case_id;
+  std::string out;
+  bool all_versions = false;
+};
+int export_case(const config::config& cfg, const export_request& request);
+
 // `certn-archiver hold --case ID --reason TEXT` (or `release`): places (releases) a legal hold,
 // with an audit row naming the OS user (records/holds.hpp). Returns 0; 1 when the case is already
 // held (hold) or not held (release), or the database fails.

@@ -149,6 +149,11 @@ awaitable<put_result> faulty_store::put_bytes(const std::string& key, std::strin
   co_return result;
 }
 
+awaitable<read_result> faulty_store::copy_to(const std::string& key,
+                                             const std::filesystem::path& destination) {
+  co_return co_await inner_.copy_to(key, destination);
+}
+
 awaitable<read_result> faulty_store::read_digest(const std::string& key) {
   read_result result = co_await inner_.read_digest(key);
   co_return result;

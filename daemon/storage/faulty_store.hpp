@@ -5,7 +5,8 @@
 // Every put and put_bytes is first counted; the plan then decides whether it is "selected"
 // (plan.keys, all when empty) and, among the selected ones, which meet the fault (plan.nth: only
 // the Nth selected since set_plan(), or every one). A selected put waits plan.delay first. The
-// other operations (stage, read_digest, remove_stale_staging) go straight to the inner store.
+// other operations (stage, read_digest, copy_to, remove_stale_staging) go straight to the inner
+// store.
 //
 // Ownership: the inner store is borrowed and must outlive this one. Thread-safe: the plan and the
 // counters sit behind a mutex that is never held across a suspension.
@@ -74,6 +75,8 @@ class faulty_store final : public object_store {
                                   const std::string& content_type) override;
 
   awaitable<read_result> read_digest(const std::string& key) override;
+  awaitable<read_result> copy_to(const std::string& key,
+                                 const std::filesystem::path& destination) override;
   awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override;
   std::string describe() const override;  // "faulty <inner's description>"
 

@@ -69,8 +69,10 @@ class file_descriptor {
   int fd_;
 };
 
-// The digest of the whole of an open file. Throws std::system_error.
-object_digest digest_file(int fd, const fs::path& path) {
+// The digest of the whole of an open file, written on to `copy` as well when it is not -1.
+// Throws std::system_error.
+object_digest digest_file(int fd, const fs::path& path, int copy = -1,
+                          const fs::path& copy_path = {}) {
   streaming_digest digest;
   std::string buffer(64 * 1024, '\0');
   for (;;) {
@@ -85,6 +87,14 @@ object_digest digest_file(int fd, const fs::path& path) {
       return digest.finish();
     }
     digest.update(std::string_view(buffer.data(), static_cast<std::size_t>(got)));
+    for (ssize_t written = 0; copy >= 0 && written < got;) {
+      const ssize_t n =
+          ::write(copy, buffer.data() + written, static_cast<std::size_t>(got - written));
+      if (n < 0 && errno != EINTR) {
+        throw_errno(errno, "cannot write", copy_path);
+      }
+      written += n > 0 ? n : 0;
+    }
   }
 }
 
@@ -252,7 +262,19 @@ awaitable<put_result> filesystem_store::put_bytes(const std::string& key, std::s
 }
 
 awaitable<read_result> filesystem_store::read_digest(const std::string& key) {
-  auto result = co_await blocking_.run([&]() -> read_result {
+  auto result = co_await blocking_.run([&] { return read_blocking(key, nullptr); });
+  co_return result;
+}
+
+awaitable<read_result> filesystem_store::copy_to(const std::string& key,
+                                                 const std::filesystem::path& destination) {
+  auto result = co_await blocking_.run([&] { return read_blocking(key, &destination); });
+  co_return result;
+}
+
+read_result filesystem_store::read_blocking(const std::string& key,
+                                            const std::filesystem::path* destination) {
+  {
     if (const auto problem = key_problem(key)) {
       return read_failure(refused("read", key, *problem));
     }
@@ -278,13 +300,26 @@ awaitable<read_result> filesystem_store::read_digest(const std::string& key) {
             {false, "read " + printable(key) + ": " + target.string() + " is not a regular file"});
       }
       read_result out;
-      out.digest = digest_file(fd.get(), target);
+      if (destination == nullptr) {
+        out.digest = digest_file(fd.get(), target);
+        return out;
+      }
+      file_descriptor copy(
+          ::open(destination->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
+      if (copy.get() < 0) {
+        throw_errno(errno, "cannot create", *destination);
+      }
+      try {
+        out.digest = digest_file(fd.get(), target, copy.get(), *destination);
+      } catch (...) {
+        ::unlink(destination->c_str());
+        throw;
+      }
       return out;
     } catch (const std::system_error& error) {
       return read_failure(from_system_error("read", key, error));
     }
-  });
-  co_return result;
+  }
 }
 
 std::string filesystem_store::describe() const { return "filesystem " + root_.string(); }

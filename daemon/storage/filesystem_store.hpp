@@ -43,6 +43,8 @@ class filesystem_store final : public object_store {
   awaitable<put_result> put_bytes(const std::string& key, std::string bytes,
                                   const std::string& content_type) override;
   awaitable<read_result> read_digest(const std::string& key) override;
+  awaitable<read_result> copy_to(const std::string& key,
+                                 const std::filesystem::path& destination) override;
   awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override;
   std::string describe() const override;  // "filesystem <root>"
 
@@ -54,6 +56,8 @@ class filesystem_store final : public object_store {
 
  private:
   put_result put_blocking(const std::string& key, staged_file& file);
+  // read_digest and copy_to: reads the object, copying it to `destination` when given.
+  read_result read_blocking(const std::string& key, const std::filesystem::path* destination);
   std::optional<std::string> escapes_root(const std::filesystem::path& target) const;
 
   std::filesystem::path root_;

@@ -100,6 +100,11 @@ class object_store {
   // Reads the object at `key` back and digests it (for `verify`).
   virtual awaitable<read_result> read_digest(const std::string& key) = 0;
 
+  // Copies the object at `key` into a new local file `destination` (created, never replaced) and
+  // digests what it copied (for `export`). On failure no file is left at `destination`.
+  virtual awaitable<read_result> copy_to(const std::string& key,
+                                         const std::filesystem::path& destination) = 0;
+
   // Removes staging files left by a process that died mid-write (kill -9, power loss) and not
   // modified for `older_than`; returns how many. Run at start-up, off the io_context's thread.
   // The age guard matters: other replicas may be staging into the same tree right now.

@@ -1,6 +1,10 @@
 // Reading what is at a key: the HEAD (or one-byte GET) before a put, which tells whether the
-// object is there already, and read_digest, which streams an object back to verify it.
+// object is there already, and read_digest and copy_to, which stream an object back to verify or
+// export it.
+#include <filesystem>
+#include <fstream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "storage/digest.hpp"
@@ -18,16 +22,23 @@ class digesting_sink final : public http::body_sink {
  public:
   void write(std::string_view chunk) override {
     digest_.update(chunk);
+    if (copy_ != nullptr &&
+        !copy_->write(chunk.data(), static_cast<std::streamsize>(chunk.size()))) {
+      throw std::runtime_error("cannot write the copy");
+    }
     if (start_.size() < max_answer_bytes) {
       start_.append(chunk.substr(0, max_answer_bytes - start_.size()));
     }
   }
   object_digest finish() { return digest_.finish(); }
   const std::string& start() const { return start_; }
+  // Also writes every chunk to `out` from now on (copy_to).
+  void copy_into(std::ofstream& out) { copy_ = &out; }
 
  private:
   streaming_digest digest_;
   std::string start_;
+  std::ofstream* copy_ = nullptr;
 };
 
 }  // namespace
@@ -73,7 +84,30 @@ awaitable<std::optional<store_failure>> s3_store::impl::check_present(const std:
 }
 
 awaitable<read_result> s3_store::read_digest(const std::string& key) {
+  co_return co_await read(key, nullptr);
+}
+
+awaitable<read_result> s3_store::copy_to(const std::string& key,
+                                         const std::filesystem::path& destination) {
+  co_return co_await read(key, &destination);
+}
+
+awaitable<read_result> s3_store::read(const std::string& key,
+                                      const std::filesystem::path* destination) {
   digesting_sink sink;
+  std::ofstream copy;
+  if (destination != nullptr) {
+    if (std::filesystem::exists(*destination)) {
+      co_return read_result{
+          failure("read", key, false, destination->string() + " already exists"), false, {}};
+    }
+    copy.open(*destination, std::ios::binary);
+    if (!copy) {
+      co_return read_result{
+          failure("read", key, false, "cannot create " + destination->string()), false, {}};
+    }
+    sink.copy_into(copy);
+  }
   const s3_answer answer = co_await impl_->send(s3_call{"GET", key}, &sink);
   read_result result;
   if (answer.fetch.error != http::failure::none) {
@@ -85,6 +119,16 @@ awaitable<read_result> s3_store::read_digest(const std::string& key) {
     result.failure = answer_failure("read", key, answer.fetch.head.status, sink.start());
   } else {
     result.digest = sink.finish();
+  }
+  if (destination != nullptr) {
+    copy.close();
+    if (!result.failure && !copy) {
+      result.failure = failure("read", key, true, "cannot write " + destination->string());
+    }
+    if (result.failure) {
+      std::error_code ignored;
+      std::filesystem::remove(*destination, ignored);
+    }
   }
   co_return result;
 }

@@ -40,10 +40,15 @@ class s3_store final : public object_store {
   awaitable<put_result> put_bytes(const std::string& key, std::string bytes,
                                   const std::string& content_type) override;
   awaitable<read_result> read_digest(const std::string& key) override;
+  awaitable<read_result> copy_to(const std::string& key,
+                                 const std::filesystem::path& destination) override;
   awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override;
   std::string describe() const override;
 
  private:
+  // read_digest and copy_to: GETs the object, copying it to `destination` when given.
+  awaitable<read_result> read(const std::string& key, const std::filesystem::path* destination);
+
   struct impl;
   std::unique_ptr<impl> impl_;
 };

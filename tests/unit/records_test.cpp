@@ -1,5 +1,5 @@
-// The records module's pure parts: the audit trail's row hash and chain check, and retention's
-// periods and calendar arithmetic. No database.
+// The records module's pure parts: the audit trail's row hash and chain check, retention's
+// periods and calendar arithmetic, and the BagIt bag's contents. No database.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "records/audit.hpp"
+#include "records/bag.hpp"
 #include "records/retention.hpp"
 
 using archiver::records::audit_entry;
@@ -215,4 +216,45 @@ TEST_CASE("parse_retention: per status and a default; a bad entry is named") {
         "\"COMPLETE=6q\": the period must be like 6y, 18m, 90d, 1y6m or forever");
   CHECK(error_of({"COMPLETE=6y", "COMPLETE=1y"}) == "\"COMPLETE=1y\": COMPLETE is given twice");
   CHECK(error_of({"default=1y", "default=2y"}) == "\"default=2y\": default is given twice");
+}
+
+// ---- BagIt ------------------------------------------------------------------------------------
+
+TEST_CASE("bag: the current version of each artifact, and the tag files' text") {
+  using archiver::records::artifact_version;
+  using archiver::records::bag_file;
+  const std::vector<artifact_version> rows = {
+      {1, "report", "r1", "cases/c/report/r1.pdf", "a", 10},
+      {2, "supplementary_information", "c", "cases/c/si/v1.json", "b", 5},
+      {3, "manifest", "c", "cases/c/manifest-1.json", "c", 3},
+      {4, "supplementary_information", "c", "cases/c/si/v2.json", "d", 6},
+      {5, "manifest", "c", "cases/c/manifest-2.json", "e", 4},
+      {6, "report", "r2", "cases/c/report/r2.pdf", "f", 11},
+  };
+  std::vector<std::string> keys;
+  for (const auto& row : archiver::records::current_versions(rows)) {
+    keys.push_back(row.key);
+  }
+  CHECK(keys == std::vector<std::string>{"cases/c/manifest-2.json", "cases/c/report/r1.pdf",
+                                         "cases/c/report/r2.pdf", "cases/c/si/v2.json"});
+
+  CHECK(archiver::records::payload_path("cases/c/100%.pdf") == "data/cases/c/100%25.pdf");
+  CHECK(archiver::records::payload_path("a\nb\rc") == "data/a%0Ab%0Dc");
+  const std::vector<bag_file> files = {{"data/b.json", "bb", 5}, {"data/a.pdf", "aa", 10}};
+  CHECK(archiver::records::payload_oxum(files) == "15.2");
+  CHECK(archiver::records::payload_oxum({}) == "0.0");
+  CHECK(archiver::records::manifest_text(files) == "aa  data/a.pdf\nbb  data/b.json\n");
+  CHECK(archiver::records::bagit_txt() ==
+        "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n");
+  const std::string info = archiver::records::bag_info_text(
+      {"case\n1", "2026-12-07T05:30:00Z", "filesystem /x", "certn-archiver 0.1.0", false}, files);
+  CHECK(info ==
+        "Source-Organization: certn-archiver\n"
+        "External-Identifier: case 1\n"
+        "External-Description: Certn case case 1, its current artifacts\n"
+        "Bagging-Date: 2026-12-07\n"
+        "Export-Time: 2026-12-07T05:30:00Z\n"
+        "Export-Source: filesystem /x\n"
+        "Bag-Software-Agent: certn-archiver 0.1.0\n"
+        "Payload-Oxum: 15.2\n");
 }
