@@ -154,6 +154,10 @@ awaitable<read_result> faulty_store::copy_to(const std::string& key,
   co_return co_await inner_.copy_to(key, destination);
 }
 
+awaitable<remove_result> faulty_store::remove(const std::string& key) {
+  co_return co_await inner_.remove(key);
+}
+
 awaitable<read_result> faulty_store::read_digest(const std::string& key) {
   read_result result = co_await inner_.read_digest(key);
   co_return result;

@@ -5,8 +5,8 @@
 // Every put and put_bytes is first counted; the plan then decides whether it is "selected"
 // (plan.keys, all when empty) and, among the selected ones, which meet the fault (plan.nth: only
 // the Nth selected since set_plan(), or every one). A selected put waits plan.delay first. The
-// other operations (stage, read_digest, copy_to, remove_stale_staging) go straight to the inner
-// store.
+// other operations (stage, read_digest, copy_to, remove, remove_stale_staging) go straight to
+// the inner store.
 //
 // Ownership: the inner store is borrowed and must outlive this one. Thread-safe: the plan and the
 // counters sit behind a mutex that is never held across a suspension.
@@ -77,6 +77,7 @@ class faulty_store final : public object_store {
   awaitable<read_result> read_digest(const std::string& key) override;
   awaitable<read_result> copy_to(const std::string& key,
                                  const std::filesystem::path& destination) override;
+  awaitable<remove_result> remove(const std::string& key) override;
   awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override;
   std::string describe() const override;  // "faulty <inner's description>"
 

@@ -322,6 +322,31 @@ read_result filesystem_store::read_blocking(const std::string& key,
   }
 }
 
+awaitable<remove_result> filesystem_store::remove(const std::string& key) {
+  auto result = co_await blocking_.run([&]() -> remove_result {
+    if (const auto problem = key_problem(key)) {
+      return {refused("remove", key, *problem), 0};
+    }
+    const fs::path target = root_ / key;
+    if (const auto problem = escapes_root(target)) {
+      return {refused("remove", key, *problem), 0};
+    }
+    try {
+      if (::unlink(target.c_str()) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+          return {std::nullopt, 0};
+        }
+        throw_errno(errno, "cannot remove", target);
+      }
+      fsync_directory(target.parent_path());  // the removal is durable before it is recorded
+      return {std::nullopt, 1};
+    } catch (const std::system_error& error) {
+      return {from_system_error("remove", key, error), 0};
+    }
+  });
+  co_return result;
+}
+
 std::string filesystem_store::describe() const { return "filesystem " + root_.string(); }
 
 awaitable<std::size_t> filesystem_store::remove_stale_staging(std::chrono::seconds older_than) {

@@ -72,6 +72,11 @@ struct put_result {
   bool already_present = false;  // the key already held these exact bytes: nothing was written
 };
 
+struct remove_result {
+  std::optional<store_failure> failure;
+  int removed = 0;  // objects or versions deleted; 0 when nothing was at the key
+};
+
 struct read_result {
   std::optional<store_failure> failure;
   bool not_found = false;  // the key holds no object (failure is also set)
@@ -104,6 +109,11 @@ class object_store {
   // digests what it copied (for `export`). On failure no file is left at `destination`.
   virtual awaitable<read_result> copy_to(const std::string& key,
                                          const std::filesystem::path& destination) = 0;
+
+  // Deletes the object at `key` and, on a versioned bucket, every version of it and every delete
+  // marker (a delete without a version id would only hide it behind a new marker). Nothing at
+  // `key` is success with removed 0. For the purge (records).
+  virtual awaitable<remove_result> remove(const std::string& key) = 0;
 
   // Removes staging files left by a process that died mid-write (kill -9, power loss) and not
   // modified for `older_than`; returns how many. Run at start-up, off the io_context's thread.

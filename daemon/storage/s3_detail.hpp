@@ -90,7 +90,7 @@ std::optional<store_failure> check_encryption(std::string_view operation, const 
 struct s3_call {
   s3_call(std::string method, std::string key) : method(std::move(method)), key(std::move(key)) {}
   std::string method;
-  std::string key;
+  std::string key;    // empty: the bucket itself (a listing)
   std::string query;  // already encoded, without '?'
   header_list headers;
   std::string payload_hash = empty_sha256;

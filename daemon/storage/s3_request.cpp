@@ -93,7 +93,10 @@ std::optional<store_failure> check_encryption(std::string_view operation, const 
 using namespace s3_detail;
 
 awaitable<s3_answer> s3_store::impl::send(const s3_call& call, http::body_sink* sink) {
-  const std::string path = base_path_ + "/" + encode_key(call.key);
+  // An empty key addresses the bucket itself ("/bucket" path-style, "/" virtual-host style).
+  const std::string path = call.key.empty() && !base_path_.empty()
+                               ? base_path_
+                               : base_path_ + "/" + encode_key(call.key);
   sigv4::request signed_request;
   signed_request.method = call.method;
   signed_request.path = path;

@@ -42,6 +42,7 @@ class s3_store final : public object_store {
   awaitable<read_result> read_digest(const std::string& key) override;
   awaitable<read_result> copy_to(const std::string& key,
                                  const std::filesystem::path& destination) override;
+  awaitable<remove_result> remove(const std::string& key) override;
   awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override;
   std::string describe() const override;
 

@@ -157,6 +157,34 @@ std::optional<std::string> parse_upload_id(std::string_view body) {
   return id;
 }
 
+std::optional<version_page> parse_versions(std::string_view body, const std::string& key) {
+  if (root_name(body) != "ListVersionsResult") {
+    return std::nullopt;
+  }
+  version_page page;
+  page.truncated = element(body, "IsTruncated").value_or("false") == "true";
+  page.next_key_marker = element(body, "NextKeyMarker").value_or("");
+  page.next_version_id_marker = element(body, "NextVersionIdMarker").value_or("");
+  for (const std::string_view tag : {"Version", "DeleteMarker"}) {
+    const std::string open = "<" + std::string(tag) + ">";
+    const std::string close = "</" + std::string(tag) + ">";
+    for (std::size_t at = body.find(open); at != std::string_view::npos;
+         at = body.find(open, at + 1)) {
+      const std::size_t end = body.find(close, at);
+      if (end == std::string_view::npos) {
+        return std::nullopt;
+      }
+      const std::string_view entry = body.substr(at, end - at);
+      const auto entry_key = element(entry, "Key");
+      const auto version = element(entry, "VersionId");
+      if (entry_key && version && *entry_key == key) {
+        page.version_ids.push_back(*version);
+      }
+    }
+  }
+  return page;
+}
+
 std::string complete_multipart_body(const std::vector<std::pair<int, std::string>>& parts) {
   std::string out = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
   for (const auto& [number, etag] : parts) {

@@ -34,6 +34,17 @@ classification classify(int status, std::string_view body);
 // The <UploadId> of an InitiateMultipartUploadResult, or nullopt when missing or empty.
 std::optional<std::string> parse_upload_id(std::string_view body);
 
+// A ListObjectVersions answer (ListVersionsResult): the version ids of `key` exactly (versions and
+// delete markers alike; other keys under the same prefix are left out), and where the next page
+// starts when the answer is truncated. nullopt when the body is not such a document.
+struct version_page {
+  std::vector<std::string> version_ids;
+  bool truncated = false;
+  std::string next_key_marker;
+  std::string next_version_id_marker;
+};
+std::optional<version_page> parse_versions(std::string_view body, const std::string& key);
+
 // <CompleteMultipartUpload> listing (part number, ETag as the server returned it) in order.
 std::string complete_multipart_body(const std::vector<std::pair<int, std::string>>& parts);
 

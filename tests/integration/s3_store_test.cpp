@@ -348,6 +348,24 @@ TEST_CASE_FIXTURE(fixture, "asks for encryption at rest on single and multipart 
   CHECK(read_with_awscli(endpoint, big_key, dir) == bytes);
 }
 
+TEST_CASE_FIXTURE(fixture, "removes an object: every version where the store lists them") {
+  const std::string key = prefix + "cases/c-7/gone.json";
+  proxy.count("&versions=");
+  proxy.count("DELETE /");
+  const put_result put = run(io, store.put_bytes(key, "{\"gone\":true}", "application/json"));
+  REQUIRE_MESSAGE(!put.failure, put.failure->message);
+  const remove_result removed = run(io, store.remove(key));
+  REQUIRE_MESSAGE(!removed.failure, removed.failure->message);
+  // s3rver has no versions API (405): one plain DELETE.
+  CHECK(proxy.seen("&versions=") == 1);
+  CHECK(proxy.seen("DELETE /") == 1);
+  CHECK(removed.removed == 1);
+  const read_result back = run(io, store.read_digest(key));
+  CHECK(back.not_found);
+  const remove_result again = run(io, store.remove(key));
+  CHECK_FALSE(again.failure);
+}
+
 TEST_CASE_FIXTURE(fixture, "reports a missing key as not found") {
   const read_result missing = run(io, store.read_digest(prefix + "no/such/key"));
   CHECK(missing.not_found);

@@ -396,6 +396,38 @@ TEST_CASE("reads the UploadId of InitiateMultipartUpload") {
   CHECK_FALSE(s3_xml::parse_upload_id(error_body("AccessDenied")));
 }
 
+TEST_CASE("reads the versions and delete markers of one key from ListVersionsResult") {
+  // The shape of AWS's documented example, with a neighbour key under the same prefix.
+  const std::string body =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+      "<Name>bucket</Name><Prefix>cases/c/r.pdf</Prefix><KeyMarker></KeyMarker>"
+      "<VersionIdMarker></VersionIdMarker><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>"
+      "<NextKeyMarker>cases/c/r.pdf</NextKeyMarker>"
+      "<NextVersionIdMarker>3/L4kqtJl</NextVersionIdMarker>"
+      "<Version><Key>cases/c/r.pdf</Key><VersionId>3/L4kqtJl40Nr8X8gdRQBpUMLUo</VersionId>"
+      "<IsLatest>true</IsLatest><ETag>\"fba9dede5f27731c9771645a39863328\"</ETag>"
+      "<Size>434234</Size></Version>"
+      "<DeleteMarker><Key>cases/c/r.pdf</Key><VersionId>null</VersionId>"
+      "<IsLatest>false</IsLatest></DeleteMarker>"
+      "<Version><Key>cases/c/r.pdf.old</Key><VersionId>other</VersionId></Version>"
+      "<Version><Key>cases/c/r.pdf</Key><VersionId>a&amp;b</VersionId></Version>"
+      "</ListVersionsResult>";
+  const auto page = s3_xml::parse_versions(body, "cases/c/r.pdf");
+  REQUIRE(page);
+  CHECK(page->version_ids ==
+        std::vector<std::string>{"3/L4kqtJl40Nr8X8gdRQBpUMLUo", "a&b", "null"});
+  CHECK(page->truncated);
+  CHECK(page->next_key_marker == "cases/c/r.pdf");
+  CHECK(page->next_version_id_marker == "3/L4kqtJl");
+  const auto empty = s3_xml::parse_versions(
+      "<ListVersionsResult><IsTruncated>false</IsTruncated></ListVersionsResult>", "k");
+  REQUIRE(empty);
+  CHECK(empty->version_ids.empty());
+  CHECK_FALSE(empty->truncated);
+  CHECK_FALSE(s3_xml::parse_versions(error_body("MethodNotAllowed"), "k"));
+}
+
 TEST_CASE("writes the CompleteMultipartUpload body with escaped ETags") {
   CHECK(s3_xml::complete_multipart_body({{1, "\"abc\""}, {2, "\"d&e\""}}) ==
         "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
