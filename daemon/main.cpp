@@ -177,6 +177,19 @@ int main(int argc, char** argv) {
       ->required();
   export_command->add_flag("--all-versions", export_request.all_versions,
                            "Every archived version, not only the current artifacts");
+  service::purge_request purge_request;
+  CLI::App* purge = app.add_subcommand(
+      "purge", "Delete the cases whose retention has passed (a dry run unless --execute)");
+  purge->add_option("--case", purge_request.case_id,
+                    "Only this case, ahead of its retention: an erasure request (needs --reason)");
+  purge->add_option("--reason", purge_request.reason, "Why (kept in the audit trail)");
+  purge->add_flag("--execute", purge_request.execute, "Delete; without it nothing is deleted");
+  purge
+      ->add_flag(
+          "--dry-run", [](std::int64_t) {}, "Only say what would be purged (the default)")
+      ->excludes(purge->get_option("--execute"));
+  purge->add_option("--limit", purge_request.limit, "At most this many cases (default 100)")
+      ->check(CLI::Range(1, 1'000'000));
   service::audit_request audit_request;
   CLI::App* audit = app.add_subcommand("audit", "The audit trail: who did what, when and why");
   audit->add_option("--case", audit_request.case_id, "Only the rows of this case");
@@ -246,6 +259,9 @@ int main(int argc, char** argv) {
     if (hold->parsed() || release->parsed()) {
       hold_request.release = release->parsed();
       return service::hold(cfg, hold_request);
+    }
+    if (purge->parsed()) {
+      return service::purge(cfg, purge_request);
     }
     if (export_command->parsed()) {
       return service::export_case(cfg, export_request);

@@ -54,3 +54,13 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
 -- cases that close after it.
 ALTER TABLE cases ADD COLUMN retain_until timestamptz, ADD COLUMN retention_rule text;
 CREATE INDEX cases_retain_until_idx ON cases (retain_until) WHERE retain_until IS NOT NULL;
+
+-- Purge (records/purge.hpp). An artifact row outlives its object as a tombstone, the proof of
+-- disposition: its key, sha256 and size stay, with when it was purged and by which rule. A case
+-- that is purged loses its snapshot (the case JSON, personal data) and keeps its row. A purge
+-- holds a case by a lease (purge_owner until purge_lease_expires), so that two replicas, or the
+-- daemon and an operator's command, never purge one case at once; a purger that dies leaves a
+-- lease that runs out.
+ALTER TABLE artifacts ADD COLUMN purged_at timestamptz, ADD COLUMN purge_rule text;
+ALTER TABLE cases ADD COLUMN purged_at timestamptz, ADD COLUMN purge_owner text,
+    ADD COLUMN purge_lease_expires timestamptz;

@@ -9,9 +9,12 @@ namespace {
 
 // ---- the statements ----------------------------------------------------------------------------
 
-constexpr const char* select_artifact_at_key = "SELECT 1 FROM artifacts WHERE object_key = $1";
+// A purged artifact's row (a tombstone) does not count: its object is gone.
+constexpr const char* select_artifact_at_key =
+    "SELECT 1 FROM artifacts WHERE object_key = $1 AND purged_at IS NULL";
 
-constexpr const char* select_sha256_at_key = "SELECT sha256 FROM artifacts WHERE object_key = $1";
+constexpr const char* select_sha256_at_key =
+    "SELECT sha256 FROM artifacts WHERE object_key = $1 AND purged_at IS NULL";
 
 // Jobs that may still add an artifact to the case (every archive job names its case in the
 // payload).
@@ -27,13 +30,13 @@ constexpr const char* upsert_artifact =
     "content_type) VALUES ($1, $2, $3, $4, $5, $6, $7) "
     "ON CONFLICT (object_key) DO UPDATE SET sha256 = EXCLUDED.sha256, "
     "size_bytes = EXCLUDED.size_bytes, content_type = EXCLUDED.content_type, "
-    "archived_at = now() RETURNING (xmax = 0)";
+    "archived_at = now(), purged_at = NULL, purge_rule = NULL RETURNING (xmax = 0)";
 
 constexpr const char* select_manifest_entries =
     "SELECT kind, object_key, sha256, size_bytes, COALESCE(source_id, ''), "
     "COALESCE(content_type, ''), "
     "to_char(archived_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
-    "FROM artifacts WHERE case_id = $1 AND kind <> 'manifest'";
+    "FROM artifacts WHERE case_id = $1 AND kind <> 'manifest' AND purged_at IS NULL";
 
 constexpr const char* lock_case_row =
     "SELECT overall_status, closed_at IS NOT NULL, snapshot = $2::jsonb FROM cases "
@@ -46,7 +49,7 @@ constexpr const char* upsert_case =
     "ON CONFLICT (id) DO UPDATE SET overall_status = EXCLUDED.overall_status, "
     "snapshot = EXCLUDED.snapshot, certn_modified = EXCLUDED.certn_modified, "
     "last_synced = now(), closed_at = CASE WHEN $5 THEN COALESCE(cases.closed_at, now()) END, "
-    "retain_until = CASE WHEN $5 THEN cases.retain_until END, "
+    "retain_until = CASE WHEN $5 THEN cases.retain_until END, purged_at = NULL, "
     "retention_rule = CASE WHEN $5 THEN cases.retention_rule END, "
     "fetched_at = EXCLUDED.fetched_at, ordered_on = COALESCE(EXCLUDED.ordered_on, "
     "cases.ordered_on)";

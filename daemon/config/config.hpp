@@ -152,6 +152,13 @@ struct archive_settings {
 // (records/retention.hpp parses and checks them); none: every case is kept forever.
 struct records_settings {
   std::vector<std::string> retention;
+  // serve purges the cases whose retention has passed every this many seconds (0: never), at
+  // most purge_batch cases a run.
+  int purge_interval_seconds = 3600;
+  int purge_batch = 100;
+  // "single" (one operator may purge a case ahead of its retention) or "two-person" (refused
+  // until approval by a second operator is implemented).
+  std::string purge_approval = "single";
 };
 
 struct workers_settings {

@@ -223,6 +223,12 @@ void validate(const config& c) {
               3'600'000);
   validate_storage(c.storage);
   validate_archive(c.archive);
+  check_range("records.purge_interval_seconds", c.records.purge_interval_seconds, 0, 7 * 86'400);
+  check_range("records.purge_batch", c.records.purge_batch, 1, 100'000);
+  if (c.records.purge_approval != "single" && c.records.purge_approval != "two-person") {
+    throw config_error("records.purge_approval",
+                       "\"" + c.records.purge_approval + "\" is not \"single\" or \"two-person\"");
+  }
   check_range("workers.concurrency", c.workers.concurrency, 1, 1024);
   check_range("workers.max_attempts", c.workers.max_attempts, 1, 1000);
   check_range("workers.lease_seconds", c.workers.lease_seconds, 5, 3600);

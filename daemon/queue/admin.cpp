@@ -53,7 +53,7 @@ constexpr const char* sql_oldest_due =
     "SELECT extract(epoch FROM now() - min(run_at))::float8 FROM jobs"
     " WHERE state IN ('queued', 'failed') AND run_at <= now()";
 constexpr const char* sql_artifacts =
-    "SELECT count(*), coalesce(sum(size_bytes), 0)::bigint FROM artifacts";
+    "SELECT count(*), coalesce(sum(size_bytes), 0)::bigint FROM artifacts WHERE purged_at IS NULL";
 
 std::optional<std::string> nullable(const pqxx::field& field) {
   if (field.is_null()) {

@@ -138,7 +138,7 @@ int export_case(const config::config& cfg, const export_request& request) {
               .as<std::string>();
     for (const auto& row :
          tx.exec_params("SELECT id, kind, COALESCE(source_id, ''), object_key, sha256, size_bytes "
-                        "FROM artifacts WHERE case_id = $1 ORDER BY id",
+                        "FROM artifacts WHERE case_id = $1 AND purged_at IS NULL ORDER BY id",
                         request.case_id)) {
       all.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
                      row[3].as<std::string>(), row[4].as<std::string>(),

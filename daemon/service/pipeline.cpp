@@ -2,9 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <pqxx/pqxx>
 
+#include "ops/logging.hpp"
 #include "records/audit.hpp"
+#include "records/purger.hpp"
 #include "records/retention.hpp"
 #include "storage/filesystem_store.hpp"
 #include "storage/s3_store.hpp"
@@ -80,7 +83,18 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
                  archive_metrics_),
       worker_metrics_(registry),
       workers_(io, databases.queue, databases.queue.conninfo(), worker_settings_from(cfg.workers),
-               worker_metrics_, ops::real_clock()) {
+               worker_metrics_, ops::real_clock()),
+      purged_(registry.counter("certn_archiver_records_purged_total",
+                               "What the purge disposed of: cases, objects and bytes.", {"what"})),
+      purge_problems_(registry.counter("certn_archiver_records_purge_problems_total",
+                                       "Objects the purge could not delete (retried next run).")),
+      records_gauge_(registry.gauge(
+          "certn_archiver_records",
+          "Records management, refreshed at each purge run: held_cases, cases_due (retention "
+          "passed, not purged), objects_retained and bytes_retained (of cases with a retention "
+          "date), next_purge_unixtime.",
+          {"what"})),
+      purge_timer_(io) {
   workflows_.register_with(workers_);
   if (const int days = cfg.webhook.keep_events_days; days > 0) {
     workers_.add_housekeeping(
@@ -141,6 +155,10 @@ awaitable<void> pipeline::start() {
   }
   workers_.start();
   spdlog::info("archiving to {}", store_.describe());
+  if (cfg_.records.purge_interval_seconds > 0) {
+    asio::co_spawn(purge_timer_.get_executor(), purge_loop(),
+                   [](std::exception_ptr error) { ops::log_exception("purge loop", error); });
+  }
   // Partial files of a process killed mid-download. An hour is far beyond any live write's
   // silence (reads time out after 30 s), so another replica's staging file is never taken.
   try {
@@ -153,7 +171,66 @@ awaitable<void> pipeline::start() {
   }
 }
 
-awaitable<void> pipeline::drain() { co_await workers_.drain(); }
+awaitable<void> pipeline::drain() {
+  stopping_ = true;
+  purge_timer_.cancel();
+  co_await workers_.drain();
+}
+
+awaitable<void> pipeline::refresh_records_gauges() {
+  std::function<std::vector<double>(pqxx::connection&)> read = [](pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn);
+    const pqxx::row row = tx.exec1(
+        "SELECT (SELECT count(DISTINCT case_id) FROM legal_holds WHERE released_at IS NULL), "
+        "(SELECT count(*) FROM cases WHERE retain_until <= now() AND purged_at IS NULL), "
+        "count(a.id), COALESCE(sum(a.size_bytes), 0) FROM artifacts a JOIN cases c "
+        "ON c.id = a.case_id WHERE a.purged_at IS NULL AND c.retain_until IS NOT NULL");
+    return std::vector<double>{row[0].as<double>(), row[1].as<double>(), row[2].as<double>(),
+                               row[3].as<double>()};
+  };
+  const std::vector<double> values =
+      co_await databases_.work.query<std::vector<double>>(std::move(read));
+  records_gauge_.set({"held_cases"}, values[0]);
+  records_gauge_.set({"cases_due"}, values[1]);
+  records_gauge_.set({"objects_retained"}, values[2]);
+  records_gauge_.set({"bytes_retained"}, values[3]);
+}
+
+awaitable<void> pipeline::purge_loop() {
+  const auto interval = std::chrono::seconds(cfg_.records.purge_interval_seconds);
+  records::purge_order order;
+  order.actor = records::daemon_actor();
+  order.purger = order.actor;
+  while (!stopping_) {
+    try {
+      records::purge_tally tally;
+      co_await records::purge_due(databases_.work, store_, order, cfg_.records.purge_batch,
+                                  stopping_, tally);
+      purged_.inc({"cases"}, tally.cases);
+      purged_.inc({"objects"}, tally.objects);
+      purged_.inc({"bytes"}, static_cast<double>(tally.bytes));
+      purge_problems_.inc({}, static_cast<double>(tally.problems.size()));
+      for (const std::string& problem : tally.problems) {
+        spdlog::warn("purge: {}", problem);
+      }
+      if (tally.cases > 0) {
+        spdlog::info("purge: {} case(s), {} object(s), {} bytes", tally.cases, tally.objects,
+                     tally.bytes);
+      }
+      co_await refresh_records_gauges();
+    } catch (const std::exception& e) {
+      spdlog::warn("purge: {}; trying again in {} s", e.what(), interval.count());
+    }
+    records_gauge_.set(
+        {"next_purge_unixtime"},
+        static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                (std::chrono::system_clock::now() + interval).time_since_epoch())
+                                .count()));
+    purge_timer_.expires_after(interval);
+    error_code ec;
+    co_await purge_timer_.async_wait(with_error(ec));
+  }
+}
 
 bool pipeline::certn_auth_refused() const { return workflows_.certn_auth_failing(); }
 

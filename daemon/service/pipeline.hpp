@@ -44,8 +44,10 @@ class pipeline {
            ops::registry& registry, storage::object_store& store);
   ~pipeline();
 
-  // Enqueues the periodic reconcile (once per database) and starts the workers.
+  // Enqueues the periodic reconcile (once per database), starts the workers and the periodic
+  // purge (records.purge_interval_seconds).
   awaitable<void> start();
+  // Stops the purge between cases and drains the workers.
   awaitable<void> drain();
 
   // The workers of this pipeline, for serve's wiring (webhook::intake::on_job_due_later).
@@ -69,6 +71,15 @@ class pipeline {
   archive::workflows workflows_;
   queue::worker_metrics worker_metrics_;
   queue::workers workers_;
+
+  // The periodic purge (records/purger.hpp) and its metrics.
+  awaitable<void> purge_loop();
+  awaitable<void> refresh_records_gauges();
+  ops::counter_family& purged_;  // certn_archiver_records_purged_total{what}: cases, objects, bytes
+  ops::counter_family& purge_problems_;  // certn_archiver_records_purge_problems_total
+  ops::gauge_family& records_gauge_;     // certn_archiver_records{what}: held_cases, ...
+  asio::steady_timer purge_timer_;
+  bool stopping_ = false;
 };
 
 }  // namespace archiver::service

@@ -108,6 +108,19 @@ struct export_request {
 };
 int export_case(const config::config& cfg, const export_request& request);
 
+// `certn-archiver purge [--case ID --reason TEXT] [--execute] [--limit N]`: the cases whose
+// retention date has passed (up to `limit`), or one case ahead of its date (an erasure request,
+// which needs a reason), purged as records/purger.hpp does; a dry run unless `execute`. Returns
+// 0; 1 when a case is not purged (held, open, ...) or an object could not be deleted; 2 when
+// --case comes without --reason.
+struct purge_request {
+  std::string case_id;
+  std::string reason;
+  bool execute = false;
+  int limit = 100;
+};
+int purge(const config::config& cfg, const purge_request& request);
+
 // `certn-archiver hold --case ID --reason TEXT` (or `release`): places (releases) a legal hold,
 // with an audit row naming the OS user (records/holds.hpp). Returns 0; 1 when the case is already
 // held (hold) or not held (release), or the database fails.

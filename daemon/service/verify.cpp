@@ -59,9 +59,12 @@ int verify(const config::config& cfg, const std::string& case_id) {
     pqxx::read_transaction tx(conn);
     const pqxx::result rows =
         case_id.empty()
-            ? tx.exec("SELECT object_key, sha256, size_bytes FROM artifacts ORDER BY object_key")
+            ? tx.exec(
+                  "SELECT object_key, sha256, size_bytes FROM artifacts "
+                  "WHERE purged_at IS NULL ORDER BY object_key")
             : tx.exec_params(
                   "SELECT object_key, sha256, size_bytes FROM artifacts WHERE case_id = $1 "
+                  "AND purged_at IS NULL "
                   "ORDER BY object_key",
                   case_id);
     for (const auto& row : rows) {

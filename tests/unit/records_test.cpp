@@ -10,6 +10,7 @@
 
 #include "records/audit.hpp"
 #include "records/bag.hpp"
+#include "records/purge.hpp"
 #include "records/retention.hpp"
 
 using archiver::records::audit_entry;
@@ -257,4 +258,53 @@ TEST_CASE("bag: the current version of each artifact, and the tag files' text") 
         "Export-Source: filesystem /x\n"
         "Bag-Software-Agent: certn-archiver 0.1.0\n"
         "Payload-Oxum: 15.2\n");
+}
+
+// ---- purge ------------------------------------------------------------------------------------
+
+TEST_CASE("decide_purge: a hold, an open case and jobs in flight always keep a case") {
+  using archiver::records::decide_purge;
+  using archiver::records::purge_facts;
+  using archiver::records::purge_verdict;
+  purge_facts due;
+  due.known = true;
+  due.closed = true;
+  due.due = true;
+  struct row {
+    const char* what;
+    purge_facts facts;
+    bool erasure;
+    purge_verdict expected;
+  };
+  auto with = [&](auto change) {
+    purge_facts facts = due;
+    change(facts);
+    return facts;
+  };
+  const std::vector<row> rows = {
+      {"due", due, false, purge_verdict::purge},
+      {"due, erasure", due, true, purge_verdict::purge},
+      {"unknown", purge_facts{}, true, purge_verdict::unknown_case},
+      {"purged", with([](purge_facts& f) { f.purged = true; }), false,
+       purge_verdict::already_purged},
+      {"held", with([](purge_facts& f) { f.held = true; }), false, purge_verdict::held},
+      {"held, erasure", with([](purge_facts& f) { f.held = true; }), true, purge_verdict::held},
+      {"open", with([](purge_facts& f) { f.closed = false; }), true, purge_verdict::open_case},
+      {"jobs", with([](purge_facts& f) { f.open_jobs = 1; }), true, purge_verdict::jobs_in_flight},
+      {"not due", with([](purge_facts& f) { f.due = false; }), false, purge_verdict::not_due},
+      {"not due, erasure", with([](purge_facts& f) { f.due = false; }), true, purge_verdict::purge},
+      {"forever", with([](purge_facts& f) { f.due = false, f.forever = true; }), false,
+       purge_verdict::kept_forever},
+      {"forever, erasure", with([](purge_facts& f) { f.due = false, f.forever = true; }), true,
+       purge_verdict::purge},
+      {"another purger", with([](purge_facts& f) { f.leased_by_other = true; }), false,
+       purge_verdict::busy},
+      {"held and another purger", with([](purge_facts& f) { f.held = f.leased_by_other = true; }),
+       false, purge_verdict::held},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.what);
+    CHECK(decide_purge(r.facts, r.erasure) == r.expected);
+    CHECK_FALSE(archiver::records::describe(r.expected).empty());
+  }
 }

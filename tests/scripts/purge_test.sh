@@ -1,0 +1,134 @@
+#!/bin/bash
+# The purge (issue 16): a dry run deletes nothing; --execute deletes the objects of the cases
+# whose retention has passed and leaves tombstones, drops the case snapshot, audits each case;
+# held, open, not-yet-due, kept-forever cases and cases with jobs in flight are kept; an erasure
+# request purges one case ahead of its date and needs a reason; two purges at once purge each
+# case once; verify skips tombstones; the S3 backend deletes through s3rver; serve's periodic
+# purge does the same on its own and counts it in /metrics.
+source "$(dirname "$0")/fixture.sh"
+command -v jq >/dev/null || fail "jq is not installed"
+create_database --migrate
+export CERTN_ARCHIVER_STORAGE_PATH=$archive
+
+expect_err() {
+  grep -qE -- "$2" "$scratch/err" || fail "$1: stderr lacks /$2/: $(cat "$scratch/err")"
+}
+put_file() { mkdir -p "$(dirname "$archive/$1")" && printf '%s' "$2" >"$archive/$1"; }
+put_object=put_file
+# closed_case ID RETAIN_UNTIL [OBJECTS]: a closed case (snapshot kept) with OBJECTS (2) artifacts.
+closed_case() {
+  local id=$1 until=$2 count=${3:-2} i key content
+  q "INSERT INTO cases (id, overall_status, snapshot, closed_at, retain_until, retention_rule)
+       VALUES ('$id', 'COMPLETE', '{\"name\":\"Jane Applicant\"}', now() - interval '2 days', $until, 'COMPLETE=1d')"
+  for i in $(seq 1 "$count"); do
+    key="cases/$id/supplementary-files/chk/f$i-doc.txt"
+    content="object $i of $id"
+    "$put_object" "$key" "$content"
+    q "INSERT INTO artifacts (case_id, kind, source_id, object_key, sha256, size_bytes)
+         VALUES ('$id', 'supplementary_file', 'f$i', '$key', '$(printf '%s' "$content" | sha256sum | cut -d' ' -f1)',
+                 ${#content})"
+  done
+}
+past="now() - interval '1 day'"
+closed_case c-due "$past"
+closed_case c-held "$past"
+closed_case c-future "now() + interval '5 years'"
+closed_case c-forever "'infinity'"
+closed_case c-jobs "$past"
+q "INSERT INTO cases (id, overall_status, closed_at) VALUES ('c-open', 'IN_PROGRESS', NULL)"
+q "INSERT INTO jobs (kind, key, payload) VALUES ('sync_case', 'c-jobs', '{\"case_id\":\"c-jobs\"}')"
+"$binary" hold --case c-held --reason "litigation" >/dev/null || fail "hold"
+files_of() { find "$archive/cases/$1" -type f 2>/dev/null | wc -l; }
+
+# --- a dry run by default -------------------------------------------------------------------------
+expect_exit 0 "purge (dry run)" "$binary" purge
+grep -q "^dry run: 1 case(s), 2 object(s), 34 bytes would be purged; nothing was deleted" "$scratch/out" ||
+  fail "dry run: $(cat "$scratch/out")"
+[[ $(files_of c-due) -eq 2 && $(q "SELECT count(*) FROM artifacts WHERE purged_at IS NOT NULL") -eq 0 ]] ||
+  fail "the dry run deleted something"
+
+# --- --execute: the due case only -----------------------------------------------------------------
+expect_exit 0 "purge --execute" "$binary" purge --execute
+grep -q "^1 case(s), 2 object(s), 34 bytes purged$" "$scratch/out" || fail "purge: $(cat "$scratch/out")"
+[[ $(files_of c-due) -eq 0 ]] || fail "c-due's objects remain"
+for kept in c-held c-future c-forever c-jobs; do
+  [[ $(files_of $kept) -eq 2 ]] || fail "$kept lost objects"
+done
+[[ $(q "SELECT count(*) FROM artifacts WHERE case_id = 'c-due' AND purged_at IS NOT NULL AND purge_rule = 'COMPLETE=1d'
+          AND sha256 ~ '^[0-9a-f]{64}$' AND size_bytes > 0") -eq 2 ]] || fail "no tombstones: $(q "SELECT * FROM artifacts WHERE case_id = 'c-due'")"
+[[ $(q "SELECT purged_at IS NOT NULL AND snapshot IS NULL FROM cases WHERE id = 'c-due'") == t ]] ||
+  fail "the purged case keeps its snapshot"
+[[ $(q "SELECT count(*) FROM artifacts WHERE case_id <> 'c-due' AND purged_at IS NOT NULL") -eq 0 ]] ||
+  fail "other cases' rows were marked purged"
+[[ $(q "SELECT detail FROM audit_log WHERE action = 'purge' AND case_id = 'c-due'") == "2 object(s), 34 bytes, by COMPLETE=1d" ]] ||
+  fail "purge audit: $(q "SELECT actor, detail FROM audit_log WHERE action = 'purge'")"
+expect_exit 0 "purge --execute again" "$binary" purge --execute
+grep -q "^0 case(s), 0 object(s), 0 bytes purged$" "$scratch/out" || fail "second purge: $(cat "$scratch/out")"
+expect_exit 0 "verify after the purge" "$binary" verify
+
+# --- one case: an erasure request ----------------------------------------------------------------
+expect_exit 2 "purge --case without --reason" "$binary" purge --case c-future --execute
+expect_err "purge --case without --reason" "needs --reason"
+expect_exit 1 "erasure of a held case" "$binary" purge --case c-held --reason "asked" --execute
+expect_err "erasure of a held case" "not purged: held: a legal hold is in force"
+expect_exit 1 "erasure of an open case" "$binary" purge --case c-open --reason "asked" --execute
+expect_err "erasure of an open case" "not purged: open"
+expect_exit 1 "erasure of a case with jobs in flight" "$binary" purge --case c-jobs --reason "asked" --execute
+expect_err "erasure of a case with jobs in flight" "not purged: busy: jobs"
+expect_exit 0 "erasure (dry run)" "$binary" purge --case c-future --reason "applicant's request 77"
+[[ $(files_of c-future) -eq 2 ]] || fail "the erasure dry run deleted"
+expect_exit 0 "erasure" "$binary" purge --case c-future --reason "applicant's request 77" --execute
+[[ $(files_of c-future) -eq 0 ]] || fail "the erasure left objects"
+[[ $(q "SELECT detail FROM audit_log WHERE action = 'purge' AND case_id = 'c-future'") == \
+   "2 object(s), 40 bytes, by erasure request: applicant's request 77" ]] || fail "erasure audit"
+expect_exit 0 "release the hold" "$binary" release --case c-held --reason "settled"
+expect_exit 0 "purge after the release" "$binary" purge --execute
+grep -q "^1 case(s)" "$scratch/out" || fail "the released case was not purged: $(cat "$scratch/out")"
+expect_exit 1 "two-person approval" env CERTN_ARCHIVER_RECORDS_PURGE_APPROVAL=two-person "$binary" purge --case c-forever --reason r --execute
+expect_err "two-person approval" "two-person. is not supported yet"
+
+# --- two purges at once: each case once ----------------------------------------------------------
+for i in $(seq 1 8); do closed_case "c-many-$i" "$past" 3; done
+"$binary" purge --execute >"$scratch/a.out" 2>"$scratch/a.err" & a=$!
+"$binary" purge --execute >"$scratch/b.out" 2>"$scratch/b.err" & b=$!
+wait $a || fail "purge a: $(cat "$scratch/a.err")"
+wait $b || fail "purge b: $(cat "$scratch/b.err")"
+total=$(cat "$scratch/a.out" "$scratch/b.out" | awk '{ s += $1 } END { print s }')
+[[ $total -eq 8 ]] || fail "the two purges report $total cases: $(cat "$scratch/a.out" "$scratch/b.out")"
+[[ $(q "SELECT count(*) FROM audit_log WHERE action = 'purge' AND case_id LIKE 'c-many-%'") -eq 8 ]] ||
+  fail "purge audit rows: $(q "SELECT case_id, count(*) FROM audit_log WHERE action = 'purge' GROUP BY 1")"
+[[ -z $(find "$archive/cases" -path '*c-many-*' -type f) ]] || fail "objects of c-many-* remain"
+pass "two purges at once: 8 cases, each purged once"
+
+# --- S3 -----------------------------------------------------------------------------------------
+s3_env
+put_s3() { printf '%s' "$2" | aws s3 cp --only-show-errors - "s3://testbucket/$1" || fail "aws s3 cp $1"; }
+put_object=put_s3
+s3_case=c-s3-$RANDOM$RANDOM
+closed_case "$s3_case" "$past"
+aws s3api head-object --bucket testbucket --key "cases/$s3_case/supplementary-files/chk/f1-doc.txt" >/dev/null ||
+  fail "the S3 object is not there"
+expect_exit 0 "purge on S3" "$binary" purge --execute
+if aws s3api head-object --bucket testbucket --key "cases/$s3_case/supplementary-files/chk/f1-doc.txt" >/dev/null 2>&1; then
+  fail "the S3 object survived the purge"
+fi
+[[ $(q "SELECT purged_at IS NOT NULL FROM cases WHERE id = '$s3_case'") == t ]] || fail "the S3 case is not marked"
+pass "S3: objects deleted, case marked"
+unset CERTN_ARCHIVER_STORAGE_BACKEND CERTN_ARCHIVER_STORAGE_PREFIX
+export CERTN_ARCHIVER_STORAGE_PATH=$archive
+put_object=put_file
+
+# --- serve's periodic purge ---------------------------------------------------------------------
+closed_case c-by-daemon "$past"
+export CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:$port CERTN_ARCHIVER_WEBHOOK_SECRETS=purge-test
+export CERTN_ARCHIVER_CERTN_API_KEY=unused CERTN_ARCHIVER_CERTN_BASE_URL=http://127.0.0.1:9
+export CERTN_ARCHIVER_WORKERS_RECONCILE_INTERVAL_SECONDS=0 CERTN_ARCHIVER_RECORDS_PURGE_INTERVAL_SECONDS=1
+start_serve
+wait_until 20 "serve purged c-by-daemon" sql_check = t "SELECT purged_at IS NOT NULL FROM cases WHERE id = 'c-by-daemon'"
+[[ $(files_of c-by-daemon) -eq 0 ]] || fail "serve left c-by-daemon's objects"
+[[ $(q "SELECT actor FROM audit_log WHERE action = 'purge' AND case_id = 'c-by-daemon'") == daemon:* ]] || fail "daemon purge actor"
+metrics=$(curl -sf "http://127.0.0.1:$port/metrics") || fail "metrics"
+grep -qE '^certn_archiver_records_purged_total\{what="cases"\} [1-9]' <<<"$metrics" || fail "purged metric: $(grep records <<<"$metrics")"
+grep -qE '^certn_archiver_records\{what="next_purge_unixtime"\} [1-9]' <<<"$metrics" || fail "next purge metric: $(grep records <<<"$metrics")"
+stop_serve
+pass "serve's periodic purge"
