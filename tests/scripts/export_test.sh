@@ -9,13 +9,8 @@ command -v jq >/dev/null || fail "jq is not installed"
 create_database --migrate
 export CERTN_ARCHIVER_STORAGE_PATH=$archive
 
-expect_err() {
-  grep -qE -- "$2" "$scratch/err" || fail "$1: stderr lacks /$2/: $(cat "$scratch/err")"
-}
-
 # object KEY CONTENT KIND SOURCE: writes CONTENT at KEY with PUT (a function given as $put_object)
 # and records it as the pipeline would.
-put_file() { mkdir -p "$(dirname "$archive/$1")" && printf '%s' "$2" >"$archive/$1"; }
 object() {
   local key=$1 content=$2 kind=$3 source=$4 sha size
   "$put_object" "$key" "$content"
@@ -91,7 +86,6 @@ expect_exit 0 "audit of the exports" "$binary" audit --case "$case_id" --json
 
 # --- from S3 ------------------------------------------------------------------------------------
 s3_env
-put_s3() { printf '%s' "$2" | aws s3 cp --only-show-errors - "s3://testbucket/$1" || fail "aws s3 cp $1"; }
 put_object=put_s3
 case_id=case-exp-s3-$RANDOM$RANDOM
 # Keys as the pipeline records them: with storage.prefix.

@@ -129,6 +129,11 @@ expect_exit() {
   pass "$what (exit $rc)"
 }
 
+# expect_err WHAT PATTERN: the stderr of the last expect_exit matches PATTERN (grep -E).
+expect_err() {
+  grep -qE -- "$2" "$scratch/err" || fail "$1: stderr lacks /$2/: $(cat "$scratch/err")"
+}
+
 # start_notify_listener SOCKET LOG: a stand-in for the service manager; every message received on
 # the datagram SOCKET is appended to LOG, until STOPPING=1 or 30 s of silence.
 start_notify_listener() {
@@ -211,6 +216,12 @@ s3_env() {
   s3_endpoint=$endpoint
 }
 aws() { /usr/bin/aws --endpoint-url "$s3_endpoint" "$@"; }
+
+# put_file KEY CONTENT / put_s3 KEY CONTENT: CONTENT as the object at KEY, written where the
+# filesystem store ($archive) or the S3 store (testbucket, after s3_env) keeps it, bypassing the
+# daemon (tests that set up the archive's rows themselves).
+put_file() { mkdir -p "$(dirname "$archive/$1")" && printf '%s' "$2" >"$archive/$1"; }
+put_s3() { printf '%s' "$2" | aws s3 cp --only-show-errors - "s3://testbucket/$1" || fail "aws s3 cp $1"; }
 
 # ---- certn-sim ---------------------------------------------------------------------------------------
 # start_sim [--no-webhooks] FLAGS...: certn-sim on $sim_port with FLAGS, its webhooks to serve at

@@ -9,9 +9,6 @@ out_json() { jq -c "$1" "$scratch/out"; }
 expect_out() {  # description pattern
   grep -qE -- "$2" "$scratch/out" || fail "$1: stdout lacks /$2/: $(cat "$scratch/out" "$scratch/err")"
 }
-expect_err() {
-  grep -qE -- "$2" "$scratch/err" || fail "$1: stderr lacks /$2/: $(cat "$scratch/err")"
-}
 one_line_on_stderr() {
   [[ $(wc -l <"$scratch/err") -eq 1 ]] || fail "$1: expected one line on stderr: $(cat "$scratch/err")"
 }

@@ -10,10 +10,6 @@ command -v jq >/dev/null || fail "jq is not installed"
 create_database --migrate
 export CERTN_ARCHIVER_STORAGE_PATH=$archive
 
-expect_err() {
-  grep -qE -- "$2" "$scratch/err" || fail "$1: stderr lacks /$2/: $(cat "$scratch/err")"
-}
-put_file() { mkdir -p "$(dirname "$archive/$1")" && printf '%s' "$2" >"$archive/$1"; }
 put_object=put_file
 # closed_case ID RETAIN_UNTIL [OBJECTS]: a closed case (snapshot kept) with OBJECTS (2) artifacts.
 closed_case() {
@@ -102,7 +98,6 @@ pass "two purges at once: 8 cases, each purged once"
 
 # --- S3 -----------------------------------------------------------------------------------------
 s3_env
-put_s3() { printf '%s' "$2" | aws s3 cp --only-show-errors - "s3://testbucket/$1" || fail "aws s3 cp $1"; }
 put_object=put_s3
 s3_case=c-s3-$RANDOM$RANDOM
 closed_case "$s3_case" "$past"

@@ -7,10 +7,6 @@ source "$(dirname "$0")/fixture.sh"
 command -v jq >/dev/null || fail "jq is not installed"
 create_database --migrate
 
-expect_err() {
-  grep -qE -- "$2" "$scratch/err" || fail "$1: stderr lacks /$2/: $(cat "$scratch/err")"
-}
-
 # --- a retention policy that does not parse is a configuration error, for every command -------
 expect_exit 2 "records.retention with a bad period" env CERTN_ARCHIVER_RECORDS_RETENTION="COMPLETE=6q" "$binary" status
 expect_err "records.retention with a bad period" \
