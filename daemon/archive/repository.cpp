@@ -1,7 +1,6 @@
 #include "archive/repository.hpp"
 
 #include "records/audit.hpp"
-#include "records/retention.hpp"
 
 namespace archiver::archive::repository {
 
@@ -63,14 +62,6 @@ constexpr const char* select_fetch_fence =
     "AND (e.object_id = $1 OR e.object_id IN "
     "(SELECT check_id FROM case_checks WHERE case_id = $1))) "
     "FROM (SELECT $1::text AS id) k LEFT JOIN cases c ON c.id = k.id";
-
-// A closed case without its retention date yet: its status and when it closed, in microseconds.
-constexpr const char* select_retention_due =
-    "SELECT COALESCE(overall_status, ''), (EXTRACT(EPOCH FROM closed_at) * 1000000)::bigint "
-    "FROM cases WHERE id = $1 AND closed_at IS NOT NULL AND retain_until IS NULL";
-
-constexpr const char* update_retention =
-    "UPDATE cases SET retain_until = $2::timestamptz, retention_rule = $3 WHERE id = $1";
 
 constexpr const char* upsert_case_check =
     "INSERT INTO case_checks (check_id, case_id) VALUES ($1, $2) "
@@ -199,19 +190,6 @@ void save_case(pqxx::transaction_base& tx, const std::string& case_id,
   const std::string ordered_on = leading_date(record.created).value_or("");  // "": unknown
   tx.exec_params(upsert_case, case_id, record.overall_status, snapshot_json, record.modified,
                  archivable, fetch_started_at, ordered_on);
-}
-
-void set_retention(pqxx::transaction_base& tx, const std::string& case_id,
-                   const records::retention_policy& policy) {
-  const pqxx::result due = tx.exec_params(select_retention_due, case_id);
-  if (due.empty()) {
-    return;  // open, or its date already set (by the policy of its closing)
-  }
-  const records::retention_rule rule = records::rule_for(policy, due[0][0].as<std::string>());
-  const records::utc_time closed_at{std::chrono::microseconds(due[0][1].as<std::int64_t>())};
-  const std::optional<records::utc_time> until = records::retain_until(closed_at, rule.period);
-  tx.exec_params(update_retention, case_id, until ? records::to_iso8601(*until) : "infinity",
-                 rule.text);
 }
 
 void save_case_checks(pqxx::transaction_base& tx, const std::string& case_id,

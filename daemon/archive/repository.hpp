@@ -18,7 +18,6 @@
 #include "archive/layout.hpp"
 #include "archive/policy.hpp"
 #include "certn/model.hpp"
-#include "records/retention.hpp"
 #include "storage/digest.hpp"
 
 namespace archiver::archive::repository {
@@ -72,11 +71,6 @@ fetch_fence fence_of(pqxx::transaction_base& tx, const std::string& case_id);
 void save_case(pqxx::transaction_base& tx, const std::string& case_id,
                const certn::case_record& record, const std::string& snapshot_json,
                bool archivable, const std::string& fetch_started_at);
-
-// Sets a closed case's retention date (retain_until, retention_rule) by `policy`, counted from
-// its closed_at, unless set since it closed. Nothing for an open case.
-void set_retention(pqxx::transaction_base& tx, const std::string& case_id,
-                   const records::retention_policy& policy);
 
 // Remembers which case each check belongs to (events may name a check instead of its case).
 void save_case_checks(pqxx::transaction_base& tx, const std::string& case_id,

@@ -7,6 +7,7 @@
 #include "archive/policy.hpp"
 #include "archive/repository.hpp"
 #include "archive/workflows_detail.hpp"
+#include "records/purge.hpp"
 #include "storage/digest.hpp"
 
 namespace archiver::archive {
@@ -84,7 +85,7 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
     const case_decision decision = decide_case(facts);
     repository::save_case(tx, case_id, record, got.body, archivable, fence.now);
     if (archivable) {
-      repository::set_retention(tx, case_id, settings_.retention);
+      records::set_retention(tx, case_id, settings_.retention);
     }
     repository::save_case_checks(tx, case_id, record.checks);
     if (decision.record_status) {

@@ -38,7 +38,8 @@ std::string entry_hash(const audit_entry& entry);
 
 // Appends one row in `tx` (committed with it, so that an action and its audit row stand or fall
 // together) and returns it. Holds the audit advisory lock until `tx` ends: keep such
-// transactions short.
+// transactions short. REQUIRES: `tx` is READ COMMITTED (libpqxx's default), so that the last row
+// it reads after taking the lock is the last one committed.
 audit_entry append_audit(pqxx::transaction_base& tx, std::string_view actor,
                          std::string_view action, std::string_view case_id,
                          std::string_view detail);

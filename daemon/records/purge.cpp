@@ -18,6 +18,34 @@ constexpr const char* held_case =
 
 }  // namespace
 
+void set_retention(pqxx::transaction_base& tx, std::string_view case_id,
+                   const retention_policy& policy) {
+  const pqxx::result due = tx.exec_params(
+      "SELECT COALESCE(overall_status, ''), (EXTRACT(EPOCH FROM closed_at) * 1000000)::bigint "
+      "FROM cases WHERE id = $1 AND closed_at IS NOT NULL AND retain_until IS NULL",
+      std::string(case_id));
+  if (due.empty()) {
+    return;  // open, or its date already set (by the policy of its closing)
+  }
+  const retention_rule rule = rule_for(policy, due[0][0].as<std::string>());
+  const utc_time closed_at{std::chrono::microseconds(due[0][1].as<std::int64_t>())};
+  const std::optional<utc_time> until = retain_until(closed_at, rule.period);
+  tx.exec_params(
+      "UPDATE cases SET retain_until = $2::timestamptz, retention_rule = $3 WHERE id = $1",
+      std::string(case_id), until ? to_iso8601(*until) : "infinity", rule.text);
+}
+
+int set_missing_retention(pqxx::transaction_base& tx, const retention_policy& policy, int limit) {
+  const pqxx::result missing = tx.exec_params(
+      "SELECT id FROM cases WHERE closed_at IS NOT NULL AND retain_until IS NULL "
+      "AND purged_at IS NULL ORDER BY closed_at LIMIT $1",
+      limit);
+  for (const auto& row : missing) {
+    set_retention(tx, row[0].as<std::string>(), policy);
+  }
+  return static_cast<int>(missing.size());
+}
+
 purge_verdict decide_purge(const purge_facts& facts, bool erasure) {
   if (!facts.known) {
     return purge_verdict::unknown_case;

@@ -1,9 +1,10 @@
-// The purge: what may be disposed of, and the records of it. A case is purged when its retention
-// date has passed (retention.hpp) or an operator asks for its erasure, never while it is under a
-// legal hold, open (re-opened since it closed) or has jobs in flight. Its objects are deleted
-// (object_store::remove: every version) and each artifact row becomes a tombstone (purged_at,
-// purge_rule); the case loses its snapshot; the audit trail gets a "purge" row. A lease on the
-// case row keeps two purgers (replicas, the daemon and an operator) off one case.
+// The purge: the retention dates it reads, what may be disposed of, and the records of it. A case
+// is purged when its retention date has passed (retention.hpp) or an operator asks for its erasure,
+// never while it is under a legal hold, open (re-opened since it closed) or has jobs in flight. Its
+// objects are deleted (object_store::remove: every version) and each artifact row becomes a
+// tombstone (purged_at, purge_rule); the case loses its snapshot; the audit trail gets a "purge"
+// row. A lease on the case row keeps two purgers (replicas, the daemon and an operator) off one
+// case.
 //
 // decide_purge is pure; the rest runs SQL in the caller's transaction, on a database thread.
 #pragma once
@@ -15,7 +16,18 @@
 #include <string_view>
 #include <vector>
 
+#include "records/retention.hpp"
+
 namespace archiver::records {
+
+// Sets a closed case's retention date (retain_until, retention_rule) by `policy`, counted from
+// its closed_at, unless set since it closed. Nothing for an open case.
+void set_retention(pqxx::transaction_base& tx, std::string_view case_id,
+                   const retention_policy& policy);
+
+// The same for up to `limit` closed cases without a date (closed before records.retention
+// existed, or before an upgrade); returns how many.
+int set_missing_retention(pqxx::transaction_base& tx, const retention_policy& policy, int limit);
 
 // What the database says about a case, for decide_purge.
 struct purge_facts {

@@ -201,8 +201,21 @@ awaitable<void> pipeline::purge_loop() {
   records::purge_order order;
   order.actor = records::daemon_actor();
   order.purger = order.actor;
+  const records::retention_policy policy = records::parse_retention(cfg_.records.retention);
   while (!stopping_) {
     try {
+      // Closed cases without a date (closed before the policy existed, or before an upgrade)
+      // get theirs first, a bounded number per run.
+      std::function<int(pqxx::connection&)> date_them = [&policy](pqxx::connection& conn) {
+        pqxx::work tx(conn);
+        const int dated = records::set_missing_retention(tx, policy, 1000);
+        tx.commit();
+        return dated;
+      };
+      const int dated = co_await databases_.work.query<int>(std::move(date_them));
+      if (dated > 0) {
+        spdlog::info("retention: dated {} closed case(s) that had no retention date", dated);
+      }
       records::purge_tally tally;
       co_await records::purge_due(databases_.work, store_, order, cfg_.records.purge_batch,
                                   stopping_, tally);

@@ -114,13 +114,19 @@ export CERTN_ARCHIVER_STORAGE_PATH=$archive
 put_object=put_file
 
 # --- serve's periodic purge ---------------------------------------------------------------------
+# c-undated closed before there was a policy: serve dates it first (closed 2 days ago, kept 1 day).
 closed_case c-by-daemon "$past"
+closed_case c-undated NULL 1
+q "UPDATE cases SET retention_rule = NULL WHERE id = 'c-undated'"
+export CERTN_ARCHIVER_RECORDS_RETENTION="COMPLETE=1d"
 export CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:$port CERTN_ARCHIVER_WEBHOOK_SECRETS=purge-test
 export CERTN_ARCHIVER_CERTN_API_KEY=unused CERTN_ARCHIVER_CERTN_BASE_URL=http://127.0.0.1:9
 export CERTN_ARCHIVER_WORKERS_RECONCILE_INTERVAL_SECONDS=0 CERTN_ARCHIVER_RECORDS_PURGE_INTERVAL_SECONDS=1
 start_serve
 wait_until 20 "serve purged c-by-daemon" sql_check = t "SELECT purged_at IS NOT NULL FROM cases WHERE id = 'c-by-daemon'"
 [[ $(files_of c-by-daemon) -eq 0 ]] || fail "serve left c-by-daemon's objects"
+wait_until 20 "serve dated and purged c-undated" \
+  sql_check = t "SELECT purged_at IS NOT NULL AND retention_rule = 'COMPLETE=1d' FROM cases WHERE id = 'c-undated'"
 [[ $(q "SELECT actor FROM audit_log WHERE action = 'purge' AND case_id = 'c-by-daemon'") == daemon:* ]] || fail "daemon purge actor"
 metrics=$(curl -sf "http://127.0.0.1:$port/metrics") || fail "metrics"
 grep -qE '^certn_archiver_records_purged_total\{what="cases"\} [1-9]' <<<"$metrics" || fail "purged metric: $(grep records <<<"$metrics")"
