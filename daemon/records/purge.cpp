@@ -158,6 +158,15 @@ void release_purge_lease(pqxx::transaction_base& tx, std::string_view case_id,
       std::string(case_id), std::string(purger));
 }
 
+bool still_purgeable(pqxx::transaction_base& tx, std::string_view case_id,
+                     std::string_view purger) {
+  return !tx.exec_params(std::string("SELECT 1 FROM cases c WHERE c.id = $1 AND c.purge_owner = $2 "
+                                     "AND c.purge_lease_expires > now() AND NOT ") +
+                             held_case,
+                         std::string(case_id), std::string(purger))
+              .empty();
+}
+
 std::vector<purgeable_object> unpurged_objects(pqxx::transaction_base& tx,
                                                std::string_view case_id) {
   std::vector<purgeable_object> objects;

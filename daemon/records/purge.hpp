@@ -78,6 +78,11 @@ bool take_purge_lease(pqxx::transaction_base& tx, std::string_view case_id, std:
 void release_purge_lease(pqxx::transaction_base& tx, std::string_view case_id,
                          std::string_view purger);
 
+// Whether `purger` may delete the case's next object: it still holds the lease and no legal hold
+// was placed since the purge began (a hold placed during a purge stops it before its next
+// object).
+bool still_purgeable(pqxx::transaction_base& tx, std::string_view case_id, std::string_view purger);
+
 struct purgeable_object {
   std::int64_t artifact_id = 0;
   std::string key;

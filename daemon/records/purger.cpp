@@ -53,6 +53,21 @@ awaitable<purge_verdict> purge_case(db::pool& database, storage::object_store& s
 
   std::uint64_t bytes = 0;
   for (const purgeable_object& object : plan.objects) {
+    std::function<bool(pqxx::connection&)> check = [&order](pqxx::connection& conn) {
+      pqxx::read_transaction tx(conn);
+      return still_purgeable(tx, order.case_id, order.purger);
+    };
+    if (!co_await database.query<bool>(std::move(check))) {
+      tally.problems.push_back(order.case_id +
+                               ": stopped: a legal hold was placed, or the purge lease was lost");
+      std::function<void(pqxx::connection&)> release = [&order](pqxx::connection& conn) {
+        pqxx::work tx(conn);
+        release_purge_lease(tx, order.case_id, order.purger);
+        tx.commit();
+      };
+      co_await database.run(std::move(release));
+      co_return purge_verdict::busy;
+    }
     const storage::remove_result removed = co_await store.remove(object.key);
     if (removed.failure) {
       tally.problems.push_back(order.case_id + ": " + removed.failure->message);
