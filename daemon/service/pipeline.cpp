@@ -205,14 +205,19 @@ awaitable<void> pipeline::purge_loop() {
   while (!stopping_) {
     try {
       // Closed cases without a date (closed before the policy existed, or before an upgrade)
-      // get theirs first, a bounded number per run.
-      std::function<int(pqxx::connection&)> date_them = [&policy](pqxx::connection& conn) {
-        pqxx::work tx(conn);
-        const int dated = records::set_missing_retention(tx, policy, 1000);
-        tx.commit();
-        return dated;
-      };
-      const int dated = co_await databases_.work.query<int>(std::move(date_them));
+      // get theirs first, a thousand per transaction.
+      constexpr int dating_batch = 1000;
+      int dated = 0;
+      for (int batch = dating_batch; batch == dating_batch && !stopping_;) {
+        std::function<int(pqxx::connection&)> date_them = [&policy](pqxx::connection& conn) {
+          pqxx::work tx(conn);
+          const int done = records::set_missing_retention(tx, policy, dating_batch);
+          tx.commit();
+          return done;
+        };
+        batch = co_await databases_.work.query<int>(std::move(date_them));
+        dated += batch;
+      }
       if (dated > 0) {
         spdlog::info("retention: dated {} closed case(s) that had no retention date", dated);
       }
