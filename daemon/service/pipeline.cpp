@@ -84,6 +84,8 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
       worker_metrics_(registry),
       workers_(io, databases.queue, databases.queue.conninfo(), worker_settings_from(cfg.workers),
                worker_metrics_, ops::real_clock()),
+      records_(cfg.records),
+      retention_(records::parse_retention(cfg.records.retention)),
       purged_(registry.counter("certn_archiver_records_purged_total",
                                "What the purge disposed of: cases, objects and bytes.", {"what"})),
       purge_problems_(registry.counter("certn_archiver_records_purge_problems_total",
@@ -139,8 +141,7 @@ awaitable<void> pipeline::start() {
   }
   // A change of the retention policy applies to the cases that close from now on; the trail
   // records when it took effect.
-  const std::string retention =
-      records::to_string(records::parse_retention(cfg_.records.retention));
+  const std::string retention = records::to_string(retention_);
   // Built apart from the co_await: see db::pool::query_within.
   std::function<bool(pqxx::connection&)> record_policy = [retention](pqxx::connection& conn) {
     pqxx::work tx(conn);
@@ -155,7 +156,7 @@ awaitable<void> pipeline::start() {
   }
   workers_.start();
   spdlog::info("archiving to {}", store_.describe());
-  if (cfg_.records.purge_interval_seconds > 0) {
+  if (records_.purge_interval_seconds > 0) {
     asio::co_spawn(purge_timer_.get_executor(), purge_loop(),
                    [](std::exception_ptr error) { ops::log_exception("purge loop", error); });
   }
@@ -197,11 +198,10 @@ awaitable<void> pipeline::refresh_records_gauges() {
 }
 
 awaitable<void> pipeline::purge_loop() {
-  const auto interval = std::chrono::seconds(cfg_.records.purge_interval_seconds);
+  const auto interval = std::chrono::seconds(records_.purge_interval_seconds);
   records::purge_order order;
   order.actor = records::daemon_actor();
   order.purger = order.actor;
-  const records::retention_policy policy = records::parse_retention(cfg_.records.retention);
   while (!stopping_) {
     try {
       // Closed cases without a date (closed before the policy existed, or before an upgrade)
@@ -209,9 +209,9 @@ awaitable<void> pipeline::purge_loop() {
       constexpr int dating_batch = 1000;
       int dated = 0;
       for (int batch = dating_batch; batch == dating_batch && !stopping_;) {
-        std::function<int(pqxx::connection&)> date_them = [&policy](pqxx::connection& conn) {
+        std::function<int(pqxx::connection&)> date_them = [this](pqxx::connection& conn) {
           pqxx::work tx(conn);
-          const int done = records::set_missing_retention(tx, policy, dating_batch);
+          const int done = records::set_missing_retention(tx, retention_, dating_batch);
           tx.commit();
           return done;
         };
@@ -222,8 +222,8 @@ awaitable<void> pipeline::purge_loop() {
         spdlog::info("retention: dated {} closed case(s) that had no retention date", dated);
       }
       records::purge_tally tally;
-      co_await records::purge_due(databases_.work, store_, order, cfg_.records.purge_batch,
-                                  stopping_, tally);
+      co_await records::purge_due(databases_.work, store_, order, records_.purge_batch, stopping_,
+                                  tally);
       purged_.inc({"cases"}, tally.cases);
       purged_.inc({"objects"}, tally.objects);
       purged_.inc({"bytes"}, static_cast<double>(tally.bytes));

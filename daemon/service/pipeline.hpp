@@ -12,6 +12,7 @@
 #include "net/asio.hpp"
 #include "ops/metrics.hpp"
 #include "queue/worker.hpp"
+#include "records/retention.hpp"
 #include "service/certn_clients.hpp"
 #include "storage/object_store.hpp"
 
@@ -72,7 +73,10 @@ class pipeline {
   queue::worker_metrics worker_metrics_;
   queue::workers workers_;
 
-  // The periodic purge (records/purger.hpp) and its metrics.
+  // The periodic purge (records/purger.hpp) and its metrics. The settings are copied: the purge
+  // loop outlives start(), and callers' configurations need not.
+  const config::records_settings records_;
+  const records::retention_policy retention_;
   awaitable<void> purge_loop();
   awaitable<void> refresh_records_gauges();
   ops::counter_family& purged_;  // certn_archiver_records_purged_total{what}: cases, objects, bytes
