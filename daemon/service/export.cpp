@@ -44,19 +44,6 @@ void write_text(const fs::path& path, const std::string& text) {
   }
 }
 
-std::string sha256_of_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  storage::streaming_digest digest;
-  std::string buffer(64 * 1024, '\0');
-  while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0) {
-    digest.update(std::string_view(buffer.data(), static_cast<std::size_t>(in.gcount())));
-  }
-  if (in.bad()) {
-    throw std::runtime_error("cannot read " + path.string());
-  }
-  return digest.finish().sha256_hex;
-}
-
 // Zips the bag directory `bag` as `zip_path`, its files under `name`/ (BagIt's serialization: one
 // top-level directory, named as the bag). Throws std::runtime_error naming what failed.
 void zip_bag(const fs::path& bag, const fs::path& zip_path, const std::string& name) {
@@ -213,12 +200,15 @@ int export_case(const config::config& cfg, const export_request& request) {
     const records::bag_description about{request.case_id, now, store->describe(),
                                          std::string("certn-archiver ") + ARCHIVER_VERSION,
                                          request.all_versions};
-    write_text(bag / "bagit.txt", records::bagit_txt());
-    write_text(bag / "bag-info.txt", records::bag_info_text(about, copied.files));
-    write_text(bag / "manifest-sha256.txt", records::manifest_text(copied.files));
+    // The tag files are written from memory and hashed there: nothing to read back.
     std::vector<records::bag_file> tags;
-    for (const char* tag : {"bagit.txt", "bag-info.txt", "manifest-sha256.txt"}) {
-      tags.push_back({tag, sha256_of_file(bag / tag), fs::file_size(bag / tag)});
+    const std::pair<const char*, std::string> tag_files[] = {
+        {"bagit.txt", records::bagit_txt()},
+        {"bag-info.txt", records::bag_info_text(about, copied.files)},
+        {"manifest-sha256.txt", records::manifest_text(copied.files)}};
+    for (const auto& [name, text] : tag_files) {
+      write_text(bag / name, text);
+      tags.push_back({name, storage::sha256_hex(text), text.size()});
     }
     write_text(bag / "tagmanifest-sha256.txt", records::manifest_text(tags));
     if (zipped) {
