@@ -206,6 +206,13 @@ int main(int argc, char** argv) {
       "verify", "Re-read stored objects and compare their sha256 and size with the database");
   verify->add_option("--case", verify_case, "Only the objects of this case");
 
+  bool lock_probe_json = false;
+  CLI::App* lock_probe = app.add_subcommand(
+      "lock-probe",
+      "Check that the S3 store enforces Object Lock (writes and tries to delete a "
+      "small locked object)");
+  lock_probe->add_flag("--json", lock_probe_json, "One JSON object instead of lines");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -265,6 +272,9 @@ int main(int argc, char** argv) {
     }
     if (export_command->parsed()) {
       return service::export_case(cfg, export_request);
+    }
+    if (lock_probe->parsed()) {
+      return service::lock_probe(cfg, lock_probe_json);
     }
     if (audit->parsed()) {
       audit_request.verify = audit_verify->parsed();

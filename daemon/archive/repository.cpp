@@ -1,6 +1,7 @@
 #include "archive/repository.hpp"
 
 #include "records/audit.hpp"
+#include "records/holds.hpp"
 
 namespace archiver::archive::repository {
 
@@ -130,6 +131,20 @@ std::optional<std::string> first_text(const pqxx::result& rows) {
 
 bool is_archived(pqxx::transaction_base& tx, const std::string& key) {
   return !tx.exec_params(select_artifact_at_key, key).empty();
+}
+
+storage::object_protection protection_of(pqxx::transaction_base& tx, const std::string& case_id) {
+  const pqxx::result found = tx.exec_params(
+      "SELECT CASE WHEN retain_until = 'infinity' THEN NULL "
+      "ELSE ceil(extract(epoch FROM retain_until))::bigint END FROM cases WHERE id = $1",
+      case_id);
+  storage::object_protection protection;
+  if (!found.empty() && !found[0][0].is_null()) {
+    protection.retain_until =
+        std::chrono::sys_seconds(std::chrono::seconds(found[0][0].as<std::int64_t>()));
+  }
+  protection.legal_hold = records::is_held(tx, case_id);
+  return protection;
 }
 
 void record_artifact(pqxx::transaction_base& tx, const std::string& case_id,

@@ -19,6 +19,7 @@
 #include "archive/policy.hpp"
 #include "certn/model.hpp"
 #include "storage/digest.hpp"
+#include "storage/object_store.hpp"
 
 namespace archiver::archive::repository {
 
@@ -32,6 +33,10 @@ bool is_archived(pqxx::transaction_base& tx, const std::string& key);
 void record_artifact(pqxx::transaction_base& tx, const std::string& case_id,
                      const std::string& kind, const std::string& source_id, const std::string& key,
                      const storage::object_digest& digest, const std::string& content_type);
+
+// What a new object of the case must be protected by on the store: its retention date (none
+// while open or kept forever) and whether a legal hold is in force.
+storage::object_protection protection_of(pqxx::transaction_base& tx, const std::string& case_id);
 
 // The sha256 recorded at `key`, when an artifact row is there.
 std::optional<std::string> recorded_sha256(pqxx::transaction_base& tx, const std::string& key);

@@ -133,6 +133,15 @@ awaitable<bool> workflows::is_archived(const std::string& key) {
   co_return found;
 }
 
+awaitable<storage::object_protection> workflows::protection_of(const std::string& case_id) {
+  const storage::object_protection protection =
+      co_await database_.query<storage::object_protection>([&](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        return repository::protection_of(tx, case_id);
+      });
+  co_return protection;
+}
+
 awaitable<std::optional<job_result>> workflows::archive_bytes(const std::string& case_id,
                                                               const std::string& kind,
                                                               const std::string& source_id,
@@ -144,8 +153,9 @@ awaitable<std::optional<job_result>> workflows::archive_bytes(const std::string&
   }
   const storage::object_digest digest = storage::digest_of(bytes);
   const std::uint64_t size = bytes.size();
+  const storage::object_protection protection = co_await protection_of(case_id);
   const storage::put_result put =
-      co_await store_.put_bytes(key, std::move(bytes), "application/json");
+      co_await store_.put_bytes(key, std::move(bytes), "application/json", protection);
   if (put.failure) {
     co_return from_store_failure(*put.failure);
   }
@@ -183,7 +193,8 @@ awaitable<workflows::download_outcome> workflows::archive_download(
         false, job_result::retry(key + ": Certn announced " + std::to_string(*expected_size) +
                                  " bytes, the download gave " + std::to_string(staged->size()))};
   }
-  const storage::put_result put = co_await store_.put(key, *staged, content_type);
+  const storage::object_protection protection = co_await protection_of(case_id);
+  const storage::put_result put = co_await store_.put(key, *staged, content_type, protection);
   if (put.failure) {
     co_return download_outcome{false, from_store_failure(*put.failure)};
   }

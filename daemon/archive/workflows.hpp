@@ -112,6 +112,8 @@ class workflows {
                                                             const std::string& key,
                                                             std::string bytes);
   awaitable<bool> is_archived(const std::string& key);
+  // Read just before a put: a hold or a retention date set a moment ago counts.
+  awaitable<storage::object_protection> protection_of(const std::string& case_id);
   // Keeps a Certn answer as received, content-addressed under the case; its key, or why not.
   struct kept_answer {
     std::string key;

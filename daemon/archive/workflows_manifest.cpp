@@ -46,8 +46,9 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
     case manifest_step::write:
       break;
   }
+  const storage::object_protection protection = co_await protection_of(case_id);
   const storage::put_result put =
-      co_await store_.put_bytes(key, std::move(body), "application/json");
+      co_await store_.put_bytes(key, std::move(body), "application/json", protection);
   if (put.failure) {
     co_return from_store_failure(*put.failure);
   }

@@ -130,6 +130,11 @@ struct s3_settings {
   // "AES256" (SSE-S3) or "aws:kms" (SSE-KMS, with sse_kms_key_id or the account's default key).
   std::string sse;
   std::string sse_kms_key_id;
+  // S3 Object Lock on every new object: "" (none), "GOVERNANCE" or "COMPLIANCE", retained until
+  // the case's retain_until, or object_lock_days from the write while the case has none (open,
+  // or kept forever). The bucket must have Object Lock enabled: serve refuses to start otherwise.
+  std::string object_lock_mode;
+  int object_lock_days = 365;
 };
 
 struct storage_settings {

@@ -125,6 +125,8 @@ std::vector<field> fields_of(config& c) {
       {"storage.s3", "ca_file", &st.s3.ca_file},
       {"storage.s3", "sse", &st.s3.sse},
       {"storage.s3", "sse_kms_key_id", &st.s3.sse_kms_key_id},
+      {"storage.s3", "object_lock_mode", &st.s3.object_lock_mode},
+      {"storage.s3", "object_lock_days", &st.s3.object_lock_days},
       {"archive", "on_statuses", &ar.on_statuses},
       {"archive", "generate_report", &ar.generate_report},
       {"archive", "report_language", &ar.report_language},

@@ -176,6 +176,14 @@ void validate_storage(const storage_settings& s) {
     if (!s.s3.sse_kms_key_id.empty() && s.s3.sse != "aws:kms") {
       throw config_error("storage.s3.sse_kms_key_id", "needs storage.s3.sse = \"aws:kms\"");
     }
+    if (!s.s3.object_lock_mode.empty() && s.s3.object_lock_mode != "GOVERNANCE" &&
+        s.s3.object_lock_mode != "COMPLIANCE") {
+      throw config_error(
+          "storage.s3.object_lock_mode",
+          "\"" + s.s3.object_lock_mode + "\" is not one of \"\", \"GOVERNANCE\", \"COMPLIANCE\"");
+    }
+    // S3 takes any future date; more than a century is a typo (and irreversible in COMPLIANCE).
+    check_range("storage.s3.object_lock_days", s.s3.object_lock_days, 1, 36'500);
     if (!s.s3.ca_file.empty()) {
       check_readable("storage.s3.ca_file", s.s3.ca_file);
     }

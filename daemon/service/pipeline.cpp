@@ -126,6 +126,12 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
 pipeline::~pipeline() = default;
 
 awaitable<void> pipeline::start() {
+  // Protection the configuration asks for and the store cannot give (Object Lock on a bucket
+  // without it) is a start-up error: archiving without it would break the promise silently.
+  const std::optional<storage::store_failure> unprotected = co_await store_.check_protection();
+  if (unprotected) {
+    throw std::runtime_error(unprotected->message);
+  }
   if (cfg_.workers.reconcile_interval.count() > 0) {
     const int max_attempts = cfg_.workers.max_attempts;
     const std::chrono::seconds interval = cfg_.workers.reconcile_interval;

@@ -96,6 +96,12 @@ int backfill(const config::config& cfg, const backfill_request& request);
 // 1 on any mismatch, missing or unreadable object, or when the database cannot be read.
 int verify(const config::config& cfg, const std::string& case_id);
 
+// `certn-archiver lock-probe [--json]`: whether the S3 store enforces Object Lock, found by trying
+// (storage::s3_store::probe_object_lock): one line per finding, then the verdict. Returns 0 when
+// the bucket has Object Lock enabled and a locked version could not be deleted; 1 otherwise; 2
+// when storage.backend is not s3.
+int lock_probe(const config::config& cfg, bool json);
+
 // `certn-archiver export --case ID --out FILE.zip|DIR [--all-versions]`: the case as a BagIt bag
 // (records/bag.hpp): its current artifacts (or every version), each re-read from the store and
 // checked against its recorded sha256 and size, with bagit.txt, bag-info.txt (Payload-Oxum),

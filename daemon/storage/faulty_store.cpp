@@ -104,7 +104,8 @@ std::unique_ptr<staged_file> faulty_store::stage(const std::string& key, std::ui
 }
 
 awaitable<put_result> faulty_store::put(const std::string& key, staged_file& file,
-                                        const std::string& content_type) {
+                                        const std::string& content_type,
+                                        const object_protection& protection) {
   const decision chosen = decide(key);
   if (chosen.delay.count() > 0) {
     co_await pause(chosen.delay);
@@ -115,7 +116,7 @@ awaitable<put_result> faulty_store::put(const std::string& key, staged_file& fil
   } else if (chosen.what == fault::crash) {
     result = crash_mid_write(key, file);
   } else {
-    put_result forwarded = co_await inner_.put(key, file, content_type);
+    put_result forwarded = co_await inner_.put(key, file, content_type, protection);
     result = std::move(forwarded);
   }
   count_outcome(result, chosen.what);
@@ -123,7 +124,8 @@ awaitable<put_result> faulty_store::put(const std::string& key, staged_file& fil
 }
 
 awaitable<put_result> faulty_store::put_bytes(const std::string& key, std::string bytes,
-                                              const std::string& content_type) {
+                                              const std::string& content_type,
+                                              const object_protection& protection) {
   const decision chosen = decide(key);
   if (chosen.delay.count() > 0) {
     co_await pause(chosen.delay);
@@ -142,7 +144,8 @@ awaitable<put_result> faulty_store::put_bytes(const std::string& key, std::strin
                                  ": simulated crash, but cannot stage: " + std::string(e.what()));
     }
   } else {
-    put_result forwarded = co_await inner_.put_bytes(key, std::move(bytes), content_type);
+    put_result forwarded =
+        co_await inner_.put_bytes(key, std::move(bytes), content_type, protection);
     result = std::move(forwarded);
   }
   count_outcome(result, chosen.what);
@@ -161,6 +164,10 @@ awaitable<remove_result> faulty_store::remove(const std::string& key) {
 awaitable<read_result> faulty_store::read_digest(const std::string& key) {
   read_result result = co_await inner_.read_digest(key);
   co_return result;
+}
+
+awaitable<std::optional<store_failure>> faulty_store::check_protection() {
+  co_return co_await inner_.check_protection();
 }
 
 awaitable<std::size_t> faulty_store::remove_stale_staging(std::chrono::seconds older_than) {

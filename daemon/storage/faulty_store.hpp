@@ -70,14 +70,17 @@ class faulty_store final : public object_store {
   // failed, crashed or forwarded as the plan says. An injected failure leaves `file` untouched:
   // its destructor removes it, as after any failed put.
   awaitable<put_result> put(const std::string& key, staged_file& file,
-                            const std::string& content_type) override;
+                            const std::string& content_type,
+                            const object_protection& protection) override;
   awaitable<put_result> put_bytes(const std::string& key, std::string bytes,
-                                  const std::string& content_type) override;
+                                  const std::string& content_type,
+                                  const object_protection& protection) override;
 
   awaitable<read_result> read_digest(const std::string& key) override;
   awaitable<read_result> copy_to(const std::string& key,
                                  const std::filesystem::path& destination) override;
   awaitable<remove_result> remove(const std::string& key) override;
+  awaitable<std::optional<store_failure>> check_protection() override;
   awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override;
   std::string describe() const override;  // "faulty <inner's description>"
 

@@ -215,7 +215,7 @@ put_result filesystem_store::put_blocking(const std::string& key, staged_file& f
       return {std::nullopt, true};
     }
 
-    if (::chmod(file.path().c_str(), 0640) != 0) {
+    if (::chmod(file.path().c_str(), 0440) != 0) {
       throw_errno(errno, "cannot set the mode of", file.path());
     }
     if (::rename(file.path().c_str(), target.c_str()) != 0) {
@@ -237,13 +237,13 @@ put_result filesystem_store::put_blocking(const std::string& key, staged_file& f
 }
 
 awaitable<put_result> filesystem_store::put(const std::string& key, staged_file& file,
-                                            const std::string&) {
+                                            const std::string&, const object_protection&) {
   auto result = co_await blocking_.run([&] { return put_blocking(key, file); });
   co_return result;
 }
 
 awaitable<put_result> filesystem_store::put_bytes(const std::string& key, std::string bytes,
-                                                  const std::string&) {
+                                                  const std::string&, const object_protection&) {
   auto result = co_await blocking_.run([&]() -> put_result {
     if (const auto problem = key_problem(key)) {
       return {refused("put", key, *problem)};
@@ -345,6 +345,10 @@ awaitable<remove_result> filesystem_store::remove(const std::string& key) {
     }
   });
   co_return result;
+}
+
+awaitable<std::optional<store_failure>> filesystem_store::check_protection() {
+  co_return std::nullopt;
 }
 
 std::string filesystem_store::describe() const { return "filesystem " + root_.string(); }

@@ -1,7 +1,10 @@
 // The object store on a local (or mounted) filesystem: key "a/b/c.pdf" is the file
 // <root>/a/b/c.pdf. An object is staged in its own target directory, fsynced, renamed over the
 // final name and the directory fsynced, so a reader (or a crash) sees the old object or the new
-// one whole, never a part. Final files are 0640, directories 0750.
+// one whole, never a part. Final files are read-only (0440), directories 0750: a slip of a
+// process or an operator cannot change an archived object in place, and a replacement is always
+// a new file renamed over the old (what Object Lock gives on S3 this cannot: the owner, root, or
+// anyone who may write the directory can still chmod, replace or delete a file).
 //
 // Keys are relative paths of non-empty segments separated by '/'; empty and absolute keys, "."
 // and ".." segments, empty segments, NUL bytes and keys that would resolve outside the root
@@ -39,13 +42,17 @@ class filesystem_store final : public object_store {
   // Finishes `file` first when the caller has not. On success the staged file is gone (renamed,
   // or removed when already_present) and released.
   awaitable<put_result> put(const std::string& key, staged_file& file,
-                            const std::string& content_type) override;
+                            const std::string& content_type,
+                            const object_protection& protection) override;
   awaitable<put_result> put_bytes(const std::string& key, std::string bytes,
-                                  const std::string& content_type) override;
+                                  const std::string& content_type,
+                                  const object_protection& protection) override;
   awaitable<read_result> read_digest(const std::string& key) override;
   awaitable<read_result> copy_to(const std::string& key,
                                  const std::filesystem::path& destination) override;
   awaitable<remove_result> remove(const std::string& key) override;
+  // Nothing to check: files are always written read-only, and no more can be asked.
+  awaitable<std::optional<store_failure>> check_protection() override;
   awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override;
   std::string describe() const override;  // "filesystem <root>"
 

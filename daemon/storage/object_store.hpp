@@ -67,6 +67,15 @@ struct store_failure {
   std::string message;  // one line: operation, key, cause; never a secret
 };
 
+// What must keep a new object unchangeable, where the store can enforce it (S3 Object Lock with
+// storage.s3.object_lock_mode; the filesystem store writes every file read-only whatever).
+struct object_protection {
+  // The case's retention date; none while the case is open or kept forever (the store then
+  // applies its own default, storage.s3.object_lock_days).
+  std::optional<std::chrono::sys_seconds> retain_until;
+  bool legal_hold = false;  // the case is under a legal hold
+};
+
 struct put_result {
   std::optional<store_failure> failure;  // empty: the object is at its key, whole
   bool already_present = false;  // the key already held these exact bytes: nothing was written
@@ -93,14 +102,17 @@ class object_store {
   virtual std::unique_ptr<staged_file> stage(const std::string& key, std::uint64_t max_bytes) = 0;
 
   // Stores the finished `file` at `key`, replacing what is there unless it already holds the same
-  // sha256 (then nothing is written and already_present is set). Runs on the caller's executor;
-  // blocking work goes to the store's own threads.
+  // sha256 (then nothing is written and already_present is set: an object already there keeps the
+  // protection it was written with). Runs on the caller's executor; blocking work goes to the
+  // store's own threads.
   virtual awaitable<put_result> put(const std::string& key, staged_file& file,
-                                    const std::string& content_type) = 0;
+                                    const std::string& content_type,
+                                    const object_protection& protection) = 0;
 
   // Small objects held in memory (manifests, JSON snapshots): staged and put the same way.
   virtual awaitable<put_result> put_bytes(const std::string& key, std::string bytes,
-                                          const std::string& content_type) = 0;
+                                          const std::string& content_type,
+                                          const object_protection& protection) = 0;
 
   // Reads the object at `key` back and digests it (for `verify`).
   virtual awaitable<read_result> read_digest(const std::string& key) = 0;
@@ -114,6 +126,11 @@ class object_store {
   // marker (a delete without a version id would only hide it behind a new marker). Nothing at
   // `key` is success with removed 0. For the purge (records).
   virtual awaitable<remove_result> remove(const std::string& key) = 0;
+
+  // Whether the store can give what the configuration asks of it, checked once at start-up:
+  // nullopt when it can (or nothing is asked), else why not (S3: storage.s3.object_lock_mode
+  // against a bucket without Object Lock enabled).
+  virtual awaitable<std::optional<store_failure>> check_protection() = 0;
 
   // Removes staging files left by a process that died mid-write (kill -9, power loss) and not
   // modified for `older_than`; returns how many. Run at start-up, off the io_context's thread.

@@ -86,6 +86,17 @@ std::optional<store_failure> check_encryption(std::string_view operation, const 
                                               const config::s3_settings& s3,
                                               const http::response_head& head);
 
+// The Object Lock headers of a new object (storage.s3.object_lock_mode): none when unset; else
+// the mode, the retain-until date and, for a held case, the legal hold. The date is the case's
+// retention date while it is ahead of `now`; now + object_lock_days when the case has none; a day
+// from now when it has passed (the purge is due: a longer lock would only stand in its way).
+// Sent on a single PUT and on CreateMultipartUpload, signed.
+header_list object_lock_headers(const config::s3_settings& s3, const object_protection& protection,
+                                std::chrono::sys_seconds now);
+
+// "2027-12-07T11:00:00.000Z", as S3 writes and reads x-amz-object-lock-retain-until-date.
+std::string lock_date(std::chrono::sys_seconds at);
+
 // One S3 request before signing.
 struct s3_call {
   s3_call(std::string method, std::string key) : method(std::move(method)), key(std::move(key)) {}
@@ -125,18 +136,23 @@ struct s3_store::impl {
                                                         const std::string& sha256, bool& present);
   // s3_put.cpp: one PUT of `body`, or of `stream` when not null.
   awaitable<put_result> put_single(const std::string& key, const object_digest& digest,
-                                   const std::string& content_type, std::string body,
+                                   const std::string& content_type,
+                                   const object_protection& protection, std::string body,
                                    http::body_source* stream);
   // s3_multipart.cpp: create, upload the parts (at most s3.max_parallel_parts at once),
   // complete; a failed upload is aborted.
   awaitable<put_result> put_multipart(const std::string& key, const staged_file& file,
-                                      const std::string& content_type);
+                                      const std::string& content_type,
+                                      const object_protection& protection);
+  // The headers of a new object besides its digests: encryption, Object Lock (dated now).
+  s3_detail::header_list new_object_headers(const object_protection& protection) const;
   awaitable<void> upload_parts(s3_detail::multipart_state& state);
   awaitable<void> abort_upload(const std::string& key, const std::string& upload_id);
 
   asio::io_context& io_;
   const ops::clock& clock_;
   config::s3_settings s3_;
+  std::string prefix_;  // storage.prefix, for the lock probe's key
   std::filesystem::path staging_;
   http::url origin_;         // scheme, host and port of every request
   std::string origin_text_;  // "https://bucket.s3.us-east-1.amazonaws.com"

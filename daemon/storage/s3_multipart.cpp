@@ -122,7 +122,8 @@ awaitable<void> s3_store::impl::abort_upload(const std::string& key, const std::
 }
 
 awaitable<put_result> s3_store::impl::put_multipart(const std::string& key, const staged_file& file,
-                                                    const std::string& content_type) {
+                                                    const std::string& content_type,
+                                                    const object_protection& protection) {
   put_result result;
   const object_digest& digest = file.digest();
   const std::uint64_t part_bytes = s3_.part_size_bytes;
@@ -139,7 +140,7 @@ awaitable<put_result> s3_store::impl::put_multipart(const std::string& key, cons
   if (!content_type.empty()) {
     create.headers.emplace_back("Content-Type", content_type);
   }
-  for (auto& header : encryption_headers(s3_)) {
+  for (auto& header : new_object_headers(protection)) {
     create.headers.push_back(std::move(header));
   }
   const s3_answer created = co_await send(create);

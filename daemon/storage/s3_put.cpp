@@ -48,14 +48,15 @@ using namespace s3_detail;
 
 awaitable<put_result> s3_store::impl::put_single(const std::string& key,
                                                  const object_digest& digest,
-                                                 const std::string& content_type, std::string body,
-                                                 http::body_source* stream) {
+                                                 const std::string& content_type,
+                                                 const object_protection& protection,
+                                                 std::string body, http::body_source* stream) {
   s3_call call{"PUT", key};
   call.headers = {{"Content-MD5", digest.md5_base64}, {"x-amz-meta-sha256", digest.sha256_hex}};
   if (!content_type.empty()) {
     call.headers.emplace_back("Content-Type", content_type);
   }
-  for (auto& header : encryption_headers(s3_)) {
+  for (auto& header : new_object_headers(protection)) {
     call.headers.push_back(std::move(header));
   }
   call.payload_hash = digest.sha256_hex;
@@ -74,7 +75,8 @@ awaitable<put_result> s3_store::impl::put_single(const std::string& key,
 }
 
 awaitable<put_result> s3_store::put(const std::string& key, staged_file& file,
-                                    const std::string& content_type) {
+                                    const std::string& content_type,
+                                    const object_protection& protection) {
   impl& self = *impl_;
   put_result result;
   try {
@@ -89,10 +91,10 @@ awaitable<put_result> s3_store::put(const std::string& key, staged_file& file,
       co_return result;
     }
     if (digest.size > self.s3_.multipart_threshold_bytes) {
-      result = co_await self.put_multipart(key, file, content_type);
+      result = co_await self.put_multipart(key, file, content_type, protection);
     } else {
       file_range_source source(file.path(), 0, digest.size);
-      result = co_await self.put_single(key, digest, content_type, {}, &source);
+      result = co_await self.put_single(key, digest, content_type, protection, {}, &source);
     }
   } catch (const std::system_error& e) {
     // The staged file could not be read: local trouble (disk), worth another attempt.
@@ -102,7 +104,8 @@ awaitable<put_result> s3_store::put(const std::string& key, staged_file& file,
 }
 
 awaitable<put_result> s3_store::put_bytes(const std::string& key, std::string bytes,
-                                          const std::string& content_type) {
+                                          const std::string& content_type,
+                                          const object_protection& protection) {
   impl& self = *impl_;
   if (bytes.size() > self.s3_.multipart_threshold_bytes) {
     std::unique_ptr<staged_file> file;
@@ -113,7 +116,7 @@ awaitable<put_result> s3_store::put_bytes(const std::string& key, std::string by
       co_return put_result{failure("put", key, true, e.what()), false};
     }
     bytes = std::string();
-    co_return co_await put(key, *file, content_type);
+    co_return co_await put(key, *file, content_type, protection);
   }
   const object_digest digest = digest_of(bytes);
   bool present = false;
@@ -123,7 +126,8 @@ awaitable<put_result> s3_store::put_bytes(const std::string& key, std::string by
     result.already_present = present;
     co_return result;
   }
-  co_return co_await self.put_single(key, digest, content_type, std::move(bytes), nullptr);
+  co_return co_await self.put_single(key, digest, content_type, protection, std::move(bytes),
+                                     nullptr);
 }
 
 }  // namespace archiver::storage

@@ -2,6 +2,7 @@
 // how a failed request or an S3 error answer becomes a store_failure.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 
 #include "encoding/encoding.hpp"
 #include "retry/table.hpp"
@@ -62,6 +63,35 @@ header_list encryption_headers(const config::s3_settings& s3) {
     headers.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", s3.sse_kms_key_id);
   }
   return headers;
+}
+
+header_list object_lock_headers(const config::s3_settings& s3, const object_protection& protection,
+                                std::chrono::sys_seconds now) {
+  header_list headers;
+  if (s3.object_lock_mode.empty()) {
+    return headers;
+  }
+  std::chrono::sys_seconds until = now + std::chrono::days(1);
+  if (!protection.retain_until) {
+    until = now + std::chrono::days(s3.object_lock_days);
+  } else if (*protection.retain_until > until) {
+    until = *protection.retain_until;
+  }
+  headers.emplace_back("x-amz-object-lock-mode", s3.object_lock_mode);
+  headers.emplace_back("x-amz-object-lock-retain-until-date", lock_date(until));
+  if (protection.legal_hold) {
+    headers.emplace_back("x-amz-object-lock-legal-hold", "ON");
+  }
+  return headers;
+}
+
+std::string lock_date(std::chrono::sys_seconds at) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char text[32];
+  const std::size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S.000Z", &utc);
+  return std::string(text, length);
 }
 
 std::optional<store_failure> check_encryption(std::string_view operation, const std::string& key,

@@ -107,6 +107,7 @@ s3_store::impl::impl(asio::io_context& io, const config::storage_settings& setti
     : io_(io),
       clock_(clock),
       s3_(checked(settings.s3)),
+      prefix_(settings.prefix),
       staging_(settings.staging_path.empty() ? std::filesystem::path(settings.path) / ".staging"
                                              : std::filesystem::path(settings.staging_path)),
       origin_(parse_origin(settings.s3)),

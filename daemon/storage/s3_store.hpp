@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "net/asio.hpp"
@@ -36,15 +37,34 @@ class s3_store final : public object_store {
   // cause (SignatureDoesNotMatch, ...); AccessDenied there (no s3:ListBucket) lets the PUT
   // decide. Finishes `file` first when the caller has not; the file stays the caller's.
   awaitable<put_result> put(const std::string& key, staged_file& file,
-                            const std::string& content_type) override;
+                            const std::string& content_type,
+                            const object_protection& protection) override;
   awaitable<put_result> put_bytes(const std::string& key, std::string bytes,
-                                  const std::string& content_type) override;
+                                  const std::string& content_type,
+                                  const object_protection& protection) override;
   awaitable<read_result> read_digest(const std::string& key) override;
   awaitable<read_result> copy_to(const std::string& key,
                                  const std::filesystem::path& destination) override;
   awaitable<remove_result> remove(const std::string& key) override;
+  // With storage.s3.object_lock_mode: the bucket's Object Lock configuration must say Enabled,
+  // and probe_object_lock must find it enforced; a failure names what to change. Without it:
+  // nothing is checked.
+  awaitable<std::optional<store_failure>> check_protection() override;
   awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override;
   std::string describe() const override;
+
+  // Whether the store enforces Object Lock, found by trying: reads the bucket's Object Lock
+  // configuration, writes a small object under "<storage.prefix>.certn-archiver/lock-probe/"
+  // retained an hour in GOVERNANCE mode, and tries to delete that version without bypassing the
+  // retention: a store that enforces the lock refuses with 403. Some S3-compatible stores accept
+  // the headers and delete anyway. Then removes the probe (bypassing the governance retention
+  // where the credentials may; otherwise it stays, and a finding says until when).
+  struct lock_probe {
+    bool bucket_enabled = false;        // the bucket's configuration says ObjectLockEnabled
+    bool enforced = false;              // the locked version could not be deleted
+    std::vector<std::string> findings;  // one line each: what was tried, what the store said
+  };
+  awaitable<lock_probe> probe_object_lock();
 
  private:
   // read_digest and copy_to: GETs the object, copying it to `destination` when given.

@@ -185,6 +185,13 @@ std::optional<version_page> parse_versions(std::string_view body, const std::str
   return page;
 }
 
+std::optional<bool> parse_object_lock_enabled(std::string_view body) {
+  if (root_name(body) != "ObjectLockConfiguration") {
+    return std::nullopt;
+  }
+  return element(body, "ObjectLockEnabled").value_or("") == "Enabled";
+}
+
 std::string complete_multipart_body(const std::vector<std::pair<int, std::string>>& parts) {
   std::string out = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
   for (const auto& [number, etag] : parts) {

@@ -45,6 +45,10 @@ struct version_page {
 };
 std::optional<version_page> parse_versions(std::string_view body, const std::string& key);
 
+// A GetObjectLockConfiguration answer: whether <ObjectLockEnabled> says Enabled; nullopt when
+// the body is not an ObjectLockConfiguration document.
+std::optional<bool> parse_object_lock_enabled(std::string_view body);
+
 // <CompleteMultipartUpload> listing (part number, ETag as the server returned it) in order.
 std::string complete_multipart_body(const std::vector<std::pair<int, std::string>>& parts);
 

@@ -272,3 +272,26 @@ TEST_CASE("open_jobs_of_case and recorded_sha256: what write_manifest decides on
   CHECK(repository::recorded_sha256(tx, "cases/c1/manifest.json") ==
         std::optional<std::string>(storage::digest_of("{}").sha256_hex));
 }
+
+TEST_CASE("protection_of: the case's retention date, rounded up, and its legal hold") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  pqxx::work tx(conn);
+  repository::save_case(tx, "c1", case_with("c1", "COMPLETE"), "{}", true, fetched);
+  const storage::object_protection open = repository::protection_of(tx, "c1");
+  CHECK_FALSE(open.retain_until);
+  CHECK_FALSE(open.legal_hold);
+  CHECK_FALSE(repository::protection_of(tx, "unknown").retain_until);
+
+  tx.exec("UPDATE cases SET retain_until = '2032-12-01 10:00:00.25+00' WHERE id = 'c1'");
+  tx.exec("INSERT INTO legal_holds (case_id, reason, held_by) VALUES ('c1', 'dispute', 'x')");
+  const storage::object_protection held = repository::protection_of(tx, "c1");
+  REQUIRE(held.retain_until);
+  // Never a moment short of the case's date.
+  CHECK(*held.retain_until == std::chrono::sys_days(std::chrono::year(2032) / 12 / 1) +
+                                  std::chrono::hours(10) + std::chrono::seconds(1));
+  CHECK(held.legal_hold);
+
+  tx.exec("UPDATE cases SET retain_until = 'infinity' WHERE id = 'c1'");
+  CHECK_FALSE(repository::protection_of(tx, "c1").retain_until);  // kept forever: no date
+}

@@ -29,12 +29,14 @@ class holding_store final : public storage::object_store {
     return inner_.stage(key, max_bytes);
   }
   awaitable<storage::put_result> put(const std::string& key, storage::staged_file& file,
-                                     const std::string& content_type) override {
-    co_return co_await inner_.put(key, file, content_type);
+                                     const std::string& content_type,
+                                     const storage::object_protection& protection) override {
+    co_return co_await inner_.put(key, file, content_type, protection);
   }
   awaitable<storage::put_result> put_bytes(const std::string& key, std::string bytes,
-                                           const std::string& content_type) override {
-    co_return co_await inner_.put_bytes(key, std::move(bytes), content_type);
+                                           const std::string& content_type,
+                                           const storage::object_protection& protection) override {
+    co_return co_await inner_.put_bytes(key, std::move(bytes), content_type, protection);
   }
   awaitable<storage::read_result> read_digest(const std::string& key) override {
     co_return co_await inner_.read_digest(key);
@@ -52,6 +54,9 @@ class holding_store final : public storage::object_store {
       tx.commit();
     }
     co_return co_await inner_.remove(key);
+  }
+  awaitable<std::optional<storage::store_failure>> check_protection() override {
+    co_return co_await inner_.check_protection();
   }
   awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override {
     co_return co_await inner_.remove_stale_staging(older_than);

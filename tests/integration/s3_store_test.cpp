@@ -226,6 +226,23 @@ std::string read_with_awscli(const std::string& endpoint, const std::string& key
   return read_whole(target);
 }
 
+// The keys awscli lists under `key_prefix`, one per line.
+std::string list_with_awscli(const std::string& endpoint, const std::string& key_prefix,
+                             const fs::path& dir) {
+  fs::create_directories(dir);
+  const fs::path target = dir / "awscli-list";
+  const std::string command =
+      "AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 "
+      "AWS_EC2_METADATA_DISABLED=true /usr/bin/aws --endpoint-url '" +
+      endpoint + "' s3api list-objects-v2 --bucket " + bucket() + " --prefix '" + key_prefix +
+      "' --query 'Contents[].Key' --output text > '" + target.string() + "'";
+  const int status = std::system(command.c_str());
+  REQUIRE_MESSAGE(status == 0, "awscli failed (" << status << "): " << command);
+  std::string listed = read_whole(target);
+  // awscli prints "None" for an empty listing.
+  return listed == "None\n" ? std::string() : listed;
+}
+
 struct fixture {
   fixture()
       : endpoint(required_env("TEST_S3_ENDPOINT")),
@@ -255,7 +272,7 @@ TEST_CASE_FIXTURE(fixture, "puts a small object once, then finds it already pres
 
   auto file = staged(store, key, bytes);
   CHECK(file->path().parent_path() == dir / ".staging");
-  const put_result first = run(io, store.put(key, *file, "application/pdf"));
+  const put_result first = run(io, store.put(key, *file, "application/pdf", {}));
   REQUIRE_MESSAGE(!first.failure, first.failure->message);
   CHECK_FALSE(first.already_present);
 
@@ -268,17 +285,17 @@ TEST_CASE_FIXTURE(fixture, "puts a small object once, then finds it already pres
 
   proxy.count("PUT /");
   auto again = staged(store, key, bytes);
-  const put_result second = run(io, store.put(key, *again, "application/pdf"));
+  const put_result second = run(io, store.put(key, *again, "application/pdf", {}));
   REQUIRE_MESSAGE(!second.failure, second.failure->message);
   CHECK(second.already_present);
-  const put_result from_memory = run(io, store.put_bytes(key, bytes, "application/pdf"));
+  const put_result from_memory = run(io, store.put_bytes(key, bytes, "application/pdf", {}));
   REQUIRE_MESSAGE(!from_memory.failure, from_memory.failure->message);
   CHECK(from_memory.already_present);
   CHECK(proxy.seen("PUT /") == 0);
 
   // Other bytes at the same key replace the object.
   const std::string changed = bytes + "!";
-  const put_result replaced = run(io, store.put_bytes(key, changed, "application/pdf"));
+  const put_result replaced = run(io, store.put_bytes(key, changed, "application/pdf", {}));
   REQUIRE_MESSAGE(!replaced.failure, replaced.failure->message);
   CHECK_FALSE(replaced.already_present);
   CHECK(proxy.seen("PUT /") == 1);
@@ -294,7 +311,7 @@ TEST_CASE_FIXTURE(fixture, "puts a large object as a multipart upload streamed f
   proxy.count("?partNumber=");
   proxy.count("?uploadId=");
   auto file = staged(store, key, bytes);
-  const put_result put = run(io, store.put(key, *file, "application/octet-stream"));
+  const put_result put = run(io, store.put(key, *file, "application/octet-stream", {}));
   REQUIRE_MESSAGE(!put.failure, put.failure->message);
   CHECK_FALSE(put.already_present);
   CHECK(proxy.seen("?uploads") == 1);      // create
@@ -307,7 +324,7 @@ TEST_CASE_FIXTURE(fixture, "puts a large object as a multipart upload streamed f
   CHECK(back.digest.size == bytes.size());
   CHECK(read_with_awscli(endpoint, key, dir) == bytes);
 
-  const put_result second = run(io, store.put(key, *file, "application/octet-stream"));
+  const put_result second = run(io, store.put(key, *file, "application/octet-stream", {}));
   REQUIRE_MESSAGE(!second.failure, second.failure->message);
   CHECK(second.already_present);
   CHECK(proxy.seen("?uploads") == 1);
@@ -329,7 +346,7 @@ TEST_CASE_FIXTURE(fixture, "asks for encryption at rest on single and multipart 
 
   const std::string small_key = prefix + "cases/c-9/small.json";
   const put_result small =
-      run(io, encrypting.put_bytes(small_key, "{\"a\":1}", "application/json"));
+      run(io, encrypting.put_bytes(small_key, "{\"a\":1}", "application/json", {}));
   REQUIRE_MESSAGE(!small.failure, small.failure->message);
   CHECK(proxy.seen(asked) == 1);
   CHECK(proxy.seen(key_id) == 1);
@@ -338,7 +355,7 @@ TEST_CASE_FIXTURE(fixture, "asks for encryption at rest on single and multipart 
   const std::string big_key = prefix + "cases/c-9/big.bin";
   const std::string bytes = random_bytes(12 * mib, 9);
   auto file = staged(encrypting, big_key, bytes);
-  const put_result big = run(io, encrypting.put(big_key, *file, "application/octet-stream"));
+  const put_result big = run(io, encrypting.put(big_key, *file, "application/octet-stream", {}));
   REQUIRE_MESSAGE(!big.failure, big.failure->message);
   CHECK(proxy.seen("?partNumber=") == 3);
   // Once more, on CreateMultipartUpload only: the parts inherit the upload's encryption.
@@ -348,11 +365,83 @@ TEST_CASE_FIXTURE(fixture, "asks for encryption at rest on single and multipart 
   CHECK(read_with_awscli(endpoint, big_key, dir) == bytes);
 }
 
+TEST_CASE_FIXTURE(fixture,
+                  "asks for Object Lock and a legal hold on single and multipart uploads") {
+  // s3rver ignores these headers too: asserted at the relay, as sent and signed.
+  auto settings = settings_for("http://127.0.0.1:" + std::to_string(proxy.port()), dir);
+  settings.s3.object_lock_mode = "GOVERNANCE";
+  s3_store locking(io, settings);
+  const std::string mode = "\r\nx-amz-object-lock-mode: GOVERNANCE\r\n";
+  const std::string until = "\r\nx-amz-object-lock-retain-until-date: 2033-01-02T03:04:05.000Z\r\n";
+  const std::string hold = "\r\nx-amz-object-lock-legal-hold: ON\r\n";
+  const std::string signed_headers =
+      ";x-amz-object-lock-legal-hold;x-amz-object-lock-mode;x-amz-object-lock-retain-until-date, "
+      "Signature=";
+  for (const auto& marker : {mode, until, hold, signed_headers}) {
+    proxy.count(marker);
+  }
+  const object_protection held{
+      std::chrono::sys_days(std::chrono::year(2033) / 1 / 2) + std::chrono::seconds(11045), true};
+
+  const std::string small_key = prefix + "cases/c-10/small.json";
+  const put_result small =
+      run(io, locking.put_bytes(small_key, "{\"a\":1}", "application/json", held));
+  REQUIRE_MESSAGE(!small.failure, small.failure->message);
+  CHECK(proxy.seen(mode) == 1);
+  CHECK(proxy.seen(until) == 1);
+  CHECK(proxy.seen(hold) == 1);
+  CHECK(proxy.seen(signed_headers) == 1);
+
+  const std::string big_key = prefix + "cases/c-10/big.bin";
+  const std::string bytes = random_bytes(12 * mib, 10);
+  auto file = staged(locking, big_key, bytes);
+  const put_result big = run(io, locking.put(big_key, *file, "application/octet-stream", held));
+  REQUIRE_MESSAGE(!big.failure, big.failure->message);
+  // On CreateMultipartUpload only: the object's lock is the upload's.
+  CHECK(proxy.seen(mode) == 2);
+  CHECK(proxy.seen(until) == 2);
+  CHECK(proxy.seen(hold) == 2);
+  CHECK(proxy.seen(signed_headers) == 2);
+
+  // Without a hold, no legal-hold header.
+  const put_result plain =
+      run(io, locking.put_bytes(prefix + "cases/c-10/plain.json", "{}", "application/json",
+                                {held.retain_until, false}));
+  REQUIRE_MESSAGE(!plain.failure, plain.failure->message);
+  CHECK(proxy.seen(mode) == 3);
+  CHECK(proxy.seen(hold) == 2);
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "s3rver does not enforce Object Lock: the probe says so, start-up refuses") {
+  auto settings = settings_for(endpoint, dir);
+  settings.prefix = prefix;
+  s3_store probing(io, settings);
+  const s3_store::lock_probe probe = run(io, probing.probe_object_lock());
+  CHECK_FALSE(probe.bucket_enabled);
+  CHECK_FALSE(probe.enforced);
+  REQUIRE(probe.findings.size() == 3);
+  CHECK(probe.findings[0].find("no Object Lock configuration") != std::string::npos);
+  CHECK(probe.findings[2].find("the store does not enforce Object Lock") != std::string::npos);
+  // The probe cleaned up after itself: nothing is left under its prefix.
+  CHECK(list_with_awscli(endpoint, prefix + ".certn-archiver/", dir).empty());
+
+  // Nothing asked: nothing checked.
+  CHECK_FALSE(run(io, probing.check_protection()));
+  settings.s3.object_lock_mode = "COMPLIANCE";
+  s3_store locking(io, settings);
+  const std::optional<store_failure> refused = run(io, locking.check_protection());
+  REQUIRE(refused);
+  CHECK_FALSE(refused->retryable);
+  CHECK(refused->message.find("storage.s3.object_lock_mode is COMPLIANCE but bucket testbucket "
+                              "does not have Object Lock enabled") != std::string::npos);
+}
+
 TEST_CASE_FIXTURE(fixture, "removes an object: every version where the store lists them") {
   const std::string key = prefix + "cases/c-7/gone.json";
   proxy.count("&versions=");
   proxy.count("DELETE /");
-  const put_result put = run(io, store.put_bytes(key, "{\"gone\":true}", "application/json"));
+  const put_result put = run(io, store.put_bytes(key, "{\"gone\":true}", "application/json", {}));
   REQUIRE_MESSAGE(!put.failure, put.failure->message);
   const remove_result removed = run(io, store.remove(key));
   REQUIRE_MESSAGE(!removed.failure, removed.failure->message);
@@ -382,7 +471,7 @@ TEST_CASE_FIXTURE(fixture, "a wrong secret is a permanent failure naming Signatu
   const std::string key = prefix + "denied.txt";
   for (const std::size_t size : {std::size_t{10}, std::size_t{6 * mib}}) {
     INFO("size " << size);
-    const put_result put = run(io, wrong.put_bytes(key, random_bytes(size, 3), "text/plain"));
+    const put_result put = run(io, wrong.put_bytes(key, random_bytes(size, 3), "text/plain", {}));
     REQUIRE(put.failure);
     CHECK_FALSE(put.failure->retryable);
     CHECK(put.failure->message.find("SignatureDoesNotMatch") != std::string::npos);
@@ -400,7 +489,7 @@ TEST_CASE_FIXTURE(fixture, "a clock an hour off is a permanent failure that says
   late.set_wall(late.wall_now() - std::chrono::hours(1));
   s3_store skewed(io, settings_for(endpoint, dir), late);
   const std::string key = prefix + "skewed.txt";
-  const put_result put = run(io, skewed.put_bytes(key, "dated an hour ago", "text/plain"));
+  const put_result put = run(io, skewed.put_bytes(key, "dated an hour ago", "text/plain", {}));
   REQUIRE(put.failure);
   CHECK_FALSE(put.failure->retryable);
   CHECK(put.failure->message.find("RequestTimeTooSkewed") != std::string::npos);
@@ -408,16 +497,16 @@ TEST_CASE_FIXTURE(fixture, "a clock an hour off is a permanent failure that says
   // Nothing reached the key; the same store with the right time stores it.
   CHECK(run(io, store.read_digest(key)).not_found);
   late.set_wall(std::chrono::system_clock::now());
-  CHECK_FALSE(run(io, skewed.put_bytes(key, "dated now", "text/plain")).failure);
+  CHECK_FALSE(run(io, skewed.put_bytes(key, "dated now", "text/plain", {})).failure);
 }
 
 TEST_CASE_FIXTURE(fixture, "a server that went away is a retryable failure") {
   const std::string key = prefix + "gone.txt";
-  const put_result before = run(io, store.put_bytes(key, "first", "text/plain"));
+  const put_result before = run(io, store.put_bytes(key, "first", "text/plain", {}));
   REQUIRE_MESSAGE(!before.failure, before.failure->message);
   // The store now holds an idle keep-alive connection; the server goes away.
   proxy.stop();
-  const put_result after = run(io, store.put_bytes(key, "second", "text/plain"));
+  const put_result after = run(io, store.put_bytes(key, "second", "text/plain", {}));
   REQUIRE(after.failure);
   CHECK(after.failure->retryable);
   CHECK(after.failure->message.find(key) != std::string::npos);

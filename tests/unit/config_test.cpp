@@ -638,6 +638,20 @@ TEST_CASE("validation checks what only the file can express") {
     CHECK(k.key == "storage.s3.sse_kms_key_id");
     CHECK_NOTHROW(dir.load_toml(s3 + "sse = \"aws:kms\"\nsse_kms_key_id = \"key-1\"\n"));
   }
+  SUBCASE("an unknown Object Lock mode, and a lock of no days") {
+    const std::string s3 = "[storage]\nbackend = \"s3\"\n[storage.s3]\nbucket = \"b\"\n";
+    const error_text e =
+        error_of([&] { dir.load_toml(s3 + "object_lock_mode = \"governance\"\n"); });
+    CHECK(e.what ==
+          "storage.s3.object_lock_mode: \"governance\" is not one of \"\", "
+          "\"GOVERNANCE\", \"COMPLIANCE\"");
+    const error_text d = error_of([&] { dir.load_toml(s3 + "object_lock_days = 0\n"); });
+    CHECK(d.key == "storage.s3.object_lock_days");
+    const config loaded =
+        dir.load_toml(s3 + "object_lock_mode = \"COMPLIANCE\"\nobject_lock_days = 30\n");
+    CHECK(loaded.storage.s3.object_lock_mode == "COMPLIANCE");
+    CHECK(loaded.storage.s3.object_lock_days == 30);
+  }
   SUBCASE("a TLS certificate that is a directory") {
     const std::string key = dir.write("key.pem", "key");
     const error_text e = error_of([&] {

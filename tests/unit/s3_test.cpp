@@ -396,6 +396,20 @@ TEST_CASE("reads the UploadId of InitiateMultipartUpload") {
   CHECK_FALSE(s3_xml::parse_upload_id(error_body("AccessDenied")));
 }
 
+TEST_CASE("reads whether a bucket's Object Lock configuration says Enabled") {
+  // AWS's documented GetObjectLockConfiguration answer.
+  CHECK(s3_xml::parse_object_lock_enabled(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ObjectLockConfiguration "
+            "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><ObjectLockEnabled>Enabled"
+            "</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>1</Days>"
+            "</DefaultRetention></Rule></ObjectLockConfiguration>") == true);
+  CHECK(s3_xml::parse_object_lock_enabled("<ObjectLockConfiguration></ObjectLockConfiguration>") ==
+        false);
+  CHECK_FALSE(
+      s3_xml::parse_object_lock_enabled(error_body("ObjectLockConfigurationNotFoundError")));
+  CHECK_FALSE(s3_xml::parse_object_lock_enabled("<ListBucketResult></ListBucketResult>"));
+}
+
 TEST_CASE("reads the versions and delete markers of one key from ListVersionsResult") {
   // The shape of AWS's documented example, with a neighbour key under the same prefix.
   const std::string body =

@@ -272,13 +272,13 @@ TEST_CASE("filesystem store: put, put again, replace, put_bytes, read back") {
       CHECK(file->path().parent_path() == final_path.parent_path());
       file->write("first version");
       file->finish();
-      const put_result result = co_await store.put(key, *file, "application/pdf");
+      const put_result result = co_await store.put(key, *file, "application/pdf", {});
       CHECK(std::this_thread::get_id() == io_thread);
       CHECK_FALSE(result.failure);
       CHECK_FALSE(result.already_present);
     }
     CHECK(read_file(final_path) == "first version");
-    CHECK(mode_of(final_path) == 0640);
+    CHECK(mode_of(final_path) == 0440);
     CHECK(mode_of(final_path.parent_path()) == 0750);
     CHECK(mode_of(root / "cases") == 0750);
     CHECK(entries(final_path.parent_path()) == std::vector<std::string>{"report.pdf"});
@@ -290,7 +290,7 @@ TEST_CASE("filesystem store: put, put again, replace, put_bytes, read back") {
       auto file = store.stage(key, 1 << 20);
       file->write("first version");  // put finishes it when the caller did not
       const fs::path staged = file->path();
-      const put_result result = co_await store.put(key, *file, "application/pdf");
+      const put_result result = co_await store.put(key, *file, "application/pdf", {});
       CHECK(std::this_thread::get_id() == io_thread);
       CHECK_FALSE(result.failure);
       CHECK(result.already_present);
@@ -308,7 +308,7 @@ TEST_CASE("filesystem store: put, put again, replace, put_bytes, read back") {
       auto file = store.stage(key, 1 << 20);
       file->write("second, longer version");
       file->finish();
-      const put_result result = co_await store.put(key, *file, "application/pdf");
+      const put_result result = co_await store.put(key, *file, "application/pdf", {});
       CHECK_FALSE(result.failure);
       CHECK_FALSE(result.already_present);
     }
@@ -324,12 +324,13 @@ TEST_CASE("filesystem store: put, put again, replace, put_bytes, read back") {
     // put_bytes, then read both objects back.
     const std::string manifest = R"({"case":"1"})";
     const put_result bytes_result =
-        co_await store.put_bytes("cases/2026/11/manifest.json", manifest, "application/json");
+        co_await store.put_bytes("cases/2026/11/manifest.json", manifest, "application/json", {});
     CHECK(std::this_thread::get_id() == io_thread);
     CHECK_FALSE(bytes_result.failure);
     CHECK(read_file(root / "cases/2026/11/manifest.json") == manifest);
-    CHECK(mode_of(root / "cases/2026/11/manifest.json") == 0640);
-    const put_result again = co_await store.put_bytes("cases/2026/11/manifest.json", manifest, "");
+    CHECK(mode_of(root / "cases/2026/11/manifest.json") == 0440);
+    const put_result again =
+        co_await store.put_bytes("cases/2026/11/manifest.json", manifest, "", {});
     CHECK(again.already_present);
 
     const read_result read = co_await store.read_digest("cases/2026/11/manifest.json");
@@ -387,7 +388,7 @@ TEST_CASE("filesystem store refuses keys that are not plain relative paths insid
   run(io, [&]() -> awaitable<void> {
     for (const std::string& key : refused_keys) {
       CAPTURE(key);
-      const put_result put = co_await store.put_bytes(key, "data", "");
+      const put_result put = co_await store.put_bytes(key, "data", "", {});
       REQUIRE(put.failure);
       CHECK_FALSE(put.failure->retryable);
       CHECK(put.failure->message.find("refused key") != std::string::npos);
@@ -401,7 +402,7 @@ TEST_CASE("filesystem store refuses keys that are not plain relative paths insid
 
       CHECK_THROWS_AS(store.stage(key, 100), std::invalid_argument);
     }
-    const put_result inside = co_await store.put_bytes("alias/x", "data", "");
+    const put_result inside = co_await store.put_bytes("alias/x", "data", "", {});
     CHECK_FALSE(inside.failure);
     CHECK(read_file(root / "inner" / "x") == "data");
   });
@@ -418,7 +419,7 @@ TEST_CASE("filesystem store: a failed put leaves neither the object nor a stagin
 
   asio::io_context io;
   run(io, [&]() -> awaitable<void> {
-    const put_result result = co_await store.put_bytes("taken", "data", "");
+    const put_result result = co_await store.put_bytes("taken", "data", "", {});
     REQUIRE(result.failure);
     CHECK_FALSE(result.failure->retryable);
     CHECK(result.failure->message.find("taken") != std::string::npos);
@@ -477,7 +478,7 @@ TEST_CASE("filesystem store on a full disk: retryable failure, nothing left behi
 
     asio::io_context io;
     run(io, [&]() -> awaitable<void> {
-      const put_result big = co_await store.put_bytes("big/object.bin", mebibyte, "");
+      const put_result big = co_await store.put_bytes("big/object.bin", mebibyte, "", {});
       REQUIRE(big.failure);
       CHECK(big.failure->retryable);
       CHECK(big.failure->message.find("No space left on device") != std::string::npos);
@@ -491,7 +492,7 @@ TEST_CASE("filesystem store on a full disk: retryable failure, nothing left behi
         while (::write(fd, mebibyte.data(), 4096) > 0) {
         }
         ::close(fd);
-        const put_result small = co_await store.put_bytes("small/object.bin", "x", "");
+        const put_result small = co_await store.put_bytes("small/object.bin", "x", "", {});
         REQUIRE(small.failure);
         CHECK(small.failure->retryable);
         CHECK_FALSE(fs::exists(root / "small" / "object.bin"));
@@ -501,7 +502,7 @@ TEST_CASE("filesystem store on a full disk: retryable failure, nothing left behi
         fs::remove(filler);
       }
       const std::string content = mebibyte.substr(0, 64 * 1024);
-      const put_result after = co_await store.put_bytes("small/object.bin", content, "");
+      const put_result after = co_await store.put_bytes("small/object.bin", content, "", {});
       CHECK_FALSE(after.failure);
       CHECK(read_file(root / "small" / "object.bin") == content);
       CHECK(entries(root / "small") == std::vector<std::string>{"object.bin"});
@@ -576,4 +577,36 @@ TEST_CASE("S3 encryption at rest: the headers asked, and an answer naming anothe
   CHECK_FALSE(check_encryption("put", "k", s3, head));  // AWS answers with the key's ARN
   head.headers[1].second = "arn:aws:kms:us-east-1:111122223333:key/other";
   REQUIRE(check_encryption("put", "k", s3, head));
+}
+
+TEST_CASE("S3 Object Lock: the case's date while ahead, else a default or a day; a hold's header") {
+  using archiver::storage::object_protection;
+  using archiver::storage::s3_detail::header_list;
+  using archiver::storage::s3_detail::lock_date;
+  using archiver::storage::s3_detail::object_lock_headers;
+  using std::chrono::days;
+  using std::chrono::sys_days;
+  using std::chrono::sys_seconds;
+  using namespace std::chrono_literals;
+  const sys_seconds now = sys_days(std::chrono::year(2026) / 12 / 7) + 11h + 30min;
+  CHECK(lock_date(now) == "2026-12-07T11:30:00.000Z");
+  archiver::config::s3_settings s3;
+  const object_protection closed{sys_days(std::chrono::year(2032) / 12 / 7) + 9h, false};
+  CHECK(object_lock_headers(s3, closed, now).empty());  // no mode: no lock
+
+  s3.object_lock_mode = "COMPLIANCE";
+  s3.object_lock_days = 30;
+  CHECK(object_lock_headers(s3, closed, now) ==
+        header_list{{"x-amz-object-lock-mode", "COMPLIANCE"},
+                    {"x-amz-object-lock-retain-until-date", "2032-12-07T09:00:00.000Z"}});
+  // Open or kept forever: no date of its own.
+  CHECK(object_lock_headers(s3, {std::nullopt, false}, now) ==
+        header_list{{"x-amz-object-lock-mode", "COMPLIANCE"},
+                    {"x-amz-object-lock-retain-until-date", "2027-01-06T11:30:00.000Z"}});
+  // Its date has passed (the purge is due): locked a day, not object_lock_days.
+  const object_protection due{now - days(3), true};
+  CHECK(object_lock_headers(s3, due, now) ==
+        header_list{{"x-amz-object-lock-mode", "COMPLIANCE"},
+                    {"x-amz-object-lock-retain-until-date", "2026-12-08T11:30:00.000Z"},
+                    {"x-amz-object-lock-legal-hold", "ON"}});
 }

@@ -1,0 +1,152 @@
+// S3 Object Lock: the headers of a new object, the start-up check of the bucket, and the probe
+// that finds whether the store enforces a lock or only accepts its headers (SeaweedFS, versitygw
+// and s3gw have shipped such bugs; s3rver ignores the headers).
+#include <openssl/rand.h>
+
+#include <stdexcept>
+
+#include "encoding/encoding.hpp"
+#include "storage/s3_detail.hpp"
+#include "storage/s3_xml.hpp"
+
+namespace archiver::storage {
+
+using namespace s3_detail;
+
+namespace {
+
+std::chrono::sys_seconds seconds_now(const ops::clock& clock) {
+  return std::chrono::time_point_cast<std::chrono::seconds>(clock.wall_now());
+}
+
+std::string probe_name() {
+  unsigned char bytes[8];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    throw std::runtime_error("OpenSSL: no random bytes for the lock probe's key");
+  }
+  return encoding::to_hex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
+}
+
+std::string answer_text(const s3_answer& answer) {
+  if (answer.fetch.error != http::failure::none) {
+    return answer.fetch.message;
+  }
+  return s3_xml::classify(answer.fetch.head.status, answer.body).message;
+}
+
+}  // namespace
+
+header_list s3_store::impl::new_object_headers(const object_protection& protection) const {
+  header_list headers = encryption_headers(s3_);
+  for (auto& header : object_lock_headers(s3_, protection, seconds_now(clock_))) {
+    headers.push_back(std::move(header));
+  }
+  return headers;
+}
+
+awaitable<s3_store::lock_probe> s3_store::probe_object_lock() {
+  impl& self = *impl_;
+  lock_probe probe;
+  const std::string bucket = self.s3_.bucket;
+
+  s3_call configuration{"GET", ""};
+  configuration.query = "object-lock=";
+  const s3_answer configured = co_await self.send(configuration);
+  const std::optional<bool> enabled =
+      configured.ok() ? s3_xml::parse_object_lock_enabled(configured.body) : std::nullopt;
+  probe.bucket_enabled = enabled.value_or(false);
+  if (probe.bucket_enabled) {
+    probe.findings.push_back("bucket " + bucket + ": Object Lock enabled");
+  } else if (configured.ok()) {
+    probe.findings.push_back("bucket " + bucket + ": its Object Lock configuration does not say " +
+                             "ObjectLockEnabled=Enabled");
+  } else {
+    probe.findings.push_back("bucket " + bucket + ": no Object Lock configuration (" +
+                             answer_text(configured) + ")");
+  }
+
+  const std::string key = self.prefix_ + ".certn-archiver/lock-probe/" + probe_name();
+  const std::chrono::sys_seconds until = seconds_now(self.clock_) + std::chrono::hours(1);
+  const std::string body = "certn-archiver Object Lock probe\n";
+  const object_digest digest = digest_of(body);
+  s3_call put{"PUT", key};
+  put.headers = {{"Content-MD5", digest.md5_base64},
+                 {"x-amz-object-lock-mode", "GOVERNANCE"},
+                 {"x-amz-object-lock-retain-until-date", lock_date(until)}};
+  put.payload_hash = digest.sha256_hex;
+  put.body = body;
+  const s3_answer written = co_await self.send(put);
+  if (!written.ok()) {
+    probe.findings.push_back("PUT " + key + " retained until " + lock_date(until) + ": refused (" +
+                             answer_text(written) + ")");
+    co_return probe;
+  }
+  const std::string version = header_value(written.fetch.head, "x-amz-version-id").value_or("");
+  if (version.empty() || version == "null") {
+    probe.findings.push_back("PUT " + key + " retained until " + lock_date(until) +
+                             ": accepted without a version id (Object Lock needs versioning)");
+  } else {
+    probe.findings.push_back("PUT " + key + " retained until " + lock_date(until) +
+                             ": accepted as version " + version);
+  }
+
+  s3_call attempt{"DELETE", key};
+  std::string locked = "the locked object";
+  if (!version.empty() && version != "null") {
+    attempt.query = "versionId=" + encoding::percent_encode(version);
+    locked = "the locked version";
+  }
+  const s3_answer deleted = co_await self.send(attempt);
+  if (deleted.fetch.error != http::failure::none) {
+    probe.findings.push_back("DELETE of " + locked + ": no answer (" + deleted.fetch.message + ")");
+    co_return probe;
+  }
+  if (deleted.ok()) {
+    probe.findings.push_back("DELETE of " + locked + ": done (HTTP " +
+                             std::to_string(deleted.fetch.head.status) +
+                             "): the store does not enforce Object Lock");
+    co_return probe;
+  }
+  if (deleted.fetch.head.status != 403) {
+    probe.findings.push_back("DELETE of " + locked + ": " + answer_text(deleted) +
+                             " (a store that enforces the lock answers 403)");
+    co_return probe;
+  }
+  probe.enforced = true;
+  probe.findings.push_back("DELETE of " + locked + ": refused (" + answer_text(deleted) +
+                           "): the lock is enforced");
+
+  s3_call cleanup = attempt;
+  cleanup.headers = {{"x-amz-bypass-governance-retention", "true"}};
+  const s3_answer cleaned = co_await self.send(cleanup);
+  if (!cleaned.ok()) {
+    probe.findings.push_back("the probe stays at " + key + " until " + lock_date(until) +
+                             " (deleting it with a governance bypass: " + answer_text(cleaned) +
+                             ")");
+  }
+  co_return probe;
+}
+
+awaitable<std::optional<store_failure>> s3_store::check_protection() {
+  const std::string mode = impl_->s3_.object_lock_mode;
+  if (mode.empty()) {
+    co_return std::nullopt;
+  }
+  const lock_probe probe = co_await probe_object_lock();
+  if (probe.bucket_enabled && probe.enforced) {
+    co_return std::nullopt;
+  }
+  std::string found;
+  for (const std::string& finding : probe.findings) {
+    found += (found.empty() ? "" : "; ") + finding;
+  }
+  const std::string what =
+      probe.bucket_enabled ? "the store does not enforce Object Lock"
+                           : "bucket " + impl_->s3_.bucket + " does not have Object Lock enabled";
+  co_return failure("object lock check", impl_->s3_.bucket, false,
+                    "storage.s3.object_lock_mode is " + mode + " but " + what + " (" + found +
+                        "): use a bucket created with Object Lock enabled on a store that "
+                        "enforces it, or set storage.s3.object_lock_mode = \"\"");
+}
+
+}  // namespace archiver::storage
