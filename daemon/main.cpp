@@ -184,6 +184,9 @@ int main(int argc, char** argv) {
                     "Only this case, ahead of its retention: an erasure request (needs --reason)");
   purge->add_option("--reason", purge_request.reason, "Why (kept in the audit trail)");
   purge->add_flag("--execute", purge_request.execute, "Delete; without it nothing is deleted");
+  purge->add_flag("--approve", purge_request.approve,
+                  "Approve another operator's erasure request for --case, and purge it "
+                  "(records.purge_approval = \"two-person\")");
   purge
       ->add_flag(
           "--dry-run", [](std::int64_t) {}, "Only say what would be purged (the default)")

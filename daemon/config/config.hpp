@@ -161,8 +161,8 @@ struct records_settings {
   // most purge_batch cases a run.
   int purge_interval_seconds = 3600;
   int purge_batch = 100;
-  // "single" (one operator may purge a case ahead of its retention) or "two-person" (refused
-  // until approval by a second operator is implemented).
+  // "single" (one operator may purge a case ahead of its retention) or "two-person" (one
+  // operator requests it, another approves it: records/erasure.hpp).
   std::string purge_approval = "single";
 };
 

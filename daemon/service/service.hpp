@@ -116,12 +116,16 @@ int export_case(const config::config& cfg, const export_request& request);
 
 // `certn-archiver purge [--case ID --reason TEXT] [--execute] [--limit N]`: the cases whose
 // retention date has passed (up to `limit`), or one case ahead of its date (an erasure request,
-// which needs a reason), purged as records/purger.hpp does; a dry run unless `execute`. Returns
-// 0; 1 when a case is not purged (held, open, ...) or an object could not be deleted; 2 when
-// --case comes without --reason.
+// which needs a reason), purged as records/purger.hpp does; a dry run unless `execute`. Under
+// records.purge_approval = "two-person", `--case --reason --execute` only records the request,
+// and `--case --approve --execute` by another operator approves it and purges
+// (records/erasure.hpp). Returns 0; 1 when a case is not purged (held, open, ...), an object
+// could not be deleted, or an approval is refused; 2 when --case comes without --reason, or
+// --approve without --case or two-person approval.
 struct purge_request {
   std::string case_id;
   std::string reason;
+  bool approve = false;
   bool execute = false;
   int limit = 100;
 };

@@ -2,7 +2,8 @@
 # The purge (issue 16): a dry run deletes nothing; --execute deletes the objects of the cases
 # whose retention has passed and leaves tombstones, drops the case snapshot, audits each case;
 # held, open, not-yet-due, kept-forever cases and cases with jobs in flight are kept; an erasure
-# request purges one case ahead of its date and needs a reason; two purges at once purge each
+# request purges one case ahead of its date and needs a reason (and, under two-person approval, a
+# second operator's approval); two purges at once purge each
 # case once; verify skips tombstones; the S3 backend deletes through s3rver; serve's periodic
 # purge does the same on its own and counts it in /metrics.
 source "$(dirname "$0")/fixture.sh"
@@ -80,8 +81,42 @@ expect_exit 0 "erasure" "$binary" purge --case c-future --reason "applicant's re
 expect_exit 0 "release the hold" "$binary" release --case c-held --reason "settled"
 expect_exit 0 "purge after the release" "$binary" purge --execute
 grep -q "^1 case(s)" "$scratch/out" || fail "the released case was not purged: $(cat "$scratch/out")"
-expect_exit 1 "two-person approval" env CERTN_ARCHIVER_RECORDS_PURGE_APPROVAL=two-person "$binary" purge --case c-forever --reason r --execute
-expect_err "two-person approval" "two-person. is not supported yet"
+
+# --- two-person approval of an erasure ------------------------------------------------------------
+# Operators are told apart by their OS user, or the sudo user behind it (SUDO_USER here).
+expect_exit 2 "--approve under single approval" "$binary" purge --case c-forever --approve --execute
+expect_err "--approve under single approval" 'configuration says "single"'
+export CERTN_ARCHIVER_RECORDS_PURGE_APPROVAL=two-person
+expect_exit 2 "--approve without --case" "$binary" purge --approve
+expect_err "--approve without --case" "needs --case"
+expect_exit 0 "two-person: the request's dry run" env SUDO_USER=alice "$binary" purge --case c-forever --reason "applicant 88"
+grep -q "another operator approves it" "$scratch/out" || fail "no word of the approval: $(cat "$scratch/out")"
+expect_exit 0 "two-person: the request" env SUDO_USER=alice "$binary" purge --case c-forever --reason "applicant 88" --execute
+grep -q "^erasure of case c-forever requested by user:alice (via sudo as root); nothing is deleted" "$scratch/out" ||
+  fail "request: $(cat "$scratch/out")"
+[[ $(files_of c-forever) -eq 2 ]] || fail "the request alone deleted objects"
+expect_exit 1 "two-person: a second request" env SUDO_USER=carol "$binary" purge --case c-forever --reason "again" --execute
+expect_err "two-person: a second request" "already requested, by user:alice"
+expect_exit 1 "two-person: nothing to approve" env SUDO_USER=bob "$binary" purge --case c-jobs --approve --execute
+expect_err "two-person: nothing to approve" "no erasure of case c-jobs is requested"
+expect_exit 1 "two-person: approving one's own request" env SUDO_USER=alice "$binary" purge --case c-forever --approve --execute
+expect_err "two-person: approving one's own request" "another operator must approve it"
+expect_exit 0 "two-person: the approval's dry run" env SUDO_USER=bob "$binary" purge --case c-forever --approve
+[[ $(files_of c-forever) -eq 2 && $(q "SELECT count(*) FROM erasure_requests WHERE approved_by IS NOT NULL") -eq 0 ]] ||
+  fail "the approval's dry run approved or deleted"
+expect_exit 0 "two-person: the approval" env SUDO_USER=bob "$binary" purge --case c-forever --approve --execute
+[[ $(files_of c-forever) -eq 0 ]] || fail "the approved erasure left objects"
+[[ $(q "SELECT actor || ' ' || detail FROM audit_log WHERE action = 'erasure_request' AND case_id = 'c-forever'") == \
+   "user:alice (via sudo as root) applicant 88" ]] || fail "request audit: $(q "SELECT * FROM audit_log WHERE case_id = 'c-forever'")"
+[[ $(q "SELECT actor FROM audit_log WHERE action = 'erasure_approval' AND case_id = 'c-forever'") == \
+   "user:bob (via sudo as root)" ]] || fail "approval audit"
+[[ $(q "SELECT detail FROM audit_log WHERE action = 'purge' AND case_id = 'c-forever'") == \
+   "2 object(s), 42 bytes, by erasure request: applicant 88 (requested by user:alice (via sudo as root), approved by user:bob (via sudo as root))" ]] ||
+  fail "purge audit: $(q "SELECT detail FROM audit_log WHERE action = 'purge' AND case_id = 'c-forever'")"
+[[ $(q "SELECT count(*) FROM erasure_requests WHERE case_id = 'c-forever' AND completed_at IS NOT NULL") -eq 1 ]] ||
+  fail "the request is not completed"
+unset CERTN_ARCHIVER_RECORDS_PURGE_APPROVAL
+pass "two-person approval: requested by one operator, refused to the same, approved and purged by another"
 
 # --- two purges at once: each case once ----------------------------------------------------------
 for i in $(seq 1 8); do closed_case "c-many-$i" "$past" 3; done

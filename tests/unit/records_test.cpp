@@ -10,6 +10,7 @@
 
 #include "records/audit.hpp"
 #include "records/bag.hpp"
+#include "records/erasure.hpp"
 #include "records/purge.hpp"
 #include "records/retention.hpp"
 
@@ -307,4 +308,13 @@ TEST_CASE("decide_purge: a hold, an open case and jobs in flight always keep a c
     CHECK(decide_purge(r.facts, r.erasure) == r.expected);
     CHECK_FALSE(archiver::records::describe(r.expected).empty());
   }
+}
+
+TEST_CASE("operator_of: the person behind an actor, through sudo") {
+  using archiver::records::operator_of;
+  CHECK(operator_of("user:alice") == "alice");
+  CHECK(operator_of("user:alice (via sudo as root)") == "alice");
+  CHECK(operator_of("user:root") == "root");
+  CHECK(operator_of("daemon:host-1:42") == "daemon:host-1:42");
+  CHECK(operator_of("user:uid 1001") == "uid 1001");
 }
