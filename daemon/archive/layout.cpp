@@ -12,6 +12,14 @@ layout::layout(std::string prefix) : prefix_(std::move(prefix)) {
   }
 }
 
+std::string layout::audit_digests() const { return prefix_ + "audit/digests/"; }
+
+std::string layout::audit_digest(std::int64_t seq) const {
+  std::string digits = std::to_string(seq);
+  digits.insert(0, digits.size() < 20 ? 20 - digits.size() : 0, '0');
+  return audit_digests() + digits + ".json";
+}
+
 std::string layout::case_root(std::string_view case_id) const {
   return prefix_ + "cases/" + std::string(case_id) + "/";
 }

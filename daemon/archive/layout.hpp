@@ -27,6 +27,11 @@ class layout {
                              std::string_view sha256_hex) const;
   std::string manifest(std::string_view case_id) const;
 
+  // The audit trail's digests (records/audit.hpp): "audit/digests/<seq, 20 digits>.json", so
+  // that their keys sort as their sequence numbers do.
+  std::string audit_digests() const;
+  std::string audit_digest(std::int64_t seq) const;
+
  private:
   std::string case_root(std::string_view case_id) const;
   std::string prefix_;

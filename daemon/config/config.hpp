@@ -161,6 +161,9 @@ struct records_settings {
   // most purge_batch cases a run.
   int purge_interval_seconds = 3600;
   int purge_batch = 100;
+  // serve writes a digest of the audit trail's head to the archive every this many seconds
+  // (0: never), which `audit verify` checks the trail against (records/audit.hpp).
+  int audit_digest_interval_seconds = 3600;
   // "single" (one operator may purge a case ahead of its retention) or "two-person" (one
   // operator requests it, another approves it: records/erasure.hpp).
   std::string purge_approval = "single";

@@ -133,6 +133,7 @@ std::vector<field> fields_of(config& c) {
       {"records", "retention", &rc.retention},
       {"records", "purge_interval_seconds", &rc.purge_interval_seconds},
       {"records", "purge_batch", &rc.purge_batch},
+      {"records", "audit_digest_interval_seconds", &rc.audit_digest_interval_seconds},
       {"records", "purge_approval", &rc.purge_approval},
       {"workers", "concurrency", &wk.concurrency},
       {"workers", "max_attempts", &wk.max_attempts},

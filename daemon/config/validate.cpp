@@ -233,6 +233,8 @@ void validate(const config& c) {
   validate_archive(c.archive);
   check_range("records.purge_interval_seconds", c.records.purge_interval_seconds, 0, 7 * 86'400);
   check_range("records.purge_batch", c.records.purge_batch, 1, 100'000);
+  check_range("records.audit_digest_interval_seconds", c.records.audit_digest_interval_seconds, 0,
+              7 * 86'400);
   if (c.records.purge_approval != "single" && c.records.purge_approval != "two-person") {
     throw config_error("records.purge_approval",
                        "\"" + c.records.purge_approval + "\" is not \"single\" or \"two-person\"");

@@ -1,12 +1,14 @@
 #include "records/audit.hpp"
 
 #include <pwd.h>
+#include <simdjson.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <pqxx/pqxx>
 
+#include "db/sql_array.hpp"
 #include "encoding/json.hpp"
 #include "storage/digest.hpp"
 
@@ -176,6 +178,79 @@ std::string command_actor() {
     return "user:" + std::string(sudo_user) + " (via sudo as " + name + ")";
   }
   return "user:" + name;
+}
+
+std::optional<audit_digest> chain_head(pqxx::transaction_base& tx) {
+  const pqxx::result last = tx.exec(
+      "SELECT seq, hash, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+      "FROM audit_log ORDER BY seq DESC LIMIT 1");
+  if (last.empty()) {
+    return std::nullopt;
+  }
+  return audit_digest{last[0][0].as<std::int64_t>(), last[0][1].as<std::string>(),
+                      last[0][2].as<std::string>()};
+}
+
+std::string digest_json(const audit_digest& digest) {
+  encoding::json_writer out;
+  out.begin_object()
+      .key("seq")
+      .number(digest.seq)
+      .key("hash")
+      .value(digest.hash)
+      .key("at")
+      .value(digest.at)
+      .end_object();
+  return out.str() + "\n";
+}
+
+std::optional<audit_digest> parse_digest(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object object;
+  if (parser.parse(json.data(), json.size()).get(object) != simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  std::int64_t seq = 0;
+  std::string_view hash;
+  std::string_view at;
+  if (object["seq"].get(seq) != simdjson::SUCCESS ||
+      object["hash"].get(hash) != simdjson::SUCCESS || object["at"].get(at) != simdjson::SUCCESS ||
+      seq <= 0 || hash.size() != 64) {
+    return std::nullopt;
+  }
+  return audit_digest{seq, std::string(hash), std::string(at)};
+}
+
+std::vector<std::string> check_digests(const std::vector<audit_digest>& digests,
+                                       const std::map<std::int64_t, std::string>& hashes,
+                                       std::int64_t last_seq) {
+  std::vector<std::string> problems;
+  for (const audit_digest& digest : digests) {
+    const auto row = hashes.find(digest.seq);
+    const std::string where = "the digest of seq " + std::to_string(digest.seq) + " (" + digest.at +
+                              ", hash " + digest.hash.substr(0, 12) + "...)";
+    if (row == hashes.end()) {
+      problems.push_back(where + " names a row the trail no longer has" +
+                         (digest.seq > last_seq
+                              ? " (it ends at seq " + std::to_string(last_seq) + ": cut short)"
+                              : std::string()));
+    } else if (row->second != digest.hash) {
+      problems.push_back(where + " does not match the row, whose hash is now " +
+                         row->second.substr(0, 12) + "...");
+    }
+  }
+  return problems;
+}
+
+std::map<std::int64_t, std::string> hashes_of(pqxx::transaction_base& tx,
+                                              const std::vector<std::int64_t>& seqs) {
+  std::map<std::int64_t, std::string> hashes;
+  for (const auto& row :
+       tx.exec_params("SELECT seq, hash FROM audit_log WHERE seq = ANY($1::bigint[])",
+                      db::array_literal(seqs))) {
+    hashes.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
+  }
+  return hashes;
 }
 
 std::string daemon_actor() {

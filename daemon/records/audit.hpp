@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <pqxx/transaction>
 #include <string>
@@ -76,6 +77,38 @@ chain_check check_chain(const std::vector<audit_entry>& entries, std::int64_t pr
 
 // Re-reads the whole trail in seq order, in pages, and checks it with check_chain.
 chain_check verify_chain(pqxx::transaction_base& tx);
+
+// A digest of the chain's head, written to the archive (under Object Lock where configured) every
+// records.audit_digest_interval_seconds, as SQL Server's ledger writes its database digests: a
+// trail whose rows were rewritten, or cut from the end, by someone who can bypass the trigger
+// and recompute the chain no longer matches the digests already written.
+struct audit_digest {
+  std::int64_t seq = 0;
+  std::string hash;
+  std::string at;  // the row's own time
+  bool operator==(const audit_digest&) const = default;
+};
+
+// The last row as a digest; nullopt when the trail is empty.
+std::optional<audit_digest> chain_head(pqxx::transaction_base& tx);
+
+// {"seq":N,"hash":"...","at":"..."} and a newline: the same row always gives the same bytes, so
+// replicas writing the same head write the same object. Pure.
+std::string digest_json(const audit_digest& digest);
+
+// The digest in `json`, or nullopt when it is not one (a field missing or of another type). Pure.
+std::optional<audit_digest> parse_digest(std::string_view json);
+
+// Compares digests with the trail: `hashes` holds the hash of each digest's row that exists
+// (by seq), `last_seq` the trail's last row (0 when empty). One line per digest that does not
+// match: its row is gone (cut from the end or removed) or has another hash. Pure.
+std::vector<std::string> check_digests(const std::vector<audit_digest>& digests,
+                                       const std::map<std::int64_t, std::string>& hashes,
+                                       std::int64_t last_seq);
+
+// The hashes of the rows numbered `seqs`, by seq (rows that do not exist are absent).
+std::map<std::int64_t, std::string> hashes_of(pqxx::transaction_base& tx,
+                                              const std::vector<std::int64_t>& seqs);
 
 // The actor of an operator's command: "user:<name>" of the effective OS user, with the user who
 // ran sudo when there is one ("user:alice (via sudo as root)").

@@ -86,6 +86,7 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
                worker_metrics_, ops::real_clock()),
       records_(cfg.records),
       retention_(records::parse_retention(cfg.records.retention)),
+      layout_(cfg.storage.prefix),
       purged_(registry.counter("certn_archiver_records_purged_total",
                                "What the purge disposed of: cases, objects and bytes.", {"what"})),
       purge_problems_(registry.counter("certn_archiver_records_purge_problems_total",
@@ -96,7 +97,8 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
           "passed, not purged), objects_retained and bytes_retained (of cases with a retention "
           "date), next_purge_unixtime.",
           {"what"})),
-      purge_timer_(io) {
+      purge_timer_(io),
+      digest_timer_(io) {
   workflows_.register_with(workers_);
   if (const int days = cfg.webhook.keep_events_days; days > 0) {
     workers_.add_housekeeping(
@@ -166,6 +168,11 @@ awaitable<void> pipeline::start() {
     asio::co_spawn(purge_timer_.get_executor(), purge_loop(),
                    [](std::exception_ptr error) { ops::log_exception("purge loop", error); });
   }
+  if (records_.audit_digest_interval_seconds > 0) {
+    asio::co_spawn(digest_timer_.get_executor(), audit_digest_loop(), [](std::exception_ptr error) {
+      ops::log_exception("audit digest loop", error);
+    });
+  }
   // Partial files of a process killed mid-download. An hour is far beyond any live write's
   // silence (reads time out after 30 s), so another replica's staging file is never taken.
   try {
@@ -181,6 +188,7 @@ awaitable<void> pipeline::start() {
 awaitable<void> pipeline::drain() {
   stopping_ = true;
   purge_timer_.cancel();
+  digest_timer_.cancel();
   co_await workers_.drain();
 }
 
@@ -253,6 +261,45 @@ awaitable<void> pipeline::purge_loop() {
     purge_timer_.expires_after(interval);
     error_code ec;
     co_await purge_timer_.async_wait(with_error(ec));
+  }
+}
+
+awaitable<void> pipeline::audit_digest_loop() {
+  const auto interval = std::chrono::seconds(records_.audit_digest_interval_seconds);
+  while (!stopping_) {
+    try {
+      std::function<std::optional<records::audit_digest>(pqxx::connection&)> read_head =
+          [](pqxx::connection& conn) {
+            pqxx::read_transaction tx(conn);
+            return records::chain_head(tx);
+          };
+      const std::optional<records::audit_digest> head =
+          co_await databases_.work.query<std::optional<records::audit_digest>>(
+              std::move(read_head));
+      if (head) {
+        // The same head gives the same bytes at the same key: replicas, and runs with no new
+        // row, write nothing (put_bytes finds it already present).
+        const storage::object_protection protection;
+        const std::string key = layout_.audit_digest(head->seq);
+        std::string body = records::digest_json(*head);
+        const std::string content_type = "application/json";
+        const storage::put_result put =
+            co_await store_.put_bytes(key, std::move(body), content_type, protection);
+        if (put.failure) {
+          spdlog::warn("audit digest: {}", put.failure->message);
+        } else {
+          records_gauge_.set({"audit_digest_seq"}, static_cast<double>(head->seq));
+          if (!put.already_present) {
+            spdlog::info("audit digest written: seq {}, hash {}", head->seq, head->hash);
+          }
+        }
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("audit digest: {}; trying again in {} s", e.what(), interval.count());
+    }
+    digest_timer_.expires_after(interval);
+    error_code ec;
+    co_await digest_timer_.async_wait(with_error(ec));
   }
 }
 

@@ -78,11 +78,15 @@ class pipeline {
   const config::records_settings records_;
   const records::retention_policy retention_;
   awaitable<void> purge_loop();
+  // Writes the audit trail's head to the archive when it changed (records::audit_digest).
+  awaitable<void> audit_digest_loop();
+  const archive::layout layout_;
   awaitable<void> refresh_records_gauges();
   ops::counter_family& purged_;  // certn_archiver_records_purged_total{what}: cases, objects, bytes
   ops::counter_family& purge_problems_;  // certn_archiver_records_purge_problems_total
   ops::gauge_family& records_gauge_;     // certn_archiver_records{what}: held_cases, ...
   asio::steady_timer purge_timer_;
+  asio::steady_timer digest_timer_;
   bool stopping_ = false;
 };
 

@@ -1,11 +1,19 @@
 // The operator's records commands: legal holds and the audit trail (records/).
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <pqxx/pqxx>
+#include <sstream>
 #include <string>
+#include <vector>
 
+#include "archive/layout.hpp"
 #include "records/audit.hpp"
 #include "records/holds.hpp"
 #include "service/cli_database.hpp"
+#include "service/pipeline.hpp"
 #include "service/service.hpp"
 
 namespace archiver::service {
@@ -14,6 +22,61 @@ namespace {
 
 constexpr int exit_ok = 0;
 constexpr int exit_failure = 1;
+
+// The audit digests serve wrote to the archive (records::audit_digest), oldest first; a digest
+// that cannot be read or parsed is a problem, named by its key.
+struct archived_digests {
+  std::vector<records::audit_digest> digests;
+  std::vector<std::string> problems;
+};
+
+archived_digests read_archived_digests(const config::config& cfg) {
+  archived_digests found;
+  const archive::layout layout(cfg.storage.prefix);
+  const std::filesystem::path scratch = std::filesystem::temp_directory_path() /
+                                        ("certn-archiver-audit-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(scratch);
+  asio::io_context io(1);
+  const std::unique_ptr<storage::object_store> store = make_store(io, cfg.storage);
+  std::exception_ptr failure;
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        const storage::list_result listed = co_await store->list(layout.audit_digests());
+        if (listed.failure) {
+          found.problems.push_back("cannot list the digests: " + listed.failure->message);
+          co_return;
+        }
+        int n = 0;
+        for (const std::string& key : listed.keys) {
+          const std::filesystem::path copy = scratch / std::to_string(n++);
+          const storage::read_result read = co_await store->copy_to(key, copy);
+          if (read.failure) {
+            found.problems.push_back("cannot read digest " + key + ": " + read.failure->message);
+            continue;
+          }
+          std::ifstream in(copy, std::ios::binary);
+          std::ostringstream text;
+          text << in.rdbuf();
+          if (auto digest = records::parse_digest(text.str())) {
+            found.digests.push_back(std::move(*digest));
+          } else {
+            found.problems.push_back("digest " + key + " is not a digest: " + text.str());
+          }
+        }
+      },
+      [&](std::exception_ptr error) {
+        failure = error;
+        io.stop();  // pooled idle connections (S3) would keep run() going
+      });
+  io.run();
+  std::error_code ignored;
+  std::filesystem::remove_all(scratch, ignored);
+  if (failure) {
+    std::rethrow_exception(failure);
+  }
+  return found;
+}
 
 }  // namespace
 
@@ -57,6 +120,17 @@ int list_held(const config::config& cfg) {
 }
 
 int audit(const config::config& cfg, const audit_request& request) {
+  // Read before the trail's snapshot: every digest then names a row the snapshot holds, unless
+  // the trail lost it.
+  archived_digests archived;
+  if (request.verify) {
+    try {
+      archived = read_archived_digests(cfg);
+    } catch (const std::exception& e) {
+      std::cerr << "certn-archiver: audit verify: cannot read the digests: " << e.what() << "\n";
+      return exit_failure;
+    }
+  }
   return with_database(cfg, [&](pqxx::connection& conn) {
     // One snapshot: rows appended meanwhile neither count nor break the walk.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
@@ -67,7 +141,28 @@ int audit(const config::config& cfg, const audit_request& request) {
                   << check.problem << " (" << check.rows << " rows before it are intact)\n";
         return exit_failure;
       }
-      std::cout << "audit trail intact: " << check.rows << " rows, head " << check.head_hash
+      std::vector<std::int64_t> seqs;
+      for (const records::audit_digest& digest : archived.digests) {
+        seqs.push_back(digest.seq);
+      }
+      const std::optional<records::audit_digest> head = records::chain_head(tx);
+      std::vector<std::string> problems = archived.problems;
+      for (std::string& problem : records::check_digests(
+               archived.digests, records::hashes_of(tx, seqs), head ? head->seq : 0)) {
+        problems.push_back(std::move(problem));
+      }
+      if (!problems.empty()) {
+        for (const std::string& problem : problems) {
+          std::cerr << "certn-archiver: audit trail does not match the archive: " << problem
+                    << "\n";
+        }
+        return exit_failure;
+      }
+      std::cout << "audit trail intact: " << check.rows << " rows, head " << check.head_hash << "; "
+                << archived.digests.size() << " digest(s) in the archive match"
+                << (archived.digests.empty()
+                        ? std::string(" (none written yet)")
+                        : " (latest: seq " + std::to_string(archived.digests.back().seq) + ")")
                 << "\n";
       return exit_ok;
     }

@@ -166,6 +166,10 @@ awaitable<read_result> faulty_store::read_digest(const std::string& key) {
   co_return result;
 }
 
+awaitable<list_result> faulty_store::list(const std::string& prefix) {
+  co_return co_await inner_.list(prefix);
+}
+
 awaitable<std::optional<store_failure>> faulty_store::check_protection() {
   co_return co_await inner_.check_protection();
 }

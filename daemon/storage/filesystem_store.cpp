@@ -347,6 +347,44 @@ awaitable<remove_result> filesystem_store::remove(const std::string& key) {
   co_return result;
 }
 
+awaitable<list_result> filesystem_store::list(const std::string& prefix) {
+  auto result = co_await blocking_.run([&]() -> list_result {
+    // The prefix names a directory: "a/b/" is checked as the key "a/b".
+    const std::string directory = prefix.substr(0, prefix.find_last_not_of('/') + 1);
+    if (directory.empty() || prefix.back() != '/') {
+      return {refused("list", prefix, "a prefix is a directory: not empty, ending with '/'"), {}};
+    }
+    if (const auto problem = key_problem(directory)) {
+      return {refused("list", prefix, *problem), {}};
+    }
+    const fs::path start = root_ / directory;
+    if (const auto problem = escapes_root(start)) {
+      return {refused("list", prefix, *problem), {}};
+    }
+    list_result listed;
+    std::error_code error;
+    fs::recursive_directory_iterator entries(start, error);
+    if (error) {
+      if (error == std::errc::no_such_file_or_directory) {
+        return listed;
+      }
+      return {from_system_error("list", prefix, std::system_error(error, start.string())), {}};
+    }
+    for (; entries != fs::recursive_directory_iterator(); entries.increment(error)) {
+      if (error) {
+        return {from_system_error("list", prefix, std::system_error(error, start.string())), {}};
+      }
+      const std::string name = entries->path().filename().string();
+      if (entries->is_regular_file(error) && !name.starts_with(".")) {
+        listed.keys.push_back(entries->path().lexically_relative(root_).generic_string());
+      }
+    }
+    std::sort(listed.keys.begin(), listed.keys.end());
+    return listed;
+  });
+  co_return result;
+}
+
 awaitable<std::optional<store_failure>> filesystem_store::check_protection() {
   co_return std::nullopt;
 }

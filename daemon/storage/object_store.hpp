@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/client.hpp"
 #include "net/asio.hpp"
@@ -86,6 +87,11 @@ struct remove_result {
   int removed = 0;  // objects or versions deleted; 0 when nothing was at the key
 };
 
+struct list_result {
+  std::optional<store_failure> failure;
+  std::vector<std::string> keys;  // sorted
+};
+
 struct read_result {
   std::optional<store_failure> failure;
   bool not_found = false;  // the key holds no object (failure is also set)
@@ -126,6 +132,11 @@ class object_store {
   // marker (a delete without a version id would only hide it behind a new marker). Nothing at
   // `key` is success with removed 0. For the purge (records).
   virtual awaitable<remove_result> remove(const std::string& key) = 0;
+
+  // The keys of the objects whose key starts with `prefix` (which ends with '/': a directory),
+  // sorted; none when there is nothing there. Staging files are not objects. For the audit
+  // digests, a few thousand keys at most.
+  virtual awaitable<list_result> list(const std::string& prefix) = 0;
 
   // Whether the store can give what the configuration asks of it, checked once at start-up:
   // nullopt when it can (or nothing is asked), else why not (S3: storage.s3.object_lock_mode

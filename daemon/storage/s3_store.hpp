@@ -46,6 +46,7 @@ class s3_store final : public object_store {
   awaitable<read_result> copy_to(const std::string& key,
                                  const std::filesystem::path& destination) override;
   awaitable<remove_result> remove(const std::string& key) override;
+  awaitable<list_result> list(const std::string& prefix) override;
   // With storage.s3.object_lock_mode: the bucket's Object Lock configuration must say Enabled,
   // and probe_object_lock must find it enforced; a failure names what to change. Without it:
   // nothing is checked.

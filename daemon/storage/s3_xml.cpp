@@ -185,6 +185,26 @@ std::optional<version_page> parse_versions(std::string_view body, const std::str
   return page;
 }
 
+std::optional<object_page> parse_objects(std::string_view body) {
+  if (root_name(body) != "ListBucketResult") {
+    return std::nullopt;
+  }
+  object_page page;
+  page.truncated = element(body, "IsTruncated").value_or("false") == "true";
+  page.next_continuation_token = element(body, "NextContinuationToken").value_or("");
+  for (std::size_t at = body.find("<Contents>"); at != std::string_view::npos;
+       at = body.find("<Contents>", at + 1)) {
+    const std::size_t end = body.find("</Contents>", at);
+    if (end == std::string_view::npos) {
+      return std::nullopt;
+    }
+    if (auto key = element(body.substr(at, end - at), "Key")) {
+      page.keys.push_back(std::move(*key));
+    }
+  }
+  return page;
+}
+
 std::optional<bool> parse_object_lock_enabled(std::string_view body) {
   if (root_name(body) != "ObjectLockConfiguration") {
     return std::nullopt;

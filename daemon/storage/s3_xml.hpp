@@ -45,6 +45,15 @@ struct version_page {
 };
 std::optional<version_page> parse_versions(std::string_view body, const std::string& key);
 
+// A ListObjectsV2 answer (ListBucketResult): the keys of its <Contents>, and where the next page
+// starts when it is truncated. nullopt when the body is not such a document.
+struct object_page {
+  std::vector<std::string> keys;
+  bool truncated = false;
+  std::string next_continuation_token;
+};
+std::optional<object_page> parse_objects(std::string_view body);
+
 // A GetObjectLockConfiguration answer: whether <ObjectLockEnabled> says Enabled; nullopt when
 // the body is not an ObjectLockConfiguration document.
 std::optional<bool> parse_object_lock_enabled(std::string_view body);

@@ -55,6 +55,9 @@ class holding_store final : public storage::object_store {
     }
     co_return co_await inner_.remove(key);
   }
+  awaitable<storage::list_result> list(const std::string& prefix) override {
+    co_return co_await inner_.list(prefix);
+  }
   awaitable<std::optional<storage::store_failure>> check_protection() override {
     co_return co_await inner_.check_protection();
   }

@@ -437,6 +437,20 @@ TEST_CASE_FIXTURE(fixture,
                               "does not have Object Lock enabled") != std::string::npos);
 }
 
+TEST_CASE_FIXTURE(fixture, "lists the keys under a prefix") {
+  for (const std::string name : {"audit/digests/2.json", "audit/digests/1.json", "audit/x.json"}) {
+    const put_result put = run(io, store.put_bytes(prefix + name, "{}", "application/json", {}));
+    REQUIRE_MESSAGE(!put.failure, put.failure->message);
+  }
+  const list_result listed = run(io, store.list(prefix + "audit/digests/"));
+  REQUIRE_MESSAGE(!listed.failure, listed.failure->message);
+  CHECK(listed.keys ==
+        std::vector<std::string>{prefix + "audit/digests/1.json", prefix + "audit/digests/2.json"});
+  const list_result none = run(io, store.list(prefix + "nothing/"));
+  REQUIRE_MESSAGE(!none.failure, none.failure->message);
+  CHECK(none.keys.empty());
+}
+
 TEST_CASE_FIXTURE(fixture, "removes an object: every version where the store lists them") {
   const std::string key = prefix + "cases/c-7/gone.json";
   proxy.count("&versions=");

@@ -23,7 +23,8 @@ for id in "$big" "$small"; do
   move_case "$id" COMPLETE
 done
 
-# Every regular file at a final key (not a staging file) is an artifact of that size and sha256.
+# Every regular file at a case's final key (not a staging file) is an artifact of that size and
+# sha256. (audit/digests/ holds serve's digests of the audit trail, which are not artifacts.)
 check_final_keys() {
   local path key row
   while IFS= read -r path; do
@@ -32,7 +33,7 @@ check_final_keys() {
     [[ -n $row ]] || fail "$1: file at $key that no artifact records (partial?), $(stat -c %s "$path") bytes"
     [[ $row == "$(stat -c %s "$path") $(sha256sum "$path" | cut -d' ' -f1)" ]] ||
       fail "$1: $key is not the recorded object ($row)"
-  done < <(find "$archive" -type f ! -name '*.tmp')
+  done < <(find "$archive/cases" -type f ! -name '*.tmp')
 }
 
 # Full: the supplementary job fails for lack of space, and keeps retrying.

@@ -2,10 +2,12 @@
 # Records management from the command line (issue 16): legal holds (hold, release, cases list
 # --held), the audit trail (audit, audit verify) with a row for each action and for an operator's
 # job retry and cancel, appends from many commands at once chained without a gap, UPDATE, DELETE
-# and TRUNCATE refused, and `audit verify` failing once a superuser alters or removes a row.
+# and TRUNCATE refused, and `audit verify` failing once a superuser alters or removes a row, or
+# cuts rows from the end (found by the digests serve writes to the archive).
 source "$(dirname "$0")/fixture.sh"
 command -v jq >/dev/null || fail "jq is not installed"
 create_database --migrate
+export CERTN_ARCHIVER_STORAGE_PATH=$archive
 
 # --- a retention policy that does not parse is a configuration error, for every command -------
 expect_exit 2 "records.retention with a bad period" env CERTN_ARCHIVER_RECORDS_RETENTION="COMPLETE=6q" "$binary" status
@@ -59,7 +61,8 @@ done
 for pid in "${pids[@]}"; do wait "$pid" || fail "a concurrent hold failed: $(cat "$scratch"/many-*.err)"; done
 [[ $(q "SELECT count(*) = max(seq) AND min(seq) = 1 FROM audit_log") == t ]] || fail "audit seq has gaps"
 expect_exit 0 "audit verify" "$binary" audit verify
-grep -qE '^audit trail intact: 25 rows, head [0-9a-f]{64}$' "$scratch/out" || fail "verify: $(cat "$scratch/out")"
+grep -qE '^audit trail intact: 25 rows, head [0-9a-f]{64}; 0 digest\(s\) in the archive match \(none written yet\)$' "$scratch/out" ||
+  fail "verify: $(cat "$scratch/out")"
 
 # --- append-only ---------------------------------------------------------------------------------
 for statement in "UPDATE audit_log SET detail = 'x' WHERE seq = 2" "DELETE FROM audit_log WHERE seq = 25" \
@@ -81,6 +84,32 @@ expect_exit 1 "audit verify after an UPDATE" "$binary" audit verify
 expect_err "audit verify after an UPDATE" '^certn-archiver: audit trail broken at seq 3: hash does not match'
 behind_the_trigger "UPDATE audit_log SET detail = 'settled' WHERE seq = 3"
 expect_exit 0 "audit verify with the row restored" "$binary" audit verify
+
+# --- digests of the chain's head in the archive ---------------------------------------------------
+export CERTN_ARCHIVER_SERVER_LISTEN=127.0.0.1:$port CERTN_ARCHIVER_WEBHOOK_SECRETS=records-test
+export CERTN_ARCHIVER_CERTN_API_KEY=unused CERTN_ARCHIVER_CERTN_BASE_URL=http://127.0.0.1:9
+export CERTN_ARCHIVER_WORKERS_RECONCILE_INTERVAL_SECONDS=0 CERTN_ARCHIVER_RECORDS_PURGE_INTERVAL_SECONDS=0
+export CERTN_ARCHIVER_RECORDS_AUDIT_DIGEST_INTERVAL_SECONDS=1
+start_serve
+digest_of_head() { printf '%s/audit/digests/%020d.json' "$archive" "$(q "SELECT max(seq) FROM audit_log")"; }
+wait_until 20 "serve wrote a digest of the trail's head" '[[ -f $(digest_of_head) ]]'
+expect_exit 0 "hold while serve runs" "$binary" hold --case case-late --reason "after the first digest"
+wait_until 20 "serve wrote a digest of the new head" '[[ -f $(digest_of_head) ]]'
+stop_serve
+head_seq=$(q "SELECT max(seq) FROM audit_log")
+[[ $(jq -r '"\(.seq) \(.hash)"' "$(digest_of_head)") == "$head_seq $(q "SELECT hash FROM audit_log WHERE seq = $head_seq")" ]] ||
+  fail "the digest is not the head: $(cat "$(digest_of_head)")"
+digests=$(find "$archive/audit/digests" -name '*.json' | wc -l)
+expect_exit 0 "audit verify against the digests" "$binary" audit verify
+grep -qE "^audit trail intact: $head_seq rows, head [0-9a-f]{64}; $digests digest\(s\) in the archive match \(latest: seq $head_seq\)$" "$scratch/out" ||
+  fail "verify: $(cat "$scratch/out")"
+# Rows cut from the end leave a chain that is intact on its own: only the digests tell.
+behind_the_trigger "DELETE FROM audit_log WHERE seq > 20"
+expect_exit 1 "audit verify after the trail was cut short" "$binary" audit verify
+expect_err "audit verify after the trail was cut short" \
+  "^certn-archiver: audit trail does not match the archive: the digest of seq $head_seq \(.*\) names a row the trail no longer has \(it ends at seq 20: cut short\)$"
+pass "serve writes digests of the trail's head; audit verify finds a trail cut short"
+
 behind_the_trigger "DELETE FROM audit_log WHERE seq = 4"
 expect_exit 1 "audit verify after a DELETE" "$binary" audit verify
 expect_err "audit verify after a DELETE" '^certn-archiver: audit trail broken at seq 5: expected seq 4'

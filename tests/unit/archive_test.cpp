@@ -29,6 +29,9 @@ TEST_CASE("storage keys follow DESIGN.md, under the configured prefix") {
   CHECK(plain.manifest("c1") == "cases/c1/manifest.json");
   CHECK(layout("certn").report("c1", "r1") == "certn/cases/c1/report/r1.pdf");
   CHECK(layout("a/b/").manifest("c1") == "a/b/cases/c1/manifest.json");
+  // Zero-padded, so that the keys sort as the sequence numbers do.
+  CHECK(layout("a").audit_digest(42) == "a/audit/digests/00000000000000000042.json");
+  CHECK(plain.audit_digests() == "audit/digests/");
 }
 
 TEST_CASE("file names become one safe key segment") {

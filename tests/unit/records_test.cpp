@@ -318,3 +318,34 @@ TEST_CASE("operator_of: the person behind an actor, through sudo") {
   CHECK(operator_of("daemon:host-1:42") == "daemon:host-1:42");
   CHECK(operator_of("user:uid 1001") == "uid 1001");
 }
+
+TEST_CASE(
+    "audit digests: the same head gives the same bytes; a trail cut short or rewritten fails") {
+  using archiver::records::audit_digest;
+  using archiver::records::check_digests;
+  using archiver::records::digest_json;
+  using archiver::records::parse_digest;
+  const std::string h1(64, 'a');
+  const std::string h2(64, 'b');
+  const audit_digest first{5, h1, "2026-12-07T10:00:00.000001Z"};
+  CHECK(digest_json(first) ==
+        "{\"seq\":5,\"hash\":\"" + h1 + "\",\"at\":\"2026-12-07T10:00:00.000001Z\"}\n");
+  CHECK(parse_digest(digest_json(first)) == first);
+  CHECK_FALSE(parse_digest("{\"seq\":5,\"hash\":\"abc\",\"at\":\"x\"}"));  // not a sha256
+  CHECK_FALSE(parse_digest("{\"seq\":\"5\",\"hash\":\"" + h1 + "\",\"at\":\"x\"}"));
+  CHECK_FALSE(parse_digest("{\"hash\":\"" + h1 + "\",\"at\":\"x\"}"));
+  CHECK_FALSE(parse_digest("not json"));
+
+  const audit_digest second{9, h2, "2026-12-07T11:00:00.000001Z"};
+  CHECK(check_digests({first, second}, {{5, h1}, {9, h2}}, 12).empty());
+  const auto cut = check_digests({first, second}, {{5, h1}}, 7);
+  REQUIRE(cut.size() == 1);
+  CHECK(cut[0] ==
+        "the digest of seq 9 (2026-12-07T11:00:00.000001Z, hash bbbbbbbbbbbb...) names a "
+        "row the trail no longer has (it ends at seq 7: cut short)");
+  const auto rewritten = check_digests({first}, {{5, h2}}, 12);
+  REQUIRE(rewritten.size() == 1);
+  CHECK(rewritten[0].find("does not match the row, whose hash is now bbbbbbbbbbbb") !=
+        std::string::npos);
+  CHECK(check_digests({first}, {}, 12).size() == 1);  // a row removed from the middle
+}

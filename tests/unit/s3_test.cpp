@@ -396,6 +396,26 @@ TEST_CASE("reads the UploadId of InitiateMultipartUpload") {
   CHECK_FALSE(s3_xml::parse_upload_id(error_body("AccessDenied")));
 }
 
+TEST_CASE("reads the keys and the continuation of a ListObjectsV2 answer") {
+  const auto page = s3_xml::parse_objects(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult "
+      "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name><Prefix>a/</Prefix>"
+      "<KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>"
+      "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
+      "<Contents><Key>a/1.json</Key><Size>3</Size></Contents>"
+      "<Contents><Key>a/x&amp;y.json</Key><Size>3</Size></Contents></ListBucketResult>");
+  REQUIRE(page);
+  CHECK(page->keys == std::vector<std::string>{"a/1.json", "a/x&y.json"});
+  CHECK(page->truncated);
+  CHECK(page->next_continuation_token == "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=");
+  const auto empty = s3_xml::parse_objects(
+      "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+  REQUIRE(empty);
+  CHECK(empty->keys.empty());
+  CHECK_FALSE(empty->truncated);
+  CHECK_FALSE(s3_xml::parse_objects(error_body("AccessDenied")));
+}
+
 TEST_CASE("reads whether a bucket's Object Lock configuration says Enabled") {
   // AWS's documented GetObjectLockConfiguration answer.
   CHECK(s3_xml::parse_object_lock_enabled(

@@ -253,6 +253,32 @@ TEST_CASE("blocking work runs off the io_context thread and the caller resumes o
   });
 }
 
+TEST_CASE("filesystem store: list the keys under a prefix, sorted, staging files left out") {
+  temp_dir dir;
+  const fs::path root = dir.path() / "archive";
+  filesystem_store store(root);
+  asio::io_context io;
+  run(io, [&]() -> awaitable<void> {
+    const list_result nothing = co_await store.list("audit/digests/");
+    CHECK_FALSE(nothing.failure);
+    CHECK(nothing.keys.empty());
+    for (const std::string key : {"audit/digests/2.json", "audit/digests/1.json",
+                                  "audit/digests/more/3.json", "audit/other.json"}) {
+      const put_result put = co_await store.put_bytes(key, "{}", "application/json", {});
+      CHECK_FALSE(put.failure);
+    }
+    auto staged = store.stage("audit/digests/4.json", 10);  // not finished: not an object
+    const list_result listed = co_await store.list("audit/digests/");
+    CHECK_FALSE(listed.failure);
+    CHECK(listed.keys == std::vector<std::string>{"audit/digests/1.json", "audit/digests/2.json",
+                                                  "audit/digests/more/3.json"});
+    const list_result refused = co_await store.list("../");
+    CHECK(refused.failure);
+    const list_result not_a_directory = co_await store.list("audit/digests");
+    CHECK(not_a_directory.failure);
+  });
+}
+
 TEST_CASE("filesystem store: put, put again, replace, put_bytes, read back") {
   temp_dir dir;
   const fs::path root = dir.path() / "archive";
