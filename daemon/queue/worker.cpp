@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "ops/host.hpp"
 #include "ops/logging.hpp"
 #include "queue/worker_detail.hpp"
 #include "retry/table.hpp"
@@ -49,14 +50,10 @@ std::chrono::milliseconds claim_wait(std::chrono::milliseconds poll_interval,
 }
 
 std::string make_owner_name() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) {
-    std::snprintf(host, sizeof host, "unknown");
-  }
   std::mt19937 engine{std::random_device{}()};
   char suffix[9];
   std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(engine()));
-  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + suffix;
+  return ops::host_name() + ":" + std::to_string(::getpid()) + ":" + suffix;
 }
 
 // LISTEN on its own connection and thread (libpq blocks while it waits); each notification

@@ -4,12 +4,12 @@
 #include <simdjson.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <pqxx/pqxx>
 
 #include "db/sql_array.hpp"
 #include "encoding/json.hpp"
+#include "ops/host.hpp"
 #include "storage/digest.hpp"
 
 namespace archiver::records {
@@ -254,11 +254,7 @@ std::map<std::int64_t, std::string> hashes_of(pqxx::transaction_base& tx,
 }
 
 std::string daemon_actor() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) {
-    std::snprintf(host, sizeof host, "unknown");
-  }
-  return "daemon:" + std::string(host) + ":" + std::to_string(::getpid());
+  return "daemon:" + ops::host_name() + ":" + std::to_string(::getpid());
 }
 
 std::string to_json(const audit_entry& entry) {
