@@ -147,6 +147,17 @@ storage::object_protection protection_of(pqxx::transaction_base& tx, const std::
   return protection;
 }
 
+std::vector<std::string> live_object_keys(pqxx::transaction_base& tx, const std::string& case_id) {
+  std::vector<std::string> keys;
+  for (const auto& row :
+       tx.exec_params("SELECT object_key FROM artifacts WHERE case_id = $1 AND purged_at IS NULL "
+                      "ORDER BY object_key",
+                      case_id)) {
+    keys.push_back(row[0].as<std::string>());
+  }
+  return keys;
+}
+
 void record_artifact(pqxx::transaction_base& tx, const std::string& case_id,
                      const std::string& kind, const std::string& source_id, const std::string& key,
                      const storage::object_digest& digest, const std::string& content_type) {

@@ -38,6 +38,9 @@ void record_artifact(pqxx::transaction_base& tx, const std::string& case_id,
 // while open or kept forever) and whether a legal hold is in force.
 storage::object_protection protection_of(pqxx::transaction_base& tx, const std::string& case_id);
 
+// The keys of the case's objects that are not purged, sorted.
+std::vector<std::string> live_object_keys(pqxx::transaction_base& tx, const std::string& case_id);
+
 // The sha256 recorded at `key`, when an artifact row is there.
 std::optional<std::string> recorded_sha256(pqxx::transaction_base& tx, const std::string& key);
 

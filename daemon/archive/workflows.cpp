@@ -101,6 +101,7 @@ void workflows::register_with(queue::workers& workers) {
   workers.add(fetch_report_kind, bind(&workflows::fetch_report));
   workers.add(archive_supplementary_kind, bind(&workflows::archive_supplementary));
   workers.add(write_manifest_kind, bind(&workflows::write_manifest));
+  workers.add(protect_case_kind, bind(&workflows::protect_case));
   workers.add(reconcile_kind, bind(&workflows::reconcile));
 }
 

@@ -60,6 +60,9 @@ struct settings {
   reconcile_settings reconcile;                  // policy plan_reconcile
   std::uint64_t max_object_bytes = 64ULL << 30;  // a download larger than this fails
   records::retention_policy retention;           // records.retention: set when a case closes
+  // storage.s3.object_lock_mode is set: a case that gets its retention date has the objects
+  // already written locked until then (protect_case).
+  bool protect_objects = false;
 };
 
 // certn_archiver_artifacts_total{kind}, certn_archiver_downloaded_bytes_total{kind},
@@ -98,6 +101,7 @@ class workflows {
   awaitable<queue::job_result> archive_supplementary(const queue::claimed_job& job);
   awaitable<queue::job_result> write_manifest(const queue::claimed_job& job);
   awaitable<queue::job_result> reconcile(const queue::claimed_job& job);
+  awaitable<queue::job_result> protect_case(const queue::claimed_job& job);
 
  private:
   struct download_outcome;
@@ -140,6 +144,9 @@ inline constexpr const char* sync_case_kind = "sync_case";
 inline constexpr const char* check_changed_kind = "check_changed";
 inline constexpr const char* report_ready_kind = "report_ready";
 inline constexpr const char* reconcile_kind = "reconcile";
+// Applies the case's retention date and legal hold to its objects already in the store
+// (object_store::protect); enqueued when a case closes and by `hold` / `release`, keyed by case.
+inline constexpr const char* protect_case_kind = "protect_case";
 inline constexpr const char* reconcile_key = "periodic";
 // A one-off reconcile (an event named a check we do not know): at most one pending at a time.
 inline constexpr const char* targeted_reconcile_key = "targeted";

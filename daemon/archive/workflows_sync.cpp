@@ -84,8 +84,11 @@ awaitable<job_result> workflows::sync_case(const queue::claimed_job& job_run) {
     facts.archivable = archivable;
     const case_decision decision = decide_case(facts);
     repository::save_case(tx, case_id, record, got.body, archivable, fence.now);
-    if (archivable) {
-      records::set_retention(tx, case_id, settings_.retention);
+    // protect_case's payload names no case_id: see service::hold.
+    if (archivable && records::set_retention(tx, case_id, settings_.retention) &&
+        settings_.protect_objects) {
+      queue::enqueue(
+          tx, job(protect_case_kind, case_id, "{}", settings_.max_attempts, job_run.priority));
     }
     repository::save_case_checks(tx, case_id, record.checks);
     if (decision.record_status) {

@@ -147,6 +147,11 @@ struct storage_settings {
   s3_settings s3;
 };
 
+// Whether new objects get S3 Object Lock (storage.s3.object_lock_mode on the s3 backend).
+inline bool locks_objects(const storage_settings& storage) {
+  return storage.backend == "s3" && !storage.s3.object_lock_mode.empty();
+}
+
 struct archive_settings {
   std::vector<std::string> on_statuses = {"COMPLETE", "CANCELLED"};
   bool generate_report = true;

@@ -173,7 +173,8 @@ std::string command_actor() {
   } else {
     name = "uid " + std::to_string(::geteuid());
   }
-  const char* sudo_user = std::getenv("SUDO_USER");
+  // sudo sets SUDO_USER for root; anyone else could set it to be someone else.
+  const char* sudo_user = ::geteuid() == 0 ? std::getenv("SUDO_USER") : nullptr;
   if (sudo_user != nullptr && *sudo_user != '\0' && name != sudo_user) {
     return "user:" + std::string(sudo_user) + " (via sudo as " + name + ")";
   }

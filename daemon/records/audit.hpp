@@ -111,7 +111,8 @@ std::map<std::int64_t, std::string> hashes_of(pqxx::transaction_base& tx,
                                               const std::vector<std::int64_t>& seqs);
 
 // The actor of an operator's command: "user:<name>" of the effective OS user, with the user who
-// ran sudo when there is one ("user:alice (via sudo as root)").
+// ran sudo when there is one ("user:alice (via sudo as root)"; SUDO_USER is believed only when
+// the effective user is root, as sudo leaves it).
 std::string command_actor();
 
 // The actor of the daemon's own actions: "daemon:<host>:<pid>".

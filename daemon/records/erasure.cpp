@@ -29,6 +29,12 @@ std::string operator_of(std::string_view actor) {
   return std::string(name.substr(0, name.find(" (")));
 }
 
+bool two_person_in_force(pqxx::transaction_base& tx) {
+  const pqxx::result last = tx.exec(
+      "SELECT detail FROM audit_log WHERE action = 'purge_approval' ORDER BY seq DESC LIMIT 1");
+  return !last.empty() && last[0][0].as<std::string>() == "two-person";
+}
+
 std::optional<erasure_request> open_erasure(pqxx::transaction_base& tx, std::string_view case_id) {
   const pqxx::result found =
       tx.exec_params(std::string("SELECT ") + request_columns +

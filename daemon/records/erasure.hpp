@@ -26,6 +26,10 @@ struct erasure_request {
 // "user:alice (via sudo as root)"; the whole text for any other actor.
 std::string operator_of(std::string_view actor);
 
+// Whether the rule serve last recorded in the audit trail (action "purge_approval", appended at
+// start-up when it changed) is "two-person".
+bool two_person_in_force(pqxx::transaction_base& tx);
+
 // The request in progress on `case_id` (not yet completed), approved or not.
 std::optional<erasure_request> open_erasure(pqxx::transaction_base& tx, std::string_view case_id);
 

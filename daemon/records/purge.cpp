@@ -18,14 +18,14 @@ constexpr const char* held_case =
 
 }  // namespace
 
-void set_retention(pqxx::transaction_base& tx, std::string_view case_id,
+bool set_retention(pqxx::transaction_base& tx, std::string_view case_id,
                    const retention_policy& policy) {
   const pqxx::result due = tx.exec_params(
       "SELECT COALESCE(overall_status, ''), (EXTRACT(EPOCH FROM closed_at) * 1000000)::bigint "
       "FROM cases WHERE id = $1 AND closed_at IS NOT NULL AND retain_until IS NULL",
       std::string(case_id));
   if (due.empty()) {
-    return;  // open, or its date already set (by the policy of its closing)
+    return false;  // open, or its date already set (by the policy of its closing)
   }
   const retention_rule rule = rule_for(policy, due[0][0].as<std::string>());
   const utc_time closed_at{std::chrono::microseconds(due[0][1].as<std::int64_t>())};
@@ -33,6 +33,7 @@ void set_retention(pqxx::transaction_base& tx, std::string_view case_id,
   tx.exec_params(
       "UPDATE cases SET retain_until = $2::timestamptz, retention_rule = $3 WHERE id = $1",
       std::string(case_id), until ? to_iso8601(*until) : "infinity", rule.text);
+  return true;
 }
 
 int set_missing_retention(pqxx::transaction_base& tx, const retention_policy& policy, int limit) {
@@ -184,6 +185,31 @@ void mark_artifact_purged(pqxx::transaction_base& tx, std::int64_t artifact_id,
   tx.exec_params(
       "UPDATE artifacts SET purged_at = now(), purge_rule = $2 WHERE id = $1 AND purged_at IS NULL",
       artifact_id, std::string(rule));
+}
+
+records_status read_records_status(pqxx::transaction_base& tx) {
+  const pqxx::row row = tx.exec1(
+      "SELECT (SELECT count(DISTINCT case_id) FROM legal_holds WHERE released_at IS NULL), "
+      "(SELECT count(*) FROM cases WHERE retain_until <= now() AND purged_at IS NULL), "
+      "(SELECT count(a.id) FROM artifacts a JOIN cases c ON c.id = a.case_id "
+      " WHERE a.purged_at IS NULL AND c.retain_until IS NOT NULL), "
+      "(SELECT COALESCE(sum(a.size_bytes), 0) FROM artifacts a JOIN cases c ON c.id = a.case_id "
+      " WHERE a.purged_at IS NULL AND c.retain_until IS NOT NULL), "
+      "(SELECT count(*) FROM cases WHERE purged_at IS NOT NULL), "
+      "(SELECT count(*) FROM erasure_requests WHERE approved_at IS NULL AND completed_at IS NULL), "
+      "(SELECT to_char(max(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+      " FROM audit_log WHERE action = 'purge')");
+  records_status status;
+  status.held_cases = row[0].as<std::int64_t>();
+  status.cases_due = row[1].as<std::int64_t>();
+  status.objects_retained = row[2].as<std::int64_t>();
+  status.bytes_retained = row[3].as<std::int64_t>();
+  status.cases_purged = row[4].as<std::int64_t>();
+  status.erasures_pending = row[5].as<std::int64_t>();
+  if (!row[6].is_null()) {
+    status.last_purge_at = row[6].as<std::string>();
+  }
+  return status;
 }
 
 void mark_case_purged(pqxx::transaction_base& tx, std::string_view case_id, std::string_view actor,

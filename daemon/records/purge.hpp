@@ -21,8 +21,8 @@
 namespace archiver::records {
 
 // Sets a closed case's retention date (retain_until, retention_rule) by `policy`, counted from
-// its closed_at, unless set since it closed. Nothing for an open case.
-void set_retention(pqxx::transaction_base& tx, std::string_view case_id,
+// its closed_at, unless set since it closed. Nothing for an open case. Returns whether it set one.
+bool set_retention(pqxx::transaction_base& tx, std::string_view case_id,
                    const retention_policy& policy);
 
 // The same for up to `limit` closed cases without a date (closed before records.retention
@@ -100,5 +100,17 @@ void mark_artifact_purged(pqxx::transaction_base& tx, std::int64_t artifact_id,
 // released, and the purge audited ("purge", with `detail`) by `actor`.
 void mark_case_purged(pqxx::transaction_base& tx, std::string_view case_id, std::string_view actor,
                       std::string_view detail);
+
+// What records management holds now, for `status` and the certn_archiver_records gauges.
+struct records_status {
+  std::int64_t held_cases = 0;
+  std::int64_t cases_due = 0;         // retention passed, not purged yet
+  std::int64_t objects_retained = 0;  // live objects of cases with a retention date
+  std::int64_t bytes_retained = 0;
+  std::int64_t cases_purged = 0;
+  std::int64_t erasures_pending = 0;         // requested, not yet approved (two-person approval)
+  std::optional<std::string> last_purge_at;  // the newest "purge" audit row, UTC
+};
+records_status read_records_status(pqxx::transaction_base& tx);
 
 }  // namespace archiver::records

@@ -40,6 +40,7 @@ archive::settings archive_settings_from(const config::config& cfg) {
   s.reconcile.recheck_old = cfg.workers.reconcile_recheck_old;
   s.reconcile.archive_statuses = cfg.archive.on_statuses;
   s.retention = records::parse_retention(cfg.records.retention);  // checked at start-up (main)
+  s.protect_objects = config::locks_objects(cfg.storage);
   return s;
 }
 
@@ -150,11 +151,15 @@ awaitable<void> pipeline::start() {
   // A change of the retention policy applies to the cases that close from now on; the trail
   // records when it took effect.
   const std::string retention = records::to_string(retention_);
+  // The approval rule too: the CLI holds to it whatever its own configuration says.
+  const std::string approval = records_.purge_approval;
   // Built apart from the co_await: see db::pool::query_within.
-  std::function<bool(pqxx::connection&)> record_policy = [retention](pqxx::connection& conn) {
+  std::function<bool(pqxx::connection&)> record_policy = [retention,
+                                                          approval](pqxx::connection& conn) {
     pqxx::work tx(conn);
     const bool appended = records::append_audit_if_changed(tx, records::daemon_actor(),
                                                            "retention_policy", retention);
+    records::append_audit_if_changed(tx, records::daemon_actor(), "purge_approval", approval);
     tx.commit();
     return appended;
   };
@@ -193,22 +198,17 @@ awaitable<void> pipeline::drain() {
 }
 
 awaitable<void> pipeline::refresh_records_gauges() {
-  std::function<std::vector<double>(pqxx::connection&)> read = [](pqxx::connection& conn) {
+  std::function<records::records_status(pqxx::connection&)> read = [](pqxx::connection& conn) {
     pqxx::read_transaction tx(conn);
-    const pqxx::row row = tx.exec1(
-        "SELECT (SELECT count(DISTINCT case_id) FROM legal_holds WHERE released_at IS NULL), "
-        "(SELECT count(*) FROM cases WHERE retain_until <= now() AND purged_at IS NULL), "
-        "count(a.id), COALESCE(sum(a.size_bytes), 0) FROM artifacts a JOIN cases c "
-        "ON c.id = a.case_id WHERE a.purged_at IS NULL AND c.retain_until IS NOT NULL");
-    return std::vector<double>{row[0].as<double>(), row[1].as<double>(), row[2].as<double>(),
-                               row[3].as<double>()};
+    return records::read_records_status(tx);
   };
-  const std::vector<double> values =
-      co_await databases_.work.query<std::vector<double>>(std::move(read));
-  records_gauge_.set({"held_cases"}, values[0]);
-  records_gauge_.set({"cases_due"}, values[1]);
-  records_gauge_.set({"objects_retained"}, values[2]);
-  records_gauge_.set({"bytes_retained"}, values[3]);
+  const records::records_status now =
+      co_await databases_.work.query<records::records_status>(std::move(read));
+  records_gauge_.set({"held_cases"}, static_cast<double>(now.held_cases));
+  records_gauge_.set({"cases_due"}, static_cast<double>(now.cases_due));
+  records_gauge_.set({"objects_retained"}, static_cast<double>(now.objects_retained));
+  records_gauge_.set({"bytes_retained"}, static_cast<double>(now.bytes_retained));
+  records_gauge_.set({"erasures_pending"}, static_cast<double>(now.erasures_pending));
 }
 
 awaitable<void> pipeline::purge_loop() {

@@ -108,6 +108,21 @@ awaitable<void> run_purge(db::pool& database, storage::object_store& store,
                           records::purge_tally& tally, int& exit_code) {
   const char* would = request.execute ? "" : "would be ";
   std::int64_t erasure_id = 0;
+  if (!two_person && !request.case_id.empty()) {
+    // The rule serve last started with counts too: a local configuration (or an environment
+    // variable) saying "single" does not lift it.
+    std::function<bool(pqxx::connection&)> read_rule = [](pqxx::connection& conn) {
+      pqxx::read_transaction tx(conn);
+      return records::two_person_in_force(tx);
+    };
+    two_person = co_await database.query<bool>(std::move(read_rule));
+  }
+  if (request.approve && !two_person) {
+    std::cerr << "certn-archiver: purge --approve is for records.purge_approval = "
+                 "\"two-person\", and neither this configuration nor serve's says so\n";
+    exit_code = exit_usage;
+    co_return;
+  }
   if (two_person && !request.case_id.empty()) {
     const bool go_on = co_await erasure_step(database, request, order, erasure_id, exit_code);
     if (!go_on) {
@@ -150,12 +165,8 @@ awaitable<void> run_purge(db::pool& database, storage::object_store& store,
 
 int purge(const config::config& cfg, const purge_request& request) {
   const bool two_person = cfg.records.purge_approval == "two-person";
-  if (request.approve && (request.case_id.empty() || !two_person)) {
-    std::cerr << "certn-archiver: purge --approve "
-              << (request.case_id.empty() ? "needs --case: it approves one erasure request"
-                                          : "is for records.purge_approval = \"two-person\", "
-                                            "and this configuration says \"single\"")
-              << "\n";
+  if (request.approve && request.case_id.empty()) {
+    std::cerr << "certn-archiver: purge --approve needs --case: it approves one erasure request\n";
     return exit_usage;
   }
   if (!request.case_id.empty() && !request.approve && request.reason.empty()) {

@@ -1,15 +1,20 @@
 // The operator's records commands: legal holds and the audit trail (records/).
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <pqxx/pqxx>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "archive/layout.hpp"
+#include "archive/workflows.hpp"
+#include "queue/queue.hpp"
 #include "records/audit.hpp"
 #include "records/holds.hpp"
 #include "service/cli_database.hpp"
@@ -32,10 +37,19 @@ struct archived_digests {
 
 archived_digests read_archived_digests(const config::config& cfg) {
   archived_digests found;
+  if (cfg.storage.backend == "filesystem" && !std::filesystem::is_directory(cfg.storage.path)) {
+    // Not created here (the store would): a wrong path must not pass for an empty archive.
+    found.problems.push_back("storage.path " + cfg.storage.path +
+                             " is not a directory: no digest can be read");
+    return found;
+  }
   const archive::layout layout(cfg.storage.prefix);
-  const std::filesystem::path scratch = std::filesystem::temp_directory_path() /
-                                        ("certn-archiver-audit-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(scratch);
+  std::string scratch_template =
+      (std::filesystem::temp_directory_path() / "certn-archiver-audit-XXXXXX").string();
+  if (::mkdtemp(scratch_template.data()) == nullptr) {
+    throw std::system_error(errno, std::generic_category(), "cannot create " + scratch_template);
+  }
+  const std::filesystem::path scratch = scratch_template;
   asio::io_context io(1);
   const std::unique_ptr<storage::object_store> store = make_store(io, cfg.storage);
   std::exception_ptr failure;
@@ -81,6 +95,15 @@ archived_digests read_archived_digests(const config::config& cfg) {
 }  // namespace
 
 int hold(const config::config& cfg, const hold_request& request) {
+  // With Object Lock, serve sets or clears the legal hold on the objects already written. The
+  // job's payload names no case_id on purpose: the case's other jobs (its manifest) must not
+  // wait for it, while it waits for them.
+  const auto protect_later = [&](pqxx::work& tx) {
+    if (config::locks_objects(cfg.storage)) {
+      queue::enqueue(tx, {archive::protect_case_kind, request.case_id, "{}",
+                          cfg.workers.max_attempts, std::chrono::seconds(0), ops::priority::sync});
+    }
+  };
   return with_database(cfg, [&](pqxx::connection& conn) {
     pqxx::work tx(conn);
     const std::string actor = records::command_actor();
@@ -89,6 +112,7 @@ int hold(const config::config& cfg, const hold_request& request) {
         std::cerr << "certn-archiver: case " << request.case_id << " is not held\n";
         return exit_failure;
       }
+      protect_later(tx);
       tx.commit();
       std::cout << "released the hold on case " << request.case_id << "\n";
       return exit_ok;
@@ -99,6 +123,7 @@ int hold(const config::config& cfg, const hold_request& request) {
                 << ")\n";
       return exit_failure;
     }
+    protect_later(tx);
     tx.commit();
     std::cout << "case " << request.case_id << " held: it will not be purged until released\n";
     return exit_ok;

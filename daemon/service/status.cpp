@@ -7,12 +7,13 @@
 
 #include "certn/budget.hpp"
 #include "db/migrations.hpp"
-#include "encoding/json.hpp"
 #include "db/pool.hpp"
+#include "encoding/json.hpp"
 #include "queue/admin.hpp"
+#include "records/purge.hpp"
 #include "service/cli_database.hpp"
-#include "service/shared_rate_limit.hpp"
 #include "service/service.hpp"
+#include "service/shared_rate_limit.hpp"
 
 namespace archiver::service {
 
@@ -139,6 +140,45 @@ std::string bulk_json(const queue::class_status& bulk) {
   return out.str();
 }
 
+// Records management: retention, holds, purges, erasures waiting for approval.
+void print_records(const records::records_status& r, const config::records_settings& settings) {
+  std::cout << "\nrecords     " << r.held_cases << " case(s) held, " << r.objects_retained
+            << " object(s) (" << human_bytes(r.bytes_retained) << ") under retention, "
+            << r.cases_due << " case(s) due for purge, " << r.cases_purged << " purged";
+  if (r.erasures_pending > 0) {
+    std::cout << ", " << r.erasures_pending << " erasure(s) awaiting approval";
+  }
+  std::cout << "\n            last purge " << r.last_purge_at.value_or("never") << "; serve purges "
+            << (settings.purge_interval_seconds > 0
+                    ? "every " + duration(settings.purge_interval_seconds)
+                    : std::string("never (records.purge_interval_seconds = 0)"))
+            << "\n";
+}
+
+std::string records_json(const records::records_status& r,
+                         const config::records_settings& settings) {
+  encoding::json_writer out;
+  out.begin_object()
+      .key("held_cases")
+      .number(r.held_cases)
+      .key("objects_retained")
+      .number(r.objects_retained)
+      .key("bytes_retained")
+      .number(r.bytes_retained)
+      .key("cases_due")
+      .number(r.cases_due)
+      .key("cases_purged")
+      .number(r.cases_purged)
+      .key("erasures_pending")
+      .number(r.erasures_pending)
+      .key("last_purge_at")
+      .value_or_null(r.last_purge_at)
+      .key("purge_interval_seconds")
+      .number(settings.purge_interval_seconds)
+      .end_object();
+  return out.str();
+}
+
 std::string budget_json(const budget_line& b) {
   encoding::json_writer out;
   out.begin_object().key("used_today").number(b.used).key("per_day").number(b.per_day);
@@ -173,6 +213,7 @@ int status(const config::config& cfg, bool json) {
       budget = line;
     }
     const queue::class_status bulk = queue::read_class_status(tx, ops::priority::bulk);
+    const records::records_status records_now = records::read_records_status(tx);
     if (json) {
       std::string text = queue::to_json(counts);
       if (!text.empty() && text.back() == '}') {
@@ -180,7 +221,8 @@ int status(const config::config& cfg, bool json) {
         if (budget) {
           text += ",\"certn_budget\":" + budget_json(*budget);
         }
-        text += ",\"bulk\":" + bulk_json(bulk) + "}";
+        text += ",\"bulk\":" + bulk_json(bulk);
+        text += ",\"records\":" + records_json(records_now, cfg.records) + "}";
       }
       std::cout << text << "\n";
     } else {
@@ -189,6 +231,7 @@ int status(const config::config& cfg, bool json) {
       if (budget) {
         print_budget(*budget);
       }
+      print_records(records_now, cfg.records);
     }
     return exit_ok;
   });

@@ -166,6 +166,11 @@ awaitable<read_result> faulty_store::read_digest(const std::string& key) {
   co_return result;
 }
 
+awaitable<std::optional<store_failure>> faulty_store::protect(const std::string& key,
+                                                              const object_protection& protection) {
+  co_return co_await inner_.protect(key, protection);
+}
+
 awaitable<list_result> faulty_store::list(const std::string& prefix) {
   co_return co_await inner_.list(prefix);
 }

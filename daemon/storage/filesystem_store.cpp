@@ -347,6 +347,11 @@ awaitable<remove_result> filesystem_store::remove(const std::string& key) {
   co_return result;
 }
 
+awaitable<std::optional<store_failure>> filesystem_store::protect(const std::string&,
+                                                                  const object_protection&) {
+  co_return std::nullopt;  // files are read-only from the start; nothing more can be asked
+}
+
 awaitable<list_result> filesystem_store::list(const std::string& prefix) {
   auto result = co_await blocking_.run([&]() -> list_result {
     // The prefix names a directory: "a/b/" is checked as the key "a/b".

@@ -52,6 +52,8 @@ class filesystem_store final : public object_store {
                                  const std::filesystem::path& destination) override;
   awaitable<remove_result> remove(const std::string& key) override;
   awaitable<list_result> list(const std::string& prefix) override;
+  awaitable<std::optional<store_failure>> protect(const std::string& key,
+                                                  const object_protection& protection) override;
   // Nothing to check: files are always written read-only, and no more can be asked.
   awaitable<std::optional<store_failure>> check_protection() override;
   awaitable<std::size_t> remove_stale_staging(std::chrono::seconds older_than) override;

@@ -133,6 +133,13 @@ class object_store {
   // `key` is success with removed 0. For the purge (records).
   virtual awaitable<remove_result> remove(const std::string& key) = 0;
 
+  // Applies `protection` to the object already at `key`, for a case that closed or whose hold
+  // changed after the object was written. S3 with Object Lock: its retention is extended to
+  // protection.retain_until when that is later than the one it has (never shortened; nothing
+  // without a date), and its legal hold set ON or OFF. Elsewhere nothing to do.
+  virtual awaitable<std::optional<store_failure>> protect(const std::string& key,
+                                                          const object_protection& protection) = 0;
+
   // The keys of the objects whose key starts with `prefix` (which ends with '/': a directory),
   // sorted; none when there is nothing there. Staging files are not objects. For the audit
   // digests, a few thousand keys at most.

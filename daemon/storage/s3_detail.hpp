@@ -97,6 +97,10 @@ header_list object_lock_headers(const config::s3_settings& s3, const object_prot
 // "2027-12-07T11:00:00.000Z", as S3 writes and reads x-amz-object-lock-retain-until-date.
 std::string lock_date(std::chrono::sys_seconds at);
 
+// Whether a lock until `wanted` is later than one until `current` (both ISO 8601 in UTC, as S3
+// writes them, with or without fractional seconds): compared to the second.
+bool lock_extends(std::string_view current, std::string_view wanted);
+
 // One S3 request before signing.
 struct s3_call {
   s3_call(std::string method, std::string key) : method(std::move(method)), key(std::move(key)) {}

@@ -35,8 +35,15 @@ awaitable<list_result> s3_store::list(const std::string& prefix) {
     for (std::string& key : page->keys) {
       result.keys.push_back(std::move(key));
     }
-    if (!page->truncated || page->next_continuation_token.empty()) {
+    if (!page->truncated) {
       break;
+    }
+    if (page->next_continuation_token.empty()) {
+      // A partial list would pass for the whole one (the newest digests are the last keys).
+      result.failure = failure("list", prefix, false,
+                               "the answer is truncated but names no NextContinuationToken (a "
+                               "store without ListObjectsV2?)");
+      co_return result;
     }
     token = page->next_continuation_token;
   }

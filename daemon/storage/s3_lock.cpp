@@ -34,6 +34,24 @@ std::string answer_text(const s3_answer& answer) {
   return s3_xml::classify(answer.fetch.head.status, answer.body).message;
 }
 
+// A PUT of one of an object's lock settings (?retention=, ?legal-hold=): S3 requires Content-MD5.
+s3_call settings_call(const std::string& key, const char* query, std::string body) {
+  const object_digest digest = digest_of(body);
+  s3_call call{"PUT", key};
+  call.query = query;
+  call.headers = {{"Content-MD5", digest.md5_base64}};
+  call.payload_hash = digest.sha256_hex;
+  call.body = std::move(body);
+  return call;
+}
+
+store_failure failure_of(std::string_view operation, const std::string& key,
+                         const s3_answer& answer) {
+  return answer.fetch.error != http::failure::none
+             ? fetch_failure(operation, key, answer.fetch)
+             : answer_failure(operation, key, answer.fetch.head.status, answer.body);
+}
+
 }  // namespace
 
 header_list s3_store::impl::new_object_headers(const object_protection& protection) const {
@@ -65,7 +83,11 @@ awaitable<s3_store::lock_probe> s3_store::probe_object_lock() {
                              answer_text(configured) + ")");
   }
 
-  const std::string key = self.prefix_ + ".certn-archiver/lock-probe/" + probe_name();
+  std::string prefix = self.prefix_;
+  if (!prefix.empty() && prefix.back() != '/') {
+    prefix += '/';  // as archive::layout reads storage.prefix
+  }
+  const std::string key = prefix + ".certn-archiver/lock-probe/" + probe_name();
   const std::chrono::sys_seconds until = seconds_now(self.clock_) + std::chrono::hours(1);
   const std::string body = "certn-archiver Object Lock probe\n";
   const object_digest digest = digest_of(body);
@@ -73,6 +95,9 @@ awaitable<s3_store::lock_probe> s3_store::probe_object_lock() {
   put.headers = {{"Content-MD5", digest.md5_base64},
                  {"x-amz-object-lock-mode", "GOVERNANCE"},
                  {"x-amz-object-lock-retain-until-date", lock_date(until)}};
+  for (auto& header : encryption_headers(self.s3_)) {
+    put.headers.push_back(std::move(header));  // a bucket policy may require them
+  }
   put.payload_hash = digest.sha256_hex;
   put.body = body;
   const s3_answer written = co_await self.send(put);
@@ -112,19 +137,78 @@ awaitable<s3_store::lock_probe> s3_store::probe_object_lock() {
                              " (a store that enforces the lock answers 403)");
     co_return probe;
   }
+  // A 403 may also mean the credentials lack s3:DeleteObjectVersion: the object must show its lock.
+  s3_call look{"HEAD", key};
+  look.query = attempt.query;
+  const s3_answer looked = co_await self.send(look);
+  const std::string shown_mode =
+      looked.ok() ? header_value(looked.fetch.head, "x-amz-object-lock-mode").value_or("") : "";
+  if (shown_mode != "GOVERNANCE") {
+    probe.findings.push_back(
+        "DELETE of " + locked + ": refused (" + answer_text(deleted) +
+        "), but the object shows no GOVERNANCE lock (x-amz-object-lock-mode: " +
+        (shown_mode.empty() ? "none" : shown_mode) +
+        "): refused for another reason, such as missing permissions");
+    co_return probe;
+  }
   probe.enforced = true;
   probe.findings.push_back("DELETE of " + locked + ": refused (" + answer_text(deleted) +
-                           "): the lock is enforced");
+                           "), and the object shows its lock: the lock is enforced");
 
   s3_call cleanup = attempt;
   cleanup.headers = {{"x-amz-bypass-governance-retention", "true"}};
   const s3_answer cleaned = co_await self.send(cleanup);
   if (!cleaned.ok()) {
-    probe.findings.push_back("the probe stays at " + key + " until " + lock_date(until) +
-                             " (deleting it with a governance bypass: " + answer_text(cleaned) +
-                             ")");
+    probe.findings.push_back("the probe stays at " + key + ", locked until " + lock_date(until) +
+                             "; delete it after that date (deleting it now with a governance "
+                             "bypass: " +
+                             answer_text(cleaned) + ")");
   }
   co_return probe;
+}
+
+awaitable<std::optional<store_failure>> s3_store::protect(const std::string& key,
+                                                          const object_protection& protection) {
+  impl& self = *impl_;
+  const std::string mode = self.s3_.object_lock_mode;
+  if (mode.empty()) {
+    co_return std::nullopt;
+  }
+  const std::chrono::sys_seconds now = seconds_now(self.clock_);
+  if (protection.retain_until && *protection.retain_until > now) {
+    // Extended only: the lock the object has may be longer (object_lock_days), and S3 refuses
+    // to shorten one in COMPLIANCE mode anyway.
+    s3_call read{"GET", key};
+    read.query = "retention=";
+    const s3_answer current = co_await self.send(read);
+    std::optional<std::string> current_until;
+    if (current.ok()) {
+      current_until = s3_xml::parse_retain_until(current.body);
+    } else {
+      const auto error = s3_xml::parse_error(current.body);
+      const bool none = current.fetch.error == http::failure::none &&
+                        current.fetch.head.status == 404 && error &&
+                        error->code == "NoSuchObjectLockConfiguration";
+      if (!none) {
+        co_return failure_of("get retention", key, current);
+      }
+    }
+    const std::string wanted = lock_date(*protection.retain_until);
+    if (!current_until || lock_extends(*current_until, wanted)) {
+      const s3_call extend = settings_call(key, "retention=", s3_xml::retention_body(mode, wanted));
+      const s3_answer extended = co_await self.send(extend);
+      if (!extended.ok()) {
+        co_return failure_of("put retention", key, extended);
+      }
+    }
+  }
+  const s3_call hold =
+      settings_call(key, "legal-hold=", s3_xml::legal_hold_body(protection.legal_hold));
+  const s3_answer held = co_await self.send(hold);
+  if (!held.ok()) {
+    co_return failure_of("put legal hold", key, held);
+  }
+  co_return std::nullopt;
 }
 
 awaitable<std::optional<store_failure>> s3_store::check_protection() {
@@ -140,9 +224,10 @@ awaitable<std::optional<store_failure>> s3_store::check_protection() {
   for (const std::string& finding : probe.findings) {
     found += (found.empty() ? "" : "; ") + finding;
   }
-  const std::string what =
-      probe.bucket_enabled ? "the store does not enforce Object Lock"
-                           : "bucket " + impl_->s3_.bucket + " does not have Object Lock enabled";
+  const std::string what = probe.bucket_enabled ? "the store does not enforce Object Lock"
+                                                : "bucket " + impl_->s3_.bucket +
+                                                      " does not have Object Lock enabled, or its "
+                                                      "configuration could not be read";
   co_return failure("object lock check", impl_->s3_.bucket, false,
                     "storage.s3.object_lock_mode is " + mode + " but " + what + " (" + found +
                         "): use a bucket created with Object Lock enabled on a store that "

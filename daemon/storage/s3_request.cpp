@@ -85,6 +85,11 @@ header_list object_lock_headers(const config::s3_settings& s3, const object_prot
   return headers;
 }
 
+bool lock_extends(std::string_view current, std::string_view wanted) {
+  constexpr std::size_t to_the_second = 19;  // "2027-12-07T11:00:00"
+  return wanted.substr(0, to_the_second) > current.substr(0, to_the_second);
+}
+
 std::string lock_date(std::chrono::sys_seconds at) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
   std::tm utc{};

@@ -47,6 +47,8 @@ class s3_store final : public object_store {
                                  const std::filesystem::path& destination) override;
   awaitable<remove_result> remove(const std::string& key) override;
   awaitable<list_result> list(const std::string& prefix) override;
+  awaitable<std::optional<store_failure>> protect(const std::string& key,
+                                                  const object_protection& protection) override;
   // With storage.s3.object_lock_mode: the bucket's Object Lock configuration must say Enabled,
   // and probe_object_lock must find it enforced; a failure names what to change. Without it:
   // nothing is checked.

@@ -205,6 +205,24 @@ std::optional<object_page> parse_objects(std::string_view body) {
   return page;
 }
 
+std::optional<std::string> parse_retain_until(std::string_view body) {
+  if (root_name(body) != "Retention") {
+    return std::nullopt;
+  }
+  return element(body, "RetainUntilDate");
+}
+
+std::string retention_body(const std::string& mode, const std::string& retain_until) {
+  // Both values are ours (a configured mode, a formatted date): nothing to escape.
+  return "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>" + mode +
+         "</Mode><RetainUntilDate>" + retain_until + "</RetainUntilDate></Retention>";
+}
+
+std::string legal_hold_body(bool on) {
+  return std::string("<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>") +
+         (on ? "ON" : "OFF") + "</Status></LegalHold>";
+}
+
 std::optional<bool> parse_object_lock_enabled(std::string_view body) {
   if (root_name(body) != "ObjectLockConfiguration") {
     return std::nullopt;

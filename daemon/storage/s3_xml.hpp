@@ -58,6 +58,14 @@ std::optional<object_page> parse_objects(std::string_view body);
 // the body is not an ObjectLockConfiguration document.
 std::optional<bool> parse_object_lock_enabled(std::string_view body);
 
+// A GetObjectRetention answer: its <RetainUntilDate>; nullopt when the body is not a Retention
+// document or has no date.
+std::optional<std::string> parse_retain_until(std::string_view body);
+
+// The bodies of PutObjectRetention and PutObjectLegalHold.
+std::string retention_body(const std::string& mode, const std::string& retain_until);
+std::string legal_hold_body(bool on);
+
 // <CompleteMultipartUpload> listing (part number, ETag as the server returned it) in order.
 std::string complete_multipart_body(const std::vector<std::pair<int, std::string>>& parts);
 

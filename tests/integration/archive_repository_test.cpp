@@ -294,4 +294,16 @@ TEST_CASE("protection_of: the case's retention date, rounded up, and its legal h
 
   tx.exec("UPDATE cases SET retain_until = 'infinity' WHERE id = 'c1'");
   CHECK_FALSE(repository::protection_of(tx, "c1").retain_until);  // kept forever: no date
+
+  const std::string sha(64, 'a');
+  tx.exec(
+      "INSERT INTO artifacts (case_id, kind, source_id, object_key, sha256, size_bytes) VALUES "
+      "('c1', 'report', 'r', 'k/b', '" +
+      sha + "', 1), ('c1', 'report', 'r2', 'k/a', '" + sha +
+      "', 1), "
+      "('c1', 'report', 'r3', 'k/gone', '" +
+      sha + "', 1), ('c2', 'report', 'r', 'k/c', '" + sha + "', 1)");
+  tx.exec(
+      "UPDATE artifacts SET purged_at = now(), purge_rule = 'test' WHERE object_key = 'k/gone'");
+  CHECK(repository::live_object_keys(tx, "c1") == std::vector<std::string>{"k/a", "k/b"});
 }

@@ -55,6 +55,10 @@ class holding_store final : public storage::object_store {
     }
     co_return co_await inner_.remove(key);
   }
+  awaitable<std::optional<storage::store_failure>> protect(
+      const std::string& key, const storage::object_protection& protection) override {
+    co_return co_await inner_.protect(key, protection);
+  }
   awaitable<storage::list_result> list(const std::string& prefix) override {
     co_return co_await inner_.list(prefix);
   }

@@ -437,6 +437,49 @@ TEST_CASE_FIXTURE(fixture,
                               "does not have Object Lock enabled") != std::string::npos);
 }
 
+TEST_CASE_FIXTURE(fixture, "protects an object already written: retention read first, then set") {
+  // s3rver implements neither GetObjectRetention (501) nor PutObjectLegalHold (405): what is
+  // asserted is what was sent, and that its refusal is a failure naming the operation.
+  auto settings = settings_for("http://127.0.0.1:" + std::to_string(proxy.port()), dir);
+  settings.s3.object_lock_mode = "COMPLIANCE";
+  s3_store locking(io, settings);
+  const std::string key = prefix + "cases/c-11/report.pdf";
+  const put_result put = run(io, store.put_bytes(key, "%PDF-1.4", "application/pdf", {}));
+  REQUIRE_MESSAGE(!put.failure, put.failure->message);
+  const std::string read_retention =
+      "GET /" + bucket() + "/" + prefix + "cases/c-11/report.pdf?retention= ";
+  const std::string set_hold =
+      "PUT /" + bucket() + "/" + prefix + "cases/c-11/report.pdf?legal-hold= ";
+  const std::string hold_body = "<Status>OFF</Status>";
+  for (const auto& marker :
+       {read_retention, set_hold, hold_body, std::string("\r\nContent-MD5: ")}) {
+    proxy.count(marker);
+  }
+  const object_protection dated{
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) +
+          std::chrono::days(400),
+      false};
+  const std::optional<store_failure> no_retention_api = run(io, locking.protect(key, dated));
+  REQUIRE(no_retention_api);
+  CHECK(no_retention_api->message.find("s3 get retention " + key + ": HTTP 501 NotImplemented") ==
+        0);
+  CHECK(proxy.seen(read_retention) == 1);
+  CHECK(proxy.seen(set_hold) == 0);
+
+  // Without a date (an open case), only the legal hold is sent.
+  const std::optional<store_failure> no_hold_api = run(io, locking.protect(key, {}));
+  REQUIRE(no_hold_api);
+  CHECK(no_hold_api->message.find("s3 put legal hold " + key + ": HTTP 405") == 0);
+  CHECK(proxy.seen(read_retention) == 1);
+  CHECK(proxy.seen(set_hold) == 1);
+  CHECK(proxy.seen(hold_body) == 1);
+
+  // Without Object Lock configured, nothing is sent.
+  const std::size_t before = proxy.seen(std::string("\r\nContent-MD5: "));
+  CHECK_FALSE(run(io, store.protect(key, dated)));
+  CHECK(proxy.seen(std::string("\r\nContent-MD5: ")) == before);
+}
+
 TEST_CASE_FIXTURE(fixture, "lists the keys under a prefix") {
   for (const std::string name : {"audit/digests/2.json", "audit/digests/1.json", "audit/x.json"}) {
     const put_result put = run(io, store.put_bytes(prefix + name, "{}", "application/json", {}));

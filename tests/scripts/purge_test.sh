@@ -85,7 +85,7 @@ grep -q "^1 case(s)" "$scratch/out" || fail "the released case was not purged: $
 # --- two-person approval of an erasure ------------------------------------------------------------
 # Operators are told apart by their OS user, or the sudo user behind it (SUDO_USER here).
 expect_exit 2 "--approve under single approval" "$binary" purge --case c-forever --approve --execute
-expect_err "--approve under single approval" 'configuration says "single"'
+expect_err "--approve under single approval" 'neither this configuration nor serve.s says so'
 export CERTN_ARCHIVER_RECORDS_PURGE_APPROVAL=two-person
 expect_exit 2 "--approve without --case" "$binary" purge --approve
 expect_err "--approve without --case" "needs --case"
@@ -95,6 +95,17 @@ expect_exit 0 "two-person: the request" env SUDO_USER=alice "$binary" purge --ca
 grep -q "^erasure of case c-forever requested by user:alice (via sudo as root); nothing is deleted" "$scratch/out" ||
   fail "request: $(cat "$scratch/out")"
 [[ $(files_of c-forever) -eq 2 ]] || fail "the request alone deleted objects"
+"$binary" hold --case c-jobs --reason "status check" >/dev/null || fail "hold c-jobs"
+purged=$(q "SELECT count(*) FROM cases WHERE purged_at IS NOT NULL")
+"$binary" status >"$scratch/status.out" || fail "status"
+grep -qE "^records     1 case\(s\) held, [0-9]+ object\(s\) \(.*\) under retention, [0-9]+ case\(s\) due for purge, $purged purged, 1 erasure\(s\) awaiting approval$" \
+  "$scratch/status.out" || fail "status records: $(cat "$scratch/status.out")"
+grep -qE "^            last purge [0-9T:-]+Z; serve purges every 60 min$" "$scratch/status.out" ||
+  fail "status last purge: $(cat "$scratch/status.out")"
+"$binary" status --json | jq -e --argjson purged "$purged" '.records.erasures_pending == 1 and .records.held_cases == 1
+  and .records.cases_purged == $purged and .records.purge_interval_seconds == 3600 and (.records.last_purge_at | test("Z$"))' >/dev/null ||
+  fail "status --json records: $("$binary" status --json | jq -c .records)"
+"$binary" release --case c-jobs --reason "status checked" >/dev/null || fail "release c-jobs"
 expect_exit 1 "two-person: a second request" env SUDO_USER=carol "$binary" purge --case c-forever --reason "again" --execute
 expect_err "two-person: a second request" "already requested, by user:alice"
 expect_exit 1 "two-person: nothing to approve" env SUDO_USER=bob "$binary" purge --case c-jobs --approve --execute
@@ -168,3 +179,15 @@ grep -qE '^certn_archiver_records_purged_total\{what="cases"\} [1-9]' <<<"$metri
 grep -qE '^certn_archiver_records\{what="next_purge_unixtime"\} [1-9]' <<<"$metrics" || fail "next purge metric: $(grep records <<<"$metrics")"
 stop_serve
 pass "serve's periodic purge"
+
+# --- the approval rule serve runs with binds the CLI too -------------------------------------------
+CERTN_ARCHIVER_RECORDS_PURGE_APPROVAL=two-person start_serve
+stop_serve
+closed_case c-rule "now() + interval '5 years'"
+expect_exit 0 "erasure under serve's two-person rule" env CERTN_ARCHIVER_RECORDS_PURGE_APPROVAL=single \
+  "$binary" purge --case c-rule --reason "asked" --execute
+grep -q "^erasure of case c-rule requested by" "$scratch/out" || fail "the local single rule won: $(cat "$scratch/out")"
+[[ $(files_of c-rule) -eq 2 ]] || fail "the request alone deleted objects"
+[[ $(q "SELECT detail FROM audit_log WHERE action = 'purge_approval' ORDER BY seq DESC LIMIT 1") == two-person ]] ||
+  fail "serve did not record its approval rule"
+pass "serve's two-person rule holds for a command configured with single"

@@ -8,6 +8,7 @@ source "$(dirname "$0")/fixture.sh"
 command -v jq >/dev/null || fail "jq is not installed"
 create_database --migrate
 export CERTN_ARCHIVER_STORAGE_PATH=$archive
+mkdir -p "$archive"
 
 # --- a retention policy that does not parse is a configuration error, for every command -------
 expect_exit 2 "records.retention with a bad period" env CERTN_ARCHIVER_RECORDS_RETENTION="COMPLETE=6q" "$binary" status
@@ -63,6 +64,10 @@ for pid in "${pids[@]}"; do wait "$pid" || fail "a concurrent hold failed: $(cat
 expect_exit 0 "audit verify" "$binary" audit verify
 grep -qE '^audit trail intact: 25 rows, head [0-9a-f]{64}; 0 digest\(s\) in the archive match \(none written yet\)$' "$scratch/out" ||
   fail "verify: $(cat "$scratch/out")"
+expect_exit 1 "audit verify against a storage path that does not exist" \
+  env CERTN_ARCHIVER_STORAGE_PATH="$scratch/no-such-archive" "$binary" audit verify
+expect_err "audit verify against a storage path that does not exist" "storage.path .*/no-such-archive is not a directory: no digest can be read"
+[[ ! -e $scratch/no-such-archive ]] || fail "audit verify created the storage path"
 
 # --- append-only ---------------------------------------------------------------------------------
 for statement in "UPDATE audit_log SET detail = 'x' WHERE seq = 2" "DELETE FROM audit_log WHERE seq = 25" \

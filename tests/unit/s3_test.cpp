@@ -416,6 +416,23 @@ TEST_CASE("reads the keys and the continuation of a ListObjectsV2 answer") {
   CHECK_FALSE(s3_xml::parse_objects(error_body("AccessDenied")));
 }
 
+TEST_CASE("Object Lock retention and legal hold: the answer read, the requests written") {
+  // AWS's documented GetObjectRetention answer.
+  CHECK(s3_xml::parse_retain_until(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Retention xmlns=\"http://s3.amazonaws."
+            "com/doc/2006-03-01/\"><Mode>GOVERNANCE</Mode><RetainUntilDate>2027-01-01T00:00:00."
+            "000Z</RetainUntilDate></Retention>") == "2027-01-01T00:00:00.000Z");
+  CHECK_FALSE(s3_xml::parse_retain_until("<Retention><Mode>GOVERNANCE</Mode></Retention>"));
+  CHECK_FALSE(s3_xml::parse_retain_until(error_body("NoSuchObjectLockConfiguration")));
+  CHECK(s3_xml::retention_body("COMPLIANCE", "2032-12-07T09:00:00.000Z") ==
+        "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>COMPLIANCE</Mode>"
+        "<RetainUntilDate>2032-12-07T09:00:00.000Z</RetainUntilDate></Retention>");
+  CHECK(s3_xml::legal_hold_body(true) ==
+        "<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>ON</Status>"
+        "</LegalHold>");
+  CHECK(s3_xml::legal_hold_body(false).find("<Status>OFF</Status>") != std::string::npos);
+}
+
 TEST_CASE("reads whether a bucket's Object Lock configuration says Enabled") {
   // AWS's documented GetObjectLockConfiguration answer.
   CHECK(s3_xml::parse_object_lock_enabled(

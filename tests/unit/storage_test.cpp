@@ -616,6 +616,10 @@ TEST_CASE("S3 Object Lock: the case's date while ahead, else a default or a day;
   using namespace std::chrono_literals;
   const sys_seconds now = sys_days(std::chrono::year(2026) / 12 / 7) + 11h + 30min;
   CHECK(lock_date(now) == "2026-12-07T11:30:00.000Z");
+  using archiver::storage::s3_detail::lock_extends;
+  CHECK(lock_extends("2027-01-01T00:00:00Z", "2027-01-01T00:00:01.000Z"));
+  CHECK_FALSE(lock_extends("2027-01-01T00:00:00.999Z", "2027-01-01T00:00:00.000Z"));
+  CHECK_FALSE(lock_extends("2032-01-01T00:00:00Z", "2027-01-01T00:00:00.000Z"));
   archiver::config::s3_settings s3;
   const object_protection closed{sys_days(std::chrono::year(2032) / 12 / 7) + 9h, false};
   CHECK(object_lock_headers(s3, closed, now).empty());  // no mode: no lock
