@@ -8,9 +8,11 @@ namespace archiver::records {
 
 namespace {
 
-// Jobs that may still write to the case's objects or rows.
+// Jobs that may still write to the case's objects or rows, or change their lock (protect_case,
+// keyed by case: a released hold is lifted from the objects before they can be deleted).
 constexpr const char* open_jobs_of_case =
-    "(SELECT count(*) FROM jobs j WHERE j.payload->>'case_id' = c.id "
+    "(SELECT count(*) FROM jobs j WHERE (j.payload->>'case_id' = c.id "
+    "OR (j.kind = 'protect_case' AND j.key = c.id)) "
     "AND j.state IN ('queued', 'failed', 'running'))";
 
 constexpr const char* held_case =
@@ -197,8 +199,8 @@ records_status read_records_status(pqxx::transaction_base& tx) {
       " WHERE a.purged_at IS NULL AND c.retain_until IS NOT NULL), "
       "(SELECT count(*) FROM cases WHERE purged_at IS NOT NULL), "
       "(SELECT count(*) FROM erasure_requests WHERE approved_at IS NULL AND completed_at IS NULL), "
-      "(SELECT to_char(max(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-      " FROM audit_log WHERE action = 'purge')");
+      "(SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+      " FROM audit_log WHERE action = 'purge' ORDER BY seq DESC LIMIT 1)");
   records_status status;
   status.held_cases = row[0].as<std::int64_t>();
   status.cases_due = row[1].as<std::int64_t>();

@@ -136,7 +136,8 @@ class object_store {
   // Applies `protection` to the object already at `key`, for a case that closed or whose hold
   // changed after the object was written. S3 with Object Lock: its retention is extended to
   // protection.retain_until when that is later than the one it has (never shortened; nothing
-  // without a date), and its legal hold set ON or OFF. Elsewhere nothing to do.
+  // without a date), and its legal hold set ON or OFF. No object at `key` (purged meanwhile) is
+  // success. Elsewhere nothing to do.
   virtual awaitable<std::optional<store_failure>> protect(const std::string& key,
                                                           const object_protection& protection) = 0;
 

@@ -45,6 +45,15 @@ s3_call settings_call(const std::string& key, const char* query, std::string bod
   return call;
 }
 
+// The object is gone (purged meanwhile): nothing left to protect.
+bool no_such_key(const s3_answer& answer) {
+  if (answer.fetch.error != http::failure::none || answer.fetch.head.status != 404) {
+    return false;
+  }
+  const auto error = s3_xml::parse_error(answer.body);
+  return error && error->code == "NoSuchKey";
+}
+
 store_failure failure_of(std::string_view operation, const std::string& key,
                          const s3_answer& answer) {
   return answer.fetch.error != http::failure::none
@@ -182,6 +191,9 @@ awaitable<std::optional<store_failure>> s3_store::protect(const std::string& key
     read.query = "retention=";
     const s3_answer current = co_await self.send(read);
     std::optional<std::string> current_until;
+    if (no_such_key(current)) {
+      co_return std::nullopt;
+    }
     if (current.ok()) {
       current_until = s3_xml::parse_retain_until(current.body);
     } else {
@@ -205,7 +217,7 @@ awaitable<std::optional<store_failure>> s3_store::protect(const std::string& key
   const s3_call hold =
       settings_call(key, "legal-hold=", s3_xml::legal_hold_body(protection.legal_hold));
   const s3_answer held = co_await self.send(hold);
-  if (!held.ok()) {
+  if (!held.ok() && !no_such_key(held)) {
     co_return failure_of("put legal hold", key, held);
   }
   co_return std::nullopt;

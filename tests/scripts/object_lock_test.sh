@@ -48,8 +48,11 @@ expect_exit 0 "hold without Object Lock" "$binary" hold --case case-plain --reas
 [[ $(q "SELECT count(*) FROM jobs WHERE kind = 'protect_case'") -eq 0 ]] || fail "a protect job without Object Lock"
 expect_exit 0 "hold under Object Lock" env CERTN_ARCHIVER_STORAGE_S3_OBJECT_LOCK_MODE=GOVERNANCE \
   "$binary" hold --case case-locked --reason "litigation"
+[[ $(q "SELECT string_agg(key || ':' || state, ',') FROM jobs WHERE kind = 'protect_case'") == "case-locked:queued" ]] ||
+  fail "protect jobs after hold: $(q "SELECT key, state, payload FROM jobs WHERE kind = 'protect_case'")"
+q "UPDATE jobs SET state = 'succeeded' WHERE kind = 'protect_case'" >/dev/null
 expect_exit 0 "release under Object Lock" env CERTN_ARCHIVER_STORAGE_S3_OBJECT_LOCK_MODE=GOVERNANCE \
   "$binary" release --case case-locked --reason "settled"
-[[ $(q "SELECT string_agg(key || ':' || state, ',') FROM jobs WHERE kind = 'protect_case'") == "case-locked:queued" ]] ||
-  fail "protect jobs: $(q "SELECT key, state, payload FROM jobs WHERE kind = 'protect_case'")"
-pass "hold and release under Object Lock queue one job to update the objects' legal hold"
+[[ $(q "SELECT string_agg(key || ':' || state, ',' ORDER BY id) FROM jobs WHERE kind = 'protect_case'") == "case-locked:succeeded,case-locked:queued" ]] ||
+  fail "protect jobs after release: $(q "SELECT key, state, payload FROM jobs WHERE kind = 'protect_case'")"
+pass "hold and release under Object Lock each queue a job to update the objects' legal hold"

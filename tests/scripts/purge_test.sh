@@ -72,6 +72,11 @@ expect_exit 1 "erasure of an open case" "$binary" purge --case c-open --reason "
 expect_err "erasure of an open case" "not purged: open"
 expect_exit 1 "erasure of a case with jobs in flight" "$binary" purge --case c-jobs --reason "asked" --execute
 expect_err "erasure of a case with jobs in flight" "not purged: busy: jobs"
+closed_case c-protect "now() + interval '5 years'"
+q "INSERT INTO jobs (kind, key, payload) VALUES ('protect_case', 'c-protect', '{}')" >/dev/null
+expect_exit 1 "erasure of a case whose lock is being updated" "$binary" purge --case c-protect --reason "asked" --execute
+expect_err "erasure of a case whose lock is being updated" "not purged: busy: jobs"
+q "UPDATE jobs SET state = 'succeeded' WHERE kind = 'protect_case'" >/dev/null
 expect_exit 0 "erasure (dry run)" "$binary" purge --case c-future --reason "applicant's request 77"
 [[ $(files_of c-future) -eq 2 ]] || fail "the erasure dry run deleted"
 expect_exit 0 "erasure" "$binary" purge --case c-future --reason "applicant's request 77" --execute
