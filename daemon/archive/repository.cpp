@@ -90,7 +90,11 @@ constexpr const char* select_reconcile_runs =
 
 constexpr const char* upsert_reconcile_run =
     "INSERT INTO reconcile_runs (scope, finished_at) VALUES ($1, now()) "
-    "ON CONFLICT (scope) DO UPDATE SET finished_at = now()";
+    "ON CONFLICT (scope) DO UPDATE SET finished_at = now() "
+    "RETURNING EXTRACT(EPOCH FROM finished_at)::float8";
+
+constexpr const char* select_last_reconcile_run =
+    "SELECT EXTRACT(EPOCH FROM max(finished_at))::float8 FROM reconcile_runs";
 
 constexpr const char* insert_report_file =
     "INSERT INTO report_files (id, case_id, status) VALUES ($1, $2, 'IN_PROGRESS') "
@@ -275,8 +279,16 @@ std::map<reconcile_scope, std::chrono::seconds> reconcile_history(pqxx::transact
   return out;
 }
 
-void record_reconcile_run(pqxx::transaction_base& tx, reconcile_scope scope) {
-  tx.exec_params(upsert_reconcile_run, std::string(scope_name(scope)));
+double record_reconcile_run(pqxx::transaction_base& tx, reconcile_scope scope) {
+  return tx.exec_params1(upsert_reconcile_run, std::string(scope_name(scope)))[0].as<double>();
+}
+
+std::optional<double> last_reconcile_run(pqxx::transaction_base& tx) {
+  const pqxx::row row = tx.exec1(select_last_reconcile_run);
+  if (row[0].is_null()) {
+    return std::nullopt;
+  }
+  return row[0].as<double>();
 }
 
 void record_report_file(pqxx::transaction_base& tx, const std::string& report_id,

@@ -107,7 +107,11 @@ std::string utc_today(pqxx::transaction_base& tx);
 // How long ago each scope's listing last completed; scopes never completed are absent.
 std::map<reconcile_scope, std::chrono::seconds> reconcile_history(pqxx::transaction_base& tx);
 
-void record_reconcile_run(pqxx::transaction_base& tx, reconcile_scope scope);
+// Records that `scope`'s listing completed now; returns that moment as Unix time.
+double record_reconcile_run(pqxx::transaction_base& tx, reconcile_scope scope);
+
+// Unix time at which any listing last completed; none before the first.
+std::optional<double> last_reconcile_run(pqxx::transaction_base& tx);
 
 // ---- report files ------------------------------------------------------------------------------
 

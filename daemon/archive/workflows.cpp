@@ -79,7 +79,11 @@ metrics::metrics(ops::registry& registry)
       unusable_answers(registry.counter(
           "certn_archiver_certn_unusable_answers_total",
           "Successful Certn answers the reader could not use (kept in the archive as received).",
-          {"endpoint"})) {}
+          {"endpoint"})),
+      reconcile_finished(registry.gauge(
+          "certn_archiver_reconcile_last_success_timestamp_seconds",
+          "Unix time at which a reconcile listing last completed, by any replica as far as this "
+          "one knows (read from the database at start-up); 0 before the first.")) {}
 
 workflows::workflows(db::pool& database, certn::api_client& api, storage::object_store& store,
                      settings config, metrics& counters)

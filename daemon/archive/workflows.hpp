@@ -76,6 +76,9 @@ struct metrics {
   ops::counter_family& stored_bytes;
   ops::counter_family& skipped_entries;
   ops::counter_family& unusable_answers;
+  // Unix time at which a reconcile listing last completed: set from the database at start-up
+  // (service/pipeline), then by each listing this replica completes.
+  ops::gauge_family& reconcile_finished;
   // Manifests written in the last hour: a case's manifest is written once its artifacts landed,
   // so this counts the cases archived (the calls per archived case gauge, service/pipeline).
   ops::recent_count cases_archived_last_hour;

@@ -94,6 +94,7 @@ awaitable<job_result> workflows::reconcile(const queue::claimed_job& job_run) {
     const std::vector<std::string> stale = stale_after_listing(listing, cases, facts.held);
     synced += stale.size();
     // Each listing's syncs commit with its completion: a later listing that fails loses nothing.
+    double finished_at = 0;
     co_await database_.run([&](pqxx::connection& conn) {
       pqxx::work tx(conn);
       for (const std::string& id : stale) {
@@ -101,9 +102,10 @@ awaitable<job_result> workflows::reconcile(const queue::claimed_job& job_run) {
                                settings_.max_attempts, job_run.priority));
       }
       repository::record_order_dates(tx, order_dates);
-      repository::record_reconcile_run(tx, listing.scope);
+      finished_at = repository::record_reconcile_run(tx, listing.scope);
       tx.commit();
     });
+    metrics_.reconcile_finished.set({}, finished_at);
     spdlog::info("reconcile: {} listing: {} case(s) listed, {} to sync", scope_name(listing.scope),
                  cases.size(), stale.size());
   }

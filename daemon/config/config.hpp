@@ -73,6 +73,9 @@ struct webhook_settings {
 struct certn_settings {
   std::string base_url = "https://api.sandbox.certn.co";
   std::string api_key;  // secret
+  // The day the key was created, "YYYY-MM-DD" (UTC); Certn's keys expire 365 days later. Empty:
+  // unknown (no expiry gauge, no warning).
+  std::string api_key_created;
   int requests_per_minute = 60;
   // The day's budget (UTC day), shared by every replica; 0: none. The reserve is the part only
   // live work may spend.

@@ -89,6 +89,7 @@ std::vector<field> fields_of(config& c) {
       {"webhook", "concurrent_commits", &wh.concurrent_commits},
       {"certn", "base_url", &cn.base_url},
       {"certn", "api_key", &cn.api_key, true},
+      {"certn", "api_key_created", &cn.api_key_created},
       {"certn", "requests_per_minute", &cn.requests_per_minute},
       {"certn", "requests_per_day", &cn.requests_per_day},
       {"certn", "live_reserve_percent", &cn.live_reserve_percent},

@@ -1,7 +1,5 @@
 // Validation: the rules a loaded configuration must meet, each failure one config_error naming
 // the key; also require_serve_settings() and parse_host_port().
-#include "config/detail.hpp"
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -16,6 +14,9 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+
+#include "config/detail.hpp"
+#include "encoding/encoding.hpp"
 
 namespace archiver::config::detail {
 
@@ -136,6 +137,11 @@ void validate_certn(const certn_settings& c) {
   check_range("certn.requests_per_minute", c.requests_per_minute, 1, 100'000);
   check_range("certn.requests_per_day", c.requests_per_day, 0, 100'000'000);
   check_range("certn.live_reserve_percent", c.live_reserve_percent, 0, 90);
+  if (!c.api_key_created.empty() && !encoding::parse_utc_day(c.api_key_created)) {
+    throw config_error(
+        "certn.api_key_created",
+        "expected the key's creation date as YYYY-MM-DD, got " + quote_value(c.api_key_created));
+  }
   if (!c.ca_file.empty()) {
     check_readable("certn.ca_file", c.ca_file);
   }

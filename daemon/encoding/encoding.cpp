@@ -1,5 +1,7 @@
 #include "encoding/encoding.hpp"
 
+#include <cstdio>
+
 namespace archiver::encoding {
 
 std::string to_hex(std::string_view bytes) {
@@ -67,6 +69,38 @@ std::optional<std::string> percent_decode(std::string_view text) {
     }
   }
   return out;
+}
+
+std::string format_utc_day(std::chrono::sys_days day) {
+  const std::chrono::year_month_day ymd(day);
+  char text[16];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  return text;
+}
+
+std::optional<std::chrono::sys_days> parse_utc_day(std::string_view text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') {
+    return std::nullopt;
+  }
+  int parts[3] = {0, 0, 0};
+  const std::size_t starts[3] = {0, 5, 8};
+  const std::size_t lengths[3] = {4, 2, 2};
+  for (int i = 0; i < 3; ++i) {
+    for (std::size_t j = starts[i]; j < starts[i] + lengths[i]; ++j) {
+      if (text[j] < '0' || text[j] > '9') {
+        return std::nullopt;
+      }
+      parts[i] = parts[i] * 10 + (text[j] - '0');
+    }
+  }
+  const std::chrono::year_month_day ymd{std::chrono::year(parts[0]),
+                                        std::chrono::month(static_cast<unsigned>(parts[1])),
+                                        std::chrono::day(static_cast<unsigned>(parts[2]))};
+  if (!ymd.ok()) {
+    return std::nullopt;
+  }
+  return std::chrono::sys_days(ymd);
 }
 
 }  // namespace archiver::encoding

@@ -1,6 +1,8 @@
-// Small text encodings shared by every module: hex and percent-encoding. Pure and thread-safe.
+// Small text encodings shared by every module: hex, percent-encoding and UTC dates. Pure and
+// thread-safe.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,5 +22,11 @@ std::string percent_encode(std::string_view text);
 // Decodes %XX escapes (and '+' as a space, as in query strings); nullopt when an escape is
 // truncated or not hex.
 std::optional<std::string> percent_decode(std::string_view text);
+
+// "YYYY-MM-DD" as a UTC day; nullopt when `text` is not a valid date in exactly that form.
+std::optional<std::chrono::sys_days> parse_utc_day(std::string_view text);
+
+// The day as "YYYY-MM-DD".
+std::string format_utc_day(std::chrono::sys_days day);
 
 }  // namespace archiver::encoding

@@ -5,6 +5,10 @@
 #include <functional>
 #include <pqxx/pqxx>
 
+#include "archive/repository.hpp"
+#include "certn/key_expiry.hpp"
+#include "encoding/encoding.hpp"
+#include "ops/clock.hpp"
 #include "ops/logging.hpp"
 #include "records/audit.hpp"
 #include "records/purger.hpp"
@@ -75,7 +79,7 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
     : cfg_(cfg),
       databases_(databases),
       owned_store_(std::move(owned)),
-      store_(borrowed != nullptr ? *borrowed : *owned_store_),
+      store_(borrowed != nullptr ? *borrowed : *owned_store_, registry),
       // The shared rate limit's bookings come before each Certn call: part of a job's work.
       certn_(io, cfg.certn, &registry, &databases.work,
              {cfg.workers.priority_reserve_percent, cfg.workers.priority_max_wait}),
@@ -99,7 +103,9 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
           "date), next_purge_unixtime.",
           {"what"})),
       purge_timer_(io),
-      digest_timer_(io) {
+      digest_timer_(io),
+      api_key_created_(encoding::parse_utc_day(cfg.certn.api_key_created)),
+      key_expiry_timer_(io) {
   workflows_.register_with(workers_);
   if (const int days = cfg.webhook.keep_events_days; days > 0) {
     workers_.add_housekeeping(
@@ -107,6 +113,15 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
          [days](pqxx::connection& conn, int limit) {
            return webhook::prune_processed_events(conn, std::chrono::hours(24) * days, limit);
          }});
+  }
+  if (api_key_created_) {
+    registry.gauge_callback(
+        "certn_archiver_certn_api_key_expiry_days",
+        "Days until the Certn API key expires (365 days after certn.api_key_created); negative "
+        "once it has.",
+        [created = *api_key_created_] {
+          return certn::days_until_key_expires(created, ops::real_clock().wall_now());
+        });
   }
   registry.gauge_callback("certn_archiver_certn_auth_refused",
                           "1 while Certn refuses the API key (401, or a 403 saying so), else 0.",
@@ -178,6 +193,20 @@ awaitable<void> pipeline::start() {
       ops::log_exception("audit digest loop", error);
     });
   }
+  if (api_key_created_) {
+    asio::co_spawn(key_expiry_timer_.get_executor(), key_expiry_loop(),
+                   [](std::exception_ptr error) { ops::log_exception("key expiry loop", error); });
+  }
+  std::function<std::optional<double>(pqxx::connection&)> read_last_reconcile =
+      [](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        return archive::repository::last_reconcile_run(tx);
+      };
+  const std::optional<double> last_reconcile =
+      co_await databases_.work.query<std::optional<double>>(std::move(read_last_reconcile));
+  if (last_reconcile) {
+    archive_metrics_.reconcile_finished.set({}, *last_reconcile);
+  }
   // Partial files of a process killed mid-download. An hour is far beyond any live write's
   // silence (reads time out after 30 s), so another replica's staging file is never taken.
   try {
@@ -194,6 +223,7 @@ awaitable<void> pipeline::drain() {
   stopping_ = true;
   purge_timer_.cancel();
   digest_timer_.cancel();
+  key_expiry_timer_.cancel();
   co_await workers_.drain();
 }
 
@@ -300,6 +330,28 @@ awaitable<void> pipeline::audit_digest_loop() {
     digest_timer_.expires_after(interval);
     error_code ec;
     co_await digest_timer_.async_wait(with_error(ec));
+  }
+}
+
+awaitable<void> pipeline::key_expiry_loop() {
+  while (!stopping_) {
+    const double days_left =
+        certn::days_until_key_expires(*api_key_created_, ops::real_clock().wall_now());
+    const std::string line = certn::describe_key_expiry(*api_key_created_, days_left);
+    switch (certn::key_expiry_state_of(days_left)) {
+      case certn::key_expiry_state::expired:
+        spdlog::error("{}", line);
+        break;
+      case certn::key_expiry_state::expiring_soon:
+        spdlog::warn("{}", line);
+        break;
+      case certn::key_expiry_state::fine:
+        spdlog::info("{}", line);
+        break;
+    }
+    key_expiry_timer_.expires_after(std::chrono::hours(12));
+    error_code ec;
+    co_await key_expiry_timer_.async_wait(with_error(ec));
   }
 }
 

@@ -2,6 +2,7 @@
 // the workflows and the workers that run them.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "queue/worker.hpp"
 #include "records/retention.hpp"
 #include "service/certn_clients.hpp"
+#include "storage/metered_store.hpp"
 #include "storage/object_store.hpp"
 
 namespace archiver::service {
@@ -66,7 +68,8 @@ class pipeline {
   const config::config& cfg_;
   pipeline_databases databases_;
   std::unique_ptr<storage::object_store> owned_store_;  // null when the store is borrowed
-  storage::object_store& store_;
+  // The store everything archives through: the owned or borrowed one, counted.
+  storage::metered_store store_;
   certn_clients certn_;
   archive::metrics archive_metrics_;
   archive::workflows workflows_;
@@ -87,6 +90,12 @@ class pipeline {
   ops::gauge_family& records_gauge_;     // certn_archiver_records{what}: held_cases, ...
   asio::steady_timer purge_timer_;
   asio::steady_timer digest_timer_;
+
+  // certn.api_key_created, when set: the gauge of days left, and a warning in the log from 30
+  // days before the key expires, at start-up and every 12 hours (certn/key_expiry.hpp).
+  const std::optional<std::chrono::sys_days> api_key_created_;
+  awaitable<void> key_expiry_loop();
+  asio::steady_timer key_expiry_timer_;
   bool stopping_ = false;
 };
 

@@ -13,6 +13,7 @@
 
 #include "certn/api.hpp"
 #include "certn/errors.hpp"
+#include "certn/key_expiry.hpp"
 #include "certn/model.hpp"
 #include "certn/rate_limiter.hpp"
 #include "net/asio.hpp"
@@ -989,4 +990,32 @@ TEST_CASE("estimate_backfill: calls at 5 a case, days at the budget less the liv
         doctest::Approx(50'000.0 / 7000));
   CHECK(days_of(10, {.per_day = 0, .live_reserve_percent = 20}).days == 0);  // no budget
   CHECK(days_of(-3, {.per_day = 7000, .live_reserve_percent = 20}).calls == 0);
+}
+
+TEST_CASE("an API key expires 365 days after its creation day; the warning starts 30 days before") {
+  using namespace std::chrono;
+  const sys_days created = sys_days(year(2026) / January / 10);
+  const auto at = [](sys_days day, hours h = 0h) { return system_clock::time_point(day + h); };
+  CHECK(days_until_key_expires(created, at(created)) == doctest::Approx(365.0));
+  CHECK(days_until_key_expires(created, at(sys_days(year(2027) / January / 10))) ==
+        doctest::Approx(0.0));
+  CHECK(days_until_key_expires(created, at(sys_days(year(2027) / January / 9), 12h)) ==
+        doctest::Approx(0.5));
+  CHECK(days_until_key_expires(created, at(sys_days(year(2027) / January / 12))) ==
+        doctest::Approx(-2.0));
+
+  CHECK(key_expiry_state_of(31.0) == key_expiry_state::fine);
+  CHECK(key_expiry_state_of(30.0) == key_expiry_state::expiring_soon);
+  CHECK(key_expiry_state_of(0.5) == key_expiry_state::expiring_soon);
+  CHECK(key_expiry_state_of(0.0) == key_expiry_state::expired);
+  CHECK(key_expiry_state_of(-3.0) == key_expiry_state::expired);
+
+  const std::string fine = describe_key_expiry(created, 200.4);
+  CHECK(fine.find("expires on 2027-01-10, in 200 days") != std::string::npos);
+  CHECK(fine.find("reload") == std::string::npos);
+  const std::string soon = describe_key_expiry(created, 11.2);
+  CHECK(soon.find("in 12 day(s)") != std::string::npos);
+  CHECK(soon.find("certn.api_key_created") != std::string::npos);
+  const std::string gone = describe_key_expiry(created, -1);
+  CHECK(gone.find("expired on 2027-01-10") != std::string::npos);
 }

@@ -343,16 +343,16 @@ TEST_CASE("an environment value that does not parse names the key and the variab
        "expected an integer"},
       {"CERTN_ARCHIVER_SERVER_MAX_BODY_BYTES", " 12", "server.max_body_bytes",
        "expected an integer"},
-      {"CERTN_ARCHIVER_SERVER_MAX_BODY_BYTES", "", "server.max_body_bytes",
-       "expected an integer"},
+      {"CERTN_ARCHIVER_SERVER_MAX_BODY_BYTES", "", "server.max_body_bytes", "expected an integer"},
       {"CERTN_ARCHIVER_SERVER_MAX_BODY_BYTES", "-5", "server.max_body_bytes", "non-negative"},
       {"CERTN_ARCHIVER_SERVER_MAX_BODY_BYTES", "99999999999999999999", "server.max_body_bytes",
        "out of range"},
-      {"CERTN_ARCHIVER_WORKERS_CONCURRENCY", "3000000000", "workers.concurrency",
-       "out of range"},
+      {"CERTN_ARCHIVER_WORKERS_CONCURRENCY", "3000000000", "workers.concurrency", "out of range"},
       {"CERTN_ARCHIVER_STORAGE_S3_PATH_STYLE", "maybe", "storage.s3.path_style",
        "expected true/false"},
       {"CERTN_ARCHIVER_LOG_FORMAT", "xml", "log.format", "expected one of text, json"},
+      {"CERTN_ARCHIVER_CERTN_API_KEY_CREATED", "2026-02-30", "certn.api_key_created",
+       "expected the key's creation date as YYYY-MM-DD, got \"2026-02-30\""},
   };
   for (const bad_env& c : cases) {
     CAPTURE(c.variable);

@@ -1,9 +1,10 @@
 // Hex and percent-encoding.
+#include "encoding/encoding.hpp"
+
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <string>
-
-#include "encoding/encoding.hpp"
 
 using namespace archiver::encoding;
 
@@ -36,4 +37,18 @@ TEST_CASE("hex is lower case and hex digits read in either case") {
   CHECK(hex_digit_value('F') == 15);
   CHECK(hex_digit_value('9') == 9);
   CHECK(hex_digit_value('g') == -1);
+}
+
+TEST_CASE("UTC days read only as YYYY-MM-DD of a real date, and format back the same") {
+  using namespace std::chrono;
+  const auto day = archiver::encoding::parse_utc_day("2024-02-29");
+  REQUIRE(day);
+  CHECK(*day == sys_days(year(2024) / February / 29));
+  CHECK(archiver::encoding::format_utc_day(*day) == "2024-02-29");
+  CHECK(archiver::encoding::format_utc_day(sys_days(year(2027) / January / 5)) == "2027-01-05");
+  for (const char* bad : {"2026-02-29", "2026-13-01", "2026-00-10", "2026-1-05", "2026-01-05T00",
+                          "26-01-05", "2026/01/05", "", "abcd-ef-gh", "2026-01-32"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(archiver::encoding::parse_utc_day(bad));
+  }
 }

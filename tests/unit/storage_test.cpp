@@ -20,9 +20,11 @@
 #include <vector>
 
 #include "net/asio.hpp"
+#include "ops/metrics.hpp"
 #include "storage/blocking.hpp"
 #include "storage/digest.hpp"
 #include "storage/filesystem_store.hpp"
+#include "storage/metered_store.hpp"
 #include "storage/object_store.hpp"
 #include "storage/s3_detail.hpp"
 
@@ -639,4 +641,40 @@ TEST_CASE("S3 Object Lock: the case's date while ahead, else a default or a day;
         header_list{{"x-amz-object-lock-mode", "COMPLIANCE"},
                     {"x-amz-object-lock-retain-until-date", "2026-12-08T11:30:00.000Z"},
                     {"x-amz-object-lock-legal-hold", "ON"}});
+}
+
+TEST_CASE("metered store: forwards every operation and counts it by operation and outcome") {
+  temp_dir dir;
+  filesystem_store inner(dir.path() / "archive");
+  ops::registry registry;
+  metered_store store(inner, registry);
+  CHECK(store.describe() == inner.describe());
+  asio::io_context io;
+  run(io, [&]() -> awaitable<void> {
+    const put_result put = co_await store.put_bytes("a/b.json", "{}", "application/json", {});
+    CHECK_FALSE(put.failure);
+    auto staged = store.stage("a/c.bin", 100);
+    staged->write("bytes");
+    staged->finish();
+    const put_result put_file = co_await store.put("a/c.bin", *staged, "text/plain", {});
+    CHECK_FALSE(put_file.failure);
+    const put_result refused = co_await store.put_bytes("../escape", "x", "text/plain", {});
+    CHECK(refused.failure);
+    const read_result read = co_await store.read_digest("a/b.json");
+    CHECK_FALSE(read.failure);
+    const read_result missing = co_await store.read_digest("a/none.json");
+    CHECK(missing.not_found);
+    const list_result listed = co_await store.list("a/");
+    CHECK(listed.keys == std::vector<std::string>{"a/b.json", "a/c.bin"});
+    const remove_result removed = co_await store.remove("a/b.json");
+    CHECK(removed.removed == 1);
+  });
+  const std::string text = registry.expose();
+  const auto has = [&](const std::string& line) { return text.find(line) != std::string::npos; };
+  CHECK(has("certn_archiver_storage_operations_total{operation=\"put\",outcome=\"ok\"} 2"));
+  CHECK(has("certn_archiver_storage_operations_total{operation=\"put\",outcome=\"failed\"} 1"));
+  CHECK(has("certn_archiver_storage_operations_total{operation=\"read\",outcome=\"ok\"} 1"));
+  CHECK(has("certn_archiver_storage_operations_total{operation=\"read\",outcome=\"not_found\"} 1"));
+  CHECK(has("certn_archiver_storage_operations_total{operation=\"list\",outcome=\"ok\"} 1"));
+  CHECK(has("certn_archiver_storage_operations_total{operation=\"remove\",outcome=\"ok\"} 1"));
 }
