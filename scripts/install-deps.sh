@@ -11,6 +11,7 @@ packages=(
   doctest-dev libssl-dev libsystemd-dev libtomlplusplus-dev libcli11-dev libzip-dev
   systemd curl jq openssl python3 wrk awscli time
   clang libfuzzer-14-dev libclang-rt-14-dev slowhttptest
+  prometheus  # promtool: checks and unit-tests ops/prometheus/alerts.yml
 )
 
 missing=()
