@@ -23,8 +23,17 @@ constexpr int exit_usage = 2;
 int main(int argc, char** argv) {
   using namespace archiver;
 
-  CLI::App app{"certn-archiver: archives Certn background-check results into your own storage"};
+  CLI::App app{"certn-archiver: archives Certn background-check results into your own storage",
+               "certn-archiver"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("certn-archiver ") + ARCHIVER_VERSION);
+  // help2man makes the man page from this help, so the footer is its last section.
+  app.footer(
+      "Exit status: 0 success; 1 any other failure (database unreachable, schema behind, address "
+      "in use, a check that failed); 2 usage or configuration error.\n\n"
+      "Configuration: --config FILE, else $CERTN_ARCHIVER_CONFIG, else built-in defaults; every "
+      "key can be set as CERTN_ARCHIVER_<SECTION>_<KEY>. The packaged example is "
+      "/etc/certn-archiver/certn-archiver.toml. Each command has its own --help.");
   std::string config_file;
   std::string log_format;
   app.add_option(

@@ -12,6 +12,7 @@ packages=(
   systemd curl jq openssl python3 wrk awscli time
   clang libfuzzer-14-dev libclang-rt-14-dev slowhttptest
   prometheus  # promtool: checks and unit-tests ops/prometheus/alerts.yml
+  help2man lintian file dpkg-dev  # the Debian packages (cmake/packaging.cmake) and their check
 )
 
 missing=()

@@ -23,7 +23,12 @@ constexpr int exit_usage = 2;
 int main(int argc, char** argv) {
   namespace asio = boost::asio;
   certn_sim::settings config;
-  CLI::App app{"certn-sim: a stand-in for Certn's Cases API, downloads and webhooks"};
+  CLI::App app{"certn-sim: a stand-in for Certn's Cases API, downloads and webhooks", "certn-sim"};
+  app.set_version_flag("--version", std::string("certn-sim ") + ARCHIVER_VERSION);
+  app.footer(
+      "For tests, demos and benchmarks of certn-archiver; never expose it to a network. It prints "
+      "\"listening on URL\" once it listens, and runs until SIGTERM or SIGINT. Exit status: 0 "
+      "after a signal, 1 on a start-up failure, 2 on a usage error.");
   std::vector<std::string> api_keys;
   std::int64_t report_delay_ms = config.report_delay.count();
   std::int64_t url_ttl_seconds = config.url_ttl.count();

@@ -218,6 +218,13 @@ void validate(const config& c) {
   validate_server(c.server);
   validate_webhook(c.webhook);
   validate_certn(c.certn);
+  if (c.database.url.empty()) {
+    // An empty file (systemd's default when /etc/certn-archiver/database-url is missing) must not
+    // mean libpq's silent defaults; "postgresql://" asks for those explicitly.
+    throw config_error("database.url",
+                       "empty: set database.url or database.url_file (\"postgresql://\" for "
+                       "libpq's defaults)");
+  }
   check_range("database.pool_size", static_cast<std::int64_t>(c.database.pool_size), 1, 256);
   check_range("database.intake_pool_size", static_cast<std::int64_t>(c.database.intake_pool_size),
               1, 256);

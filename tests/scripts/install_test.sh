@@ -1,6 +1,7 @@
 #!/bin/bash
-# `cmake --install` puts the binary, the example config, the migrations and the systemd unit in
-# the usual places under the prefix.
+# `cmake --install` puts the binary, the config, the migrations and the systemd unit in the usual
+# places under the prefix (a prefix other than /usr: cmake/install_system_files.cmake), the unit
+# starting the binary installed there.
 # No fixture.sh: it starts nothing and needs no database or scratch state of its own.
 binary=$1
 set -euo pipefail
@@ -8,9 +9,13 @@ build_dir=$(dirname "$(realpath "$binary")")
 prefix=$(mktemp -d /tmp/certn-archiver-install.XXXXXX)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
-for path in bin/certn-archiver etc/certn-archiver/certn-archiver.example.toml \
+for path in bin/certn-archiver etc/certn-archiver/certn-archiver.toml \
   share/certn-archiver/migrations/0001_initial.sql lib/systemd/system/certn-archiver.service; do
   [[ -e $prefix/$path ]] || { echo "FAIL: $path not installed"; exit 1; }
   echo "ok: $path"
 done
+grep -q "^ExecStart=$prefix/bin/certn-archiver " "$prefix/lib/systemd/system/certn-archiver.service" || {
+  echo "FAIL: ExecStart: $(grep ExecStart "$prefix/lib/systemd/system/certn-archiver.service")"
+  exit 1
+}
 "$prefix/bin/certn-archiver" version

@@ -351,6 +351,7 @@ TEST_CASE("an environment value that does not parse names the key and the variab
       {"CERTN_ARCHIVER_STORAGE_S3_PATH_STYLE", "maybe", "storage.s3.path_style",
        "expected true/false"},
       {"CERTN_ARCHIVER_LOG_FORMAT", "xml", "log.format", "expected one of text, json"},
+      {"CERTN_ARCHIVER_DATABASE_URL", "", "database.url", "empty: set database.url"},
       {"CERTN_ARCHIVER_CERTN_API_KEY_CREATED", "2026-02-30", "certn.api_key_created",
        "expected the key's creation date as YYYY-MM-DD, got \"2026-02-30\""},
   };
