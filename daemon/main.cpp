@@ -225,6 +225,16 @@ int main(int argc, char** argv) {
       "small locked object)");
   lock_probe->add_flag("--json", lock_probe_json, "One JSON object instead of lines");
 
+  service::doctor_request doctor_request;
+  CLI::App* doctor = app.add_subcommand(
+      "doctor",
+      "Check the installation end to end: config, database, object store, Certn, webhook "
+      "(exit 1 when a check fails)");
+  doctor->add_option("--public-url", doctor_request.public_url,
+                     "The webhook URL Certn posts to: check the challenge and each secret's "
+                     "signature through it");
+  doctor->add_flag("--json", doctor_request.json, "One JSON object instead of lines");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -238,6 +248,7 @@ int main(int argc, char** argv) {
   }
 
   config::config cfg;
+  std::string config_source;
   try {
     const config::environment env = config::from_environ();
     std::optional<std::filesystem::path> file;
@@ -246,6 +257,7 @@ int main(int argc, char** argv) {
     } else if (const auto it = env.find("CERTN_ARCHIVER_CONFIG"); it != env.end()) {
       file = it->second;
     }
+    config_source = file ? file->string() : "built-in defaults and the environment";
     // probe reads no database, webhook or storage secret (service::probe_environment).
     cfg = config::load(file, probe->parsed() ? service::probe_environment(env) : env);
     if (!log_format.empty()) {
@@ -261,6 +273,9 @@ int main(int argc, char** argv) {
       throw config::config_error("records.retention", e.what());
     }
   } catch (const std::exception& e) {
+    if (doctor->parsed()) {
+      return service::doctor_config_error(e.what(), doctor_request);
+    }
     std::fprintf(stderr, "certn-archiver: configuration error: %s\n", e.what());
     return exit_usage;
   }
@@ -284,6 +299,10 @@ int main(int argc, char** argv) {
     }
     if (export_command->parsed()) {
       return service::export_case(cfg, export_request);
+    }
+    if (doctor->parsed()) {
+      doctor_request.config_source = config_source;
+      return service::run_doctor(cfg, doctor_request);
     }
     if (lock_probe->parsed()) {
       return service::lock_probe(cfg, lock_probe_json);

@@ -32,6 +32,20 @@ struct cases_request {
   certn::package_order package;  // order-package
 };
 
+// `certn-archiver doctor`: checks the installation end to end (service/doctor.hpp): the
+// configuration, the database (reachable, schema, privileges), the object store (a probe object
+// written, read back and deleted), Certn (one GET /cases/, the key's expiry) and, with
+// public_url, the webhook path (challenge, and a signed POST per secret that is not an event).
+// Prints one line per check, or JSON. Returns 0 when nothing failed, else 1.
+struct doctor_request {
+  std::optional<std::string> public_url;
+  bool json = false;
+  std::string config_source;  // for the config line: the file, or "built-in defaults"
+};
+int run_doctor(const config::config& cfg, const doctor_request& request);
+// The same report when the configuration cannot even be loaded: one failing line. Returns 1.
+int doctor_config_error(const std::string& message, const doctor_request& request);
+
 // Returns 0 on success; 1 when the call failed (Certn's code and detail on stderr); 2 when the
 // configuration lacks what the call needs (certn.api_key).
 int cases(const config::config& cfg, const cases_request& request);
