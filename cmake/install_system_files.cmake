@@ -3,7 +3,7 @@
 # /etc and /lib/systemd/system, when the prefix is /usr (the package: cpack installs with that
 # prefix), as GNUInstallDirs does for /usr; under any other prefix (cmake --install --prefix DIR)
 # they stay inside it. Decided here rather than at configure time, so that one build tree serves
-# both. The unit's ExecStart names the binary under the prefix.
+# both. The unit's commands name the binary under the prefix.
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
   set(config_dir "/etc/certn-archiver")
   set(unit_dir "/lib/systemd/system")
@@ -17,7 +17,8 @@ file(INSTALL "${ARCHIVER_SOURCE_DIR}/config/certn-archiver.example.toml"
      RENAME certn-archiver.toml)
 
 file(READ "${ARCHIVER_SOURCE_DIR}/systemd/certn-archiver.service" unit)
-string(REPLACE "ExecStart=/usr/local/bin/" "ExecStart=${CMAKE_INSTALL_PREFIX}/bin/" unit "${unit}")
+string(REPLACE "/usr/local/bin/certn-archiver " "${CMAKE_INSTALL_PREFIX}/bin/certn-archiver " unit
+               "${unit}")
 set(staged_unit "${ARCHIVER_BINARY_DIR}/generated/certn-archiver.service")
 file(WRITE "${staged_unit}" "${unit}")
 file(INSTALL "${staged_unit}" DESTINATION "${unit_dir}"

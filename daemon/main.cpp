@@ -225,6 +225,16 @@ int main(int argc, char** argv) {
       "small locked object)");
   lock_probe->add_flag("--json", lock_probe_json, "One JSON object instead of lines");
 
+  std::string secrets_from = "/etc/certn-archiver";
+  std::string secrets_to;
+  CLI::App* copy_secrets = app.add_subcommand(
+      "copy-secrets",
+      "For the systemd unit: copy the secret files into the service's runtime directory, owned "
+      "by its user (at start and on reload)");
+  copy_secrets->add_option("--from", secrets_from, "Where the secret files are")
+      ->capture_default_str();
+  copy_secrets->add_option("--to", secrets_to, "The service's RuntimeDirectory")->required();
+
   service::doctor_request doctor_request;
   CLI::App* doctor = app.add_subcommand(
       "doctor",
@@ -242,36 +252,47 @@ int main(int argc, char** argv) {
     return code == 0 ? exit_ok : exit_usage;
   }
 
+  if (copy_secrets->parsed()) {  // needs no configuration: it runs before serve's is readable
+    return service::copy_secrets(secrets_from, secrets_to);
+  }
   if (version->parsed()) {
     std::cout << "certn-archiver " << ARCHIVER_VERSION << "\n";
     return exit_ok;
   }
 
-  config::config cfg;
-  std::string config_source;
-  try {
-    const config::environment env = config::from_environ();
-    std::optional<std::filesystem::path> file;
-    if (!config_file.empty()) {
-      file = config_file;
-    } else if (const auto it = env.find("CERTN_ARCHIVER_CONFIG"); it != env.end()) {
-      file = it->second;
-    }
-    config_source = file ? file->string() : "built-in defaults and the environment";
-    // probe reads no database, webhook or storage secret (service::probe_environment).
-    cfg = config::load(file, probe->parsed() ? service::probe_environment(env) : env);
+  const config::environment env = config::from_environ();
+  std::optional<std::filesystem::path> file;
+  if (!config_file.empty()) {
+    file = config_file;
+  } else if (const auto it = env.find("CERTN_ARCHIVER_CONFIG"); it != env.end()) {
+    file = it->second;
+  }
+  const std::string config_source = file ? file->string() : "built-in defaults and the environment";
+  // The whole configuration, checked; again on SIGHUP for serve (the file and the secret files
+  // re-read, the environment as it was at start). Throws on any problem.
+  const bool for_serve = serve->parsed();
+  // probe reads no database, webhook or storage secret (service::probe_environment).
+  const config::environment load_env = probe->parsed() ? service::probe_environment(env) : env;
+  const std::function<config::config()> load_config = [file, load_env, log_format, for_serve] {
+    config::config loaded = config::load(file, load_env);
     if (!log_format.empty()) {
-      cfg.log.format = log_format == "json" ? config::log_format::json : config::log_format::text;
+      loaded.log.format =
+          log_format == "json" ? config::log_format::json : config::log_format::text;
     }
-    ops::setup_logging(cfg.log.format, cfg.log.level);
-    if (serve->parsed()) {
-      config::require_serve_settings(cfg);
+    if (for_serve) {
+      config::require_serve_settings(loaded);
     }
     try {
-      records::parse_retention(cfg.records.retention);
+      records::parse_retention(loaded.records.retention);
     } catch (const std::invalid_argument& e) {
       throw config::config_error("records.retention", e.what());
     }
+    return loaded;
+  };
+  config::config cfg;
+  try {
+    cfg = load_config();
+    ops::setup_logging(cfg.log.format, cfg.log.level);
   } catch (const std::exception& e) {
     if (doctor->parsed()) {
       return service::doctor_config_error(e.what(), doctor_request);
@@ -285,7 +306,7 @@ int main(int argc, char** argv) {
       return service::migrate(cfg);
     }
     if (serve->parsed()) {
-      return service::serve(cfg);
+      return service::serve(cfg, load_config);
     }
     if (list->parsed() && list_held) {
       return service::list_held(cfg);

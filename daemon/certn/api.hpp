@@ -87,6 +87,10 @@ class api_client {
 
   // The same client, whose calls wait for the limiter's turns as `priority` work (live by
   // default: an operator's command goes first).
+  // Replaces the key for calls made from now on (SIGHUP); copies made before keep theirs, so a
+  // call in flight ends with the key it started with. On the io_context's thread only.
+  void set_api_key(std::string key) { settings_.api_key = std::move(key); }
+
   api_client for_priority(ops::priority priority) const {
     api_client copy = *this;
     copy.priority_ = priority;

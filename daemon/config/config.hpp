@@ -235,6 +235,10 @@ environment from_environ();
 // Throws config_error on any problem; never returns a config that failed validation.
 config load(const std::optional<std::filesystem::path>& file, const environment& env);
 
+// The dotted keys ("webhook.secrets", "server.listen") whose values differ between the two, in
+// the key table's order: for a reload to say what changed, secrets by name only.
+std::vector<std::string> changed_keys(const config& before, const config& after);
+
 // What `serve` needs beyond load(): at least one webhook secret. Throws config_error.
 void require_serve_settings(const config& cfg);
 

@@ -194,4 +194,24 @@ const char* to_string(signature_scheme scheme) {
   return "unknown";
 }
 
+std::vector<std::string> changed_keys(const config& before, const config& after) {
+  config a = before;
+  config b = after;
+  const std::vector<detail::field> old_fields = detail::fields_of(a);
+  const std::vector<detail::field> new_fields = detail::fields_of(b);
+  std::vector<std::string> changed;
+  for (std::size_t i = 0; i < old_fields.size(); ++i) {
+    const bool same = std::visit(
+        [&](auto* old_value) {
+          using pointer = decltype(old_value);
+          return *old_value == *std::get<pointer>(new_fields[i].where);
+        },
+        old_fields[i].where);
+    if (!same) {
+      changed.push_back(old_fields[i].key());
+    }
+  }
+  return changed;
+}
+
 }  // namespace archiver::config

@@ -215,6 +215,10 @@ void setup_logging(config::log_format format, const std::string& level) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+void set_log_level(const std::string& level) {
+  spdlog::default_logger()->set_level(parse_level(level));
+}
+
 std::string format_log_line(config::log_format format, const std::string& level,
                             std::string_view message) {
   const level_enum parsed = parse_level(level);

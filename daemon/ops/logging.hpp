@@ -21,6 +21,9 @@ namespace archiver::ops {
 // valid JSON whatever was logged. Callers never log secrets, signatures or API keys.
 // Not thread-safe with itself: call once at start-up, before other threads log.
 void setup_logging(config::log_format format, const std::string& level);
+// Changes the default logger's level (a reload of log.level). Throws std::invalid_argument for
+// an unknown level (config validation has refused it before).
+void set_log_level(const std::string& level);
 
 // One record exactly as setup_logging's logger prints it, stamped now, without the line end.
 // For tests. Throws std::invalid_argument for an invalid `level` (same set as above, not "off").

@@ -161,6 +161,18 @@ retry_result retry_job(pqxx::work& tx, std::int64_t id) {
   return result;
 }
 
+int bring_forward(pqxx::work& tx, std::string_view note) {
+  const pqxx::result moved = tx.exec_params(
+      "UPDATE jobs SET run_at = now(), updated_at = now() "
+      "WHERE state IN ('queued', 'failed') AND run_at > now() "
+      "  AND right(last_error, length($1)) = $1 RETURNING id",
+      std::string(note));
+  if (!moved.empty()) {
+    tx.exec0("NOTIFY " + tx.quote_name(notify_channel));
+  }
+  return static_cast<int>(moved.size());
+}
+
 retry_counts retry_all_dead(pqxx::work& tx) {
   retry_counts counts;
   for (const auto& row : tx.exec(sql_dead_ids)) {

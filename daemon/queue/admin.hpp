@@ -8,10 +8,10 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <string>
-#include <vector>
-
 #include <pqxx/transaction>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "ops/priority.hpp"
 
@@ -71,6 +71,11 @@ struct cancel_result {
 // queued, failed or running -> cancelled, finished now, lease cleared: a running job's worker
 // loses its lease, learns it at its next heartbeat, and its finish() changes nothing.
 cancel_result cancel_job(pqxx::work& tx, std::int64_t id);
+
+// Makes due now the queued and failed jobs waiting for later whose last_error ends with `note`
+// (a reload of the API key: the jobs a refused key held back need not wait their 5 minutes);
+// attempts are not touched. Returns how many; workers are notified at commit when any.
+int bring_forward(pqxx::work& tx, std::string_view note);
 
 // Deletes up to `limit` succeeded and cancelled jobs finished more than `older_than` ago (oldest
 // first) and returns how many; callers repeat while it returns `limit`, one short transaction a

@@ -177,7 +177,7 @@ job_result job_verdict(failure_class kind, const std::string& message,
       // An operator can replace the key file; until then the job keeps its place: it waits
       // without using up attempts (a bad key must not kill every job within the hour), and
       // only every 5 minutes, so that a refused key spends few calls.
-      result = job_result::throttled(message + " (check certn.api_key)",
+      result = job_result::throttled(message + std::string(refused_key_note),
                                      retry_after.value_or(refused_key_wait));
       break;
     case failure_class::forbidden:

@@ -95,6 +95,9 @@ bool may_be_one_rows_fault(std::string_view sqlstate);
 
 // How long a job whose call Certn answered 401 waits before it tries again.
 inline constexpr std::chrono::seconds refused_key_wait{300};
+// What ends the last_error of a job waiting on a refused key: a reload of the key brings those
+// jobs forward (queue::bring_forward).
+inline constexpr std::string_view refused_key_note = " (check certn.api_key)";
 
 // A job's failed Certn call (or presigned download) of class `kind`, described by `message`:
 //   retryable, expired_url  retry, after at least `retry_after` when Certn sent one

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <functional>
+#include <limits>
 #include <pqxx/pqxx>
 
 #include "archive/repository.hpp"
@@ -10,9 +12,11 @@
 #include "encoding/encoding.hpp"
 #include "ops/clock.hpp"
 #include "ops/logging.hpp"
+#include "queue/admin.hpp"
 #include "records/audit.hpp"
 #include "records/purger.hpp"
 #include "records/retention.hpp"
+#include "retry/table.hpp"
 #include "storage/filesystem_store.hpp"
 #include "storage/s3_store.hpp"
 #include "webhook/store.hpp"
@@ -114,15 +118,16 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
            return webhook::prune_processed_events(conn, std::chrono::hours(24) * days, limit);
          }});
   }
-  if (api_key_created_) {
-    registry.gauge_callback(
-        "certn_archiver_certn_api_key_expiry_days",
-        "Days until the Certn API key expires (365 days after certn.api_key_created); negative "
-        "once it has.",
-        [created = *api_key_created_] {
-          return certn::days_until_key_expires(created, ops::real_clock().wall_now());
-        });
-  }
+  s3_store_ = dynamic_cast<storage::s3_store*>(owned_store_.get());
+  registry.gauge_callback(
+      "certn_archiver_certn_api_key_expiry_days",
+      "Days until the Certn API key expires (365 days after certn.api_key_created); negative "
+      "once it has; NaN when certn.api_key_created is not set.",
+      [this] {
+        return api_key_created_
+                   ? certn::days_until_key_expires(*api_key_created_, ops::real_clock().wall_now())
+                   : std::numeric_limits<double>::quiet_NaN();
+      });
   registry.gauge_callback("certn_archiver_certn_auth_refused",
                           "1 while Certn refuses the API key (401, or a 403 saying so), else 0.",
                           [this] { return workflows_.certn_auth_failing() ? 1.0 : 0.0; });
@@ -193,10 +198,8 @@ awaitable<void> pipeline::start() {
       ops::log_exception("audit digest loop", error);
     });
   }
-  if (api_key_created_) {
-    asio::co_spawn(key_expiry_timer_.get_executor(), key_expiry_loop(),
-                   [](std::exception_ptr error) { ops::log_exception("key expiry loop", error); });
-  }
+  asio::co_spawn(key_expiry_timer_.get_executor(), key_expiry_loop(),
+                 [](std::exception_ptr error) { ops::log_exception("key expiry loop", error); });
   std::function<std::optional<double>(pqxx::connection&)> read_last_reconcile =
       [](pqxx::connection& conn) {
         pqxx::read_transaction tx(conn);
@@ -333,22 +336,73 @@ awaitable<void> pipeline::audit_digest_loop() {
   }
 }
 
+void pipeline::log_key_expiry() const {
+  if (!api_key_created_) {
+    return;
+  }
+  const double days_left =
+      certn::days_until_key_expires(*api_key_created_, ops::real_clock().wall_now());
+  const std::string line = certn::describe_key_expiry(*api_key_created_, days_left);
+  switch (certn::key_expiry_state_of(days_left)) {
+    case certn::key_expiry_state::expired:
+      spdlog::error("{}", line);
+      break;
+    case certn::key_expiry_state::expiring_soon:
+      spdlog::warn("{}", line);
+      break;
+    case certn::key_expiry_state::fine:
+      spdlog::info("{}", line);
+      break;
+  }
+}
+
+std::vector<std::string> pipeline::apply_reload(const config::config& next,
+                                                const std::vector<std::string>& changed) {
+  const auto has = [&](std::string_view key) {
+    return std::find(changed.begin(), changed.end(), key) != changed.end();
+  };
+  std::vector<std::string> applied;
+  if (has("certn.api_key") && !next.certn.api_key.empty()) {
+    certn_.set_api_key(next.certn.api_key);
+    applied.emplace_back("certn.api_key");
+    asio::co_spawn(key_expiry_timer_.get_executor(), run_jobs_held_by_refused_key(),
+                   [](std::exception_ptr error) {
+                     ops::log_exception("jobs held by the refused key", error);
+                   });
+  }
+  if (has("certn.api_key_created")) {
+    api_key_created_ = encoding::parse_utc_day(next.certn.api_key_created);
+    applied.emplace_back("certn.api_key_created");
+    log_key_expiry();
+  }
+  if (s3_store_ != nullptr &&
+      (has("storage.s3.access_key_id") || has("storage.s3.secret_access_key"))) {
+    s3_store_->set_credentials(next.storage.s3.access_key_id, next.storage.s3.secret_access_key);
+    for (const char* key : {"storage.s3.access_key_id", "storage.s3.secret_access_key"}) {
+      if (has(key)) {
+        applied.emplace_back(key);
+      }
+    }
+  }
+  return applied;
+}
+
+awaitable<void> pipeline::run_jobs_held_by_refused_key() {
+  std::function<int(pqxx::connection&)> bring_forward = [](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    const int moved = queue::bring_forward(tx, retry::refused_key_note);
+    tx.commit();
+    return moved;
+  };
+  const int moved = co_await databases_.queue.query<int>(std::move(bring_forward));
+  if (moved > 0) {
+    spdlog::info("{} job(s) that the refused API key held back run now", moved);
+  }
+}
+
 awaitable<void> pipeline::key_expiry_loop() {
   while (!stopping_) {
-    const double days_left =
-        certn::days_until_key_expires(*api_key_created_, ops::real_clock().wall_now());
-    const std::string line = certn::describe_key_expiry(*api_key_created_, days_left);
-    switch (certn::key_expiry_state_of(days_left)) {
-      case certn::key_expiry_state::expired:
-        spdlog::error("{}", line);
-        break;
-      case certn::key_expiry_state::expiring_soon:
-        spdlog::warn("{}", line);
-        break;
-      case certn::key_expiry_state::fine:
-        spdlog::info("{}", line);
-        break;
-    }
+    log_key_expiry();
     key_expiry_timer_.expires_after(std::chrono::hours(12));
     error_code ec;
     co_await key_expiry_timer_.async_wait(with_error(ec));

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "archive/workflows.hpp"
 #include "config/config.hpp"
@@ -17,6 +18,7 @@
 #include "service/certn_clients.hpp"
 #include "storage/metered_store.hpp"
 #include "storage/object_store.hpp"
+#include "storage/s3_store.hpp"
 
 namespace archiver::service {
 
@@ -59,6 +61,12 @@ class pipeline {
   // Whether Certn answered the last call with 401 (the API key is refused). Io thread only.
   bool certn_auth_refused() const;
 
+  // Applies what of `next` can change while running (SIGHUP): certn.api_key,
+  // certn.api_key_created, storage.s3.access_key_id and secret_access_key. Io thread only.
+  // Returns the keys it applied among `changed`.
+  std::vector<std::string> apply_reload(const config::config& next,
+                                        const std::vector<std::string>& changed);
+
  private:
   // Archives to `borrowed` when given, else to `owned`.
   pipeline(asio::io_context& io, const config::config& cfg, pipeline_databases databases,
@@ -70,6 +78,7 @@ class pipeline {
   std::unique_ptr<storage::object_store> owned_store_;  // null when the store is borrowed
   // The store everything archives through: the owned or borrowed one, counted.
   storage::metered_store store_;
+  storage::s3_store* s3_store_ = nullptr;  // the owned store, when it is S3 (credential reloads)
   certn_clients certn_;
   archive::metrics archive_metrics_;
   archive::workflows workflows_;
@@ -92,9 +101,13 @@ class pipeline {
   asio::steady_timer digest_timer_;
 
   // certn.api_key_created, when set: the gauge of days left, and a warning in the log from 30
-  // days before the key expires, at start-up and every 12 hours (certn/key_expiry.hpp).
-  const std::optional<std::chrono::sys_days> api_key_created_;
+  // days before the key expires, at start-up, every 12 hours and when a reload changes it
+  // (certn/key_expiry.hpp).
+  std::optional<std::chrono::sys_days> api_key_created_;
   awaitable<void> key_expiry_loop();
+  void log_key_expiry() const;  // a line at info, warn or error level; nothing when unknown
+  // After a new API key: the jobs a refused key held back for minutes run at once.
+  awaitable<void> run_jobs_held_by_refused_key();
   asio::steady_timer key_expiry_timer_;
   bool stopping_ = false;
 };

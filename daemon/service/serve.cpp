@@ -152,7 +152,7 @@ void add_admin_routes(http::router& routes, ops::registry& registry, db::pool& d
 
 }  // namespace
 
-int serve(const config::config& cfg) {
+int serve(const config::config& cfg, const std::function<config::config()>& reload) {
   config::require_serve_settings(cfg);
   ops::notify_status("starting");
 
@@ -336,6 +336,73 @@ int serve(const config::config& cfg) {
     asio::co_spawn(io, shut_down(), log_failure("shutdown"));
   });
 
+  // What the running daemon uses of the settings a reload may change; the others stay as they
+  // were at start, so a reload names them again until a restart applies them.
+  config::config running = cfg;
+  const auto reload_configuration = [&] {
+    config::config next;
+    try {
+      next = reload();
+    } catch (const std::exception& e) {
+      spdlog::error("SIGHUP: configuration refused, the running one is kept: {}", e.what());
+      return;
+    }
+    const std::vector<std::string> changed = config::changed_keys(running, next);
+    if (changed.empty()) {
+      spdlog::info("SIGHUP: configuration unchanged");
+      return;
+    }
+    const auto has = [&](std::string_view key) {
+      return std::find(changed.begin(), changed.end(), key) != changed.end();
+    };
+    std::vector<std::string> applied;
+    if (has("webhook.secrets")) {
+      intake.set_secrets(next.webhook.secrets);
+      running.webhook.secrets = next.webhook.secrets;
+      applied.emplace_back("webhook.secrets");
+      spdlog::info("SIGHUP: webhook.secrets: {} secret(s) accepted from now on",
+                   next.webhook.secrets.size());
+    }
+    if (has("log.level")) {
+      ops::set_log_level(next.log.level);
+      running.log.level = next.log.level;
+      applied.emplace_back("log.level");
+    }
+    if (archiving) {
+      for (const std::string& key : archiving->apply_reload(next, changed)) {
+        applied.push_back(key);
+        if (key == "certn.api_key") {
+          running.certn.api_key = next.certn.api_key;
+        } else if (key == "certn.api_key_created") {
+          running.certn.api_key_created = next.certn.api_key_created;
+        } else if (key == "storage.s3.access_key_id") {
+          running.storage.s3.access_key_id = next.storage.s3.access_key_id;
+        } else if (key == "storage.s3.secret_access_key") {
+          running.storage.s3.secret_access_key = next.storage.s3.secret_access_key;
+        }
+      }
+    }
+    std::vector<std::string> pending;
+    for (const std::string& key : changed) {
+      if (std::find(applied.begin(), applied.end(), key) == applied.end()) {
+        pending.push_back(key);
+      }
+    }
+    const auto joined = [](const std::vector<std::string>& keys) {
+      std::string out;
+      for (const std::string& key : keys) {
+        out += (out.empty() ? "" : ", ") + key;
+      }
+      return out;
+    };
+    if (!applied.empty()) {
+      spdlog::info("SIGHUP: applied {}", joined(applied));
+    }
+    if (!pending.empty()) {
+      spdlog::warn("SIGHUP: changed, but applies only at the next restart: {}", joined(pending));
+    }
+  };
+
   std::function<void()> wait_for_reload = [&] {
     reload_signal.async_wait([&](const error_code& ec, int) {
       if (ec || stopping) {
@@ -348,8 +415,9 @@ int serve(const config::config& cfg) {
         } catch (const std::exception& e) {
           spdlog::error("SIGHUP: keeping the previous TLS certificate: {}", e.what());
         }
-      } else {
-        spdlog::info("SIGHUP: nothing to reload (TLS not configured)");
+      }
+      if (reload) {
+        reload_configuration();
       }
       wait_for_reload();
     });

@@ -2,6 +2,7 @@
 // systemd notification, drain) and `migrate`. Each returns the process exit code.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -11,8 +12,12 @@
 namespace archiver::service {
 
 // Runs until SIGTERM or SIGINT, then drains and returns 0. Start-up failures (database
-// unreachable, schema behind, address in use) are logged and return 1.
-int serve(const config::config& cfg);
+// unreachable, schema behind, address in use) are logged and return 1. On SIGHUP it re-reads the
+// TLS certificate and, through `reload` (which loads and checks the configuration again, or
+// throws), applies what can change while running: webhook.secrets, certn.api_key,
+// certn.api_key_created, storage.s3 credentials and log.level; it logs the keys that changed,
+// never their values, and keeps the running configuration when the new one is refused.
+int serve(const config::config& cfg, const std::function<config::config()>& reload = {});
 
 // Applies missing migrations and prints what it did; returns 0, or 1 on failure.
 int migrate(const config::config& cfg);
@@ -45,6 +50,12 @@ struct doctor_request {
 int run_doctor(const config::config& cfg, const doctor_request& request);
 // The same report when the configuration cannot even be loaded: one failing line. Returns 1.
 int doctor_config_error(const std::string& message, const doctor_request& request);
+
+// `certn-archiver copy-secrets --from DIR --to DIR`, for the systemd unit (as root, at start and
+// on reload): copies webhook-secrets, certn-api-key and database-url from `from` into `to` (the
+// service's RuntimeDirectory), owned by `to`'s owner, mode 0400, each replaced atomically; a
+// missing file becomes an empty value. Returns 0, or 1 naming the file that failed.
+int copy_secrets(const std::string& from, const std::string& to);
 
 // Returns 0 on success; 1 when the call failed (Certn's code and detail on stderr); 2 when the
 // configuration lacks what the call needs (certn.api_key).

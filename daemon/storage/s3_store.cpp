@@ -136,4 +136,8 @@ awaitable<std::size_t> s3_store::remove_stale_staging(std::chrono::seconds older
 
 std::string s3_store::describe() const { return "s3 " + impl_->origin_text_ + impl_->base_path_; }
 
+void s3_store::set_credentials(std::string access_key_id, std::string secret_access_key) {
+  impl_->credentials_ = {std::move(access_key_id), std::move(secret_access_key)};
+}
+
 }  // namespace archiver::storage

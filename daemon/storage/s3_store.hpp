@@ -69,6 +69,10 @@ class s3_store final : public object_store {
   };
   awaitable<lock_probe> probe_object_lock();
 
+  // Replaces the credentials for requests signed from now on (SIGHUP). On the io_context's
+  // thread only, where requests are signed.
+  void set_credentials(std::string access_key_id, std::string secret_access_key);
+
  private:
   // read_digest and copy_to: GETs the object, copying it to `destination` when given.
   awaitable<read_result> read(const std::string& key, const std::filesystem::path* destination);

@@ -40,6 +40,10 @@ class intake {
   // which no NOTIFY wakes for such a job. REQUIRES: before the first request.
   void on_job_due_later(std::function<void(std::chrono::seconds)> notify);
 
+  // Replaces the accepted webhook secrets (SIGHUP). On the io_context's thread only: requests
+  // are verified there, each against the secrets in force when it arrived.
+  void set_secrets(std::vector<std::string> secrets) { settings_.secrets = std::move(secrets); }
+
   // GET ?challenge=X -> 200 X; POST -> 200 accepted|duplicate, 400 malformed, 401 bad
   // signature, 503 not stored; any other method -> 405.
   awaitable<http::response> handle(const http::request& req);

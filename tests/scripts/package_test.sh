@@ -68,21 +68,37 @@ pass "the packaged programs run: --version ($version) and --help; the man page h
 unit=$root/lib/systemd/system/certn-archiver.service
 grep -qx 'ExecStart=/usr/bin/certn-archiver --config /etc/certn-archiver/certn-archiver.toml serve' "$unit" ||
   fail "ExecStart: $(grep ExecStart "$unit")"
-sed "s#^ExecStart=/usr/bin/certn-archiver #ExecStart=$root/usr/bin/certn-archiver #" "$unit" >"$scratch/certn-archiver.service"
+[[ $(grep -c '/usr/bin/certn-archiver copy-secrets --from /etc/certn-archiver --to %t/certn-archiver$' "$unit") -eq 2 ]] ||
+  fail "ExecStartPre/ExecReload do not copy the secrets: $(grep -E 'ExecStartPre|ExecReload' "$unit")"
+sed "s#/usr/bin/certn-archiver #$root/usr/bin/certn-archiver #g" "$unit" >"$scratch/certn-archiver.service"
 out=$(systemd-analyze verify --man=no "$scratch/certn-archiver.service" 2>&1) && [[ -z $out ]] ||
   fail "systemd-analyze verify: $out"
 pass "the installed unit starts /usr/bin/certn-archiver and passes systemd-analyze verify"
 
-# What the unit gives serve without the credential files: an empty value each (SetCredential=).
-credentials=$scratch/credentials
-mkdir -p "$credentials"
+# What the unit does, by hand: copy-secrets (ExecStartPre=+) from a stand-in for
+# /etc/certn-archiver into a stand-in for the RuntimeDirectory, owned by the service's user
+# (nobody here), then serve with the unit's environment.
+etc_dir=$scratch/etc-certn-archiver
+runtime=$scratch/run-certn-archiver
+mkdir -p "$etc_dir" "$runtime"
+chmod 700 "$runtime"
+[[ $EUID -ne 0 ]] || chown nobody:nogroup "$runtime"
+copy_secrets() {
+  "$root/usr/bin/certn-archiver" copy-secrets --from "$etc_dir" --to "$runtime" 2>>"$scratch/copy.log" ||
+    fail "copy-secrets: $(cat "$scratch/copy.log")"
+}
+copy_secrets
 for name in webhook-secrets certn-api-key database-url; do
-  printf '\n' >"$credentials/$name"  # SetCredential=NAME:\n
+  [[ $(cat "$runtime/$name") == "" && $(stat -c %a "$runtime/$name") == 400 ]] ||
+    fail "$name, missing, copied as '$(cat "$runtime/$name")' mode $(stat -c %a "$runtime/$name")"
+  [[ $(stat -c %U "$runtime/$name") == $(stat -c %U "$runtime") ]] ||
+    fail "$name owned by $(stat -c %U "$runtime/$name"), not the service's user"
 done
-packaged=(env -i PATH=/usr/bin:/bin CREDENTIALS_DIRECTORY="$credentials"
-  CERTN_ARCHIVER_WEBHOOK_SECRETS_FILE="$credentials/webhook-secrets"
-  CERTN_ARCHIVER_CERTN_API_KEY_FILE="$credentials/certn-api-key"
-  CERTN_ARCHIVER_DATABASE_URL_FILE="$credentials/database-url"
+grep -q "webhook-secrets is missing: an empty value" "$scratch/copy.log" || fail "no word of the missing file"
+packaged=(env -i PATH=/usr/bin:/bin
+  CERTN_ARCHIVER_WEBHOOK_SECRETS_FILE="$runtime/webhook-secrets"
+  CERTN_ARCHIVER_CERTN_API_KEY_FILE="$runtime/certn-api-key"
+  CERTN_ARCHIVER_DATABASE_URL_FILE="$runtime/database-url"
   CERTN_ARCHIVER_STORAGE_PATH="$scratch/archive" CERTN_ARCHIVER_SERVER_LISTEN="127.0.0.1:$port"
   "$root/usr/bin/certn-archiver" --config "$root/etc/certn-archiver/certn-archiver.toml")
 rc=0
@@ -91,15 +107,19 @@ rc=0
 grep -q "database.url: empty" "$scratch/unfilled.log" ||
   fail "serve without a database URL said: $(cat "$scratch/unfilled.log")"
 create_database
-printf '%s\n' "$db_dsn" >"$credentials/database-url"
+printf '%s\n' "$db_dsn" >"$etc_dir/database-url"
+chmod 600 "$etc_dir/database-url"
+copy_secrets
 rc=0
 "${packaged[@]}" serve 2>"$scratch/unfilled.log" || rc=$?
 [[ $rc -eq 2 ]] || fail "serve without webhook secrets exited $rc: $(cat "$scratch/unfilled.log")"
 grep -q "webhook.secrets: at least one secret is required" "$scratch/unfilled.log" ||
   fail "serve without webhook secrets said: $(cat "$scratch/unfilled.log")"
-pass "without its secret files, serve exits 2 naming database.url, then webhook.secrets"
+pass "copy-secrets gives the service's user its secret files (0400); without them serve exits 2 naming database.url, then webhook.secrets"
 
-printf 'package-test-secret\n' >"$credentials/webhook-secrets"
+printf 'package-test-secret\n' >"$etc_dir/webhook-secrets"
+chmod 600 "$etc_dir/webhook-secrets"
+copy_secrets
 "${packaged[@]}" migrate 2>"$scratch/migrate.log" || fail "migrate: $(cat "$scratch/migrate.log")"
 "${packaged[@]}" serve 2>"$scratch/filled.log" &
 packaged_pid=$!
@@ -107,9 +127,15 @@ track "$packaged_pid" KILL
 wait_for curl -sf "http://127.0.0.1:$port/readyz" || fail "packaged serve not ready: $(cat "$scratch/filled.log")"
 body=$(curl -sf "http://127.0.0.1:$port/webhooks/certn?challenge=packaged") || fail "challenge"
 [[ $body == packaged ]] || fail "challenge answered '$body'"
+# systemctl reload: ExecReload= copies the secrets again, then sends SIGHUP.
+printf 'package-test-secret\nnext-secret\n' >"$etc_dir/webhook-secrets"
+copy_secrets
+kill -HUP "$packaged_pid"
+wait_for grep -q "webhook.secrets: 2 secret(s) accepted" "$scratch/filled.log" ||
+  fail "the reload did not apply the new secret file: $(tail -5 "$scratch/filled.log")"
 kill -TERM "$packaged_pid"
 rc=0
 wait "$packaged_pid" || rc=$?
 untrack "$packaged_pid"
 [[ $rc -eq 0 ]] || fail "packaged serve exited $rc after SIGTERM: $(tail -5 "$scratch/filled.log")"
-pass "with its secrets and a database filled in, the packaged serve runs on the packaged config"
+pass "with its secrets and a database filled in, the packaged serve runs on the packaged config; a reload takes a rotated secret"

@@ -20,10 +20,10 @@ work=$(mktemp -d /tmp/systemd_unit_test.XXXXXX)
 trap 'rm -rf -- "$work"' EXIT
 copy="$work/certn-archiver.service"
 
-# verify checks that ExecStart's binary exists, so point it at the one just built.
+# verify checks that each command's binary exists, so point them at the one just built.
 installed=/usr/local/bin/certn-archiver
 grep -q "^ExecStart=$installed " "$unit" || { echo "ExecStart does not start with $installed"; exit 1; }
-sed "s#^ExecStart=$installed #ExecStart=$binary #" "$unit" > "$copy"
+sed "s#$installed #$binary #g" "$unit" > "$copy"
 
 out=$(systemd-analyze verify --man=no "$copy" 2>&1)
 rc=$?

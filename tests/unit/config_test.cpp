@@ -851,3 +851,15 @@ TEST_CASE("an error stays on one line when toml++ or a quoted key brings a newli
   CHECK(key.key == "server.a\\x0ab");
   CHECK(key.what == "server.a\\x0ab: unknown key");
 }
+
+TEST_CASE("changed_keys names the keys whose values differ, secrets by name only") {
+  const config before = load(std::nullopt, {{"CERTN_ARCHIVER_WEBHOOK_SECRETS", "a"}});
+  CHECK(changed_keys(before, before).empty());
+  const config after = load(std::nullopt, {{"CERTN_ARCHIVER_WEBHOOK_SECRETS", "a,b"},
+                                           {"CERTN_ARCHIVER_SERVER_LISTEN", "127.0.0.1:9"},
+                                           {"CERTN_ARCHIVER_CERTN_API_KEY", "k"},
+                                           {"CERTN_ARCHIVER_WORKERS_LEASE_SECONDS", "77"}});
+  CHECK(changed_keys(before, after) == std::vector<std::string>{"server.listen", "webhook.secrets",
+                                                                "certn.api_key",
+                                                                "workers.lease_seconds"});
+}
