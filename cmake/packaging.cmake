@@ -71,6 +71,7 @@ set(CPACK_DEBIAN_ARCHIVER_PACKAGE_NAME certn-archiver)
 set(CPACK_DEBIAN_ARCHIVER_PACKAGE_RECOMMENDS "postgresql-client")
 set(CPACK_DEBIAN_ARCHIVER_PACKAGE_CONTROL_EXTRA ${CMAKE_CURRENT_SOURCE_DIR}/packaging/debian/conffiles
     ${CMAKE_CURRENT_SOURCE_DIR}/packaging/debian/postinst
+    ${CMAKE_CURRENT_SOURCE_DIR}/packaging/debian/prerm
     ${CMAKE_CURRENT_SOURCE_DIR}/packaging/debian/postrm)
 set(CPACK_COMPONENT_ARCHIVER_DESCRIPTION
     "archives Certn background-check results into your own storage

@@ -76,6 +76,9 @@ struct certn_settings {
   // The day the key was created, "YYYY-MM-DD" (UTC); Certn's keys expire 365 days later. Empty:
   // unknown (no expiry gauge, no warning).
   std::string api_key_created;
+  // Names the account's shared rate limit and daily budget (with base_url) when several Certn
+  // accounts share one database; "" is one account per base URL.
+  std::string account;
   int requests_per_minute = 60;
   // The day's budget (UTC day), shared by every replica; 0: none. The reserve is the part only
   // live work may spend.

@@ -90,6 +90,7 @@ std::vector<field> fields_of(config& c) {
       {"certn", "base_url", &cn.base_url},
       {"certn", "api_key", &cn.api_key, true},
       {"certn", "api_key_created", &cn.api_key_created},
+      {"certn", "account", &cn.account},
       {"certn", "requests_per_minute", &cn.requests_per_minute},
       {"certn", "requests_per_day", &cn.requests_per_day},
       {"certn", "live_reserve_percent", &cn.live_reserve_percent},

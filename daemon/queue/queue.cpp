@@ -53,12 +53,16 @@ std::optional<std::int64_t> pending_successor(pqxx::work& tx, const std::string&
 // of the two (live work merged into a queued bulk job stays live).
 void merge_into(pqxx::work& tx, std::int64_t id, std::int64_t successor, int attempts,
                 std::chrono::milliseconds not_before, const std::string& why) {
+  // The successor that inherits the wait inherits its reason too (SET reads the old run_at), so
+  // that what looks for that reason (queue::bring_forward) finds it.
   tx.exec_params(
-      "UPDATE jobs SET run_at = GREATEST(run_at, now() + make_interval(secs => $2)), "
+      "UPDATE jobs SET last_error = CASE WHEN $5 <> '' AND "
+      "  run_at < now() + make_interval(secs => $2) THEN $5 ELSE last_error END, "
+      "run_at = GREATEST(run_at, now() + make_interval(secs => $2)), "
       "attempts = GREATEST(attempts, $3), "
       "priority = LEAST(priority, (SELECT priority FROM jobs WHERE id = $4)), "
       "updated_at = now() WHERE id = $1",
-      successor, seconds_of(not_before), attempts, id);
+      successor, seconds_of(not_before), attempts, id, why);
   tx.exec_params(
       "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires = NULL, "
       "finished_at = now(), updated_at = now(), last_error = $2 WHERE id = $1",

@@ -158,7 +158,14 @@ workers::workers(asio::io_context& io, db::pool& database, std::string conninfo,
 
 workers::~workers() { listener_.reset(); }
 
-void workers::add(std::string kind, handler run) { handlers_[std::move(kind)] = std::move(run); }
+void workers::add(std::string kind, handler run) {
+  // Every outcome's series exists from the start, at 0: a rate or increase() over it then sees
+  // the first dead job too (a series born at 1 shows no increase).
+  for (const char* outcome : {"succeeded", "retry", "dead", "lease_lost"}) {
+    metrics_.runs.inc({kind, outcome}, 0);
+  }
+  handlers_[std::move(kind)] = std::move(run);
+}
 
 void workers::wake() {
   wake_pending_ = true;

@@ -85,7 +85,7 @@ certn_clients::certn_clients(asio::io_context& io, const config::certn_settings&
   }
   if (shared_limit_database != nullptr) {
     limiter_.share(shared_rate_limit(*shared_limit_database, io,
-                                     rate_limit_name(settings.base_url, settings.api_key),
+                                     rate_limit_name(settings.base_url, settings.account),
                                      settings.requests_per_minute));
   }
 }

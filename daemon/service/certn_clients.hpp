@@ -26,7 +26,7 @@ class certn_clients {
                 ops::priority_settings priorities = {});
   certn::api_client& api() { return api_; }
   // The key for calls made from now on (SIGHUP); io_context thread only. The shared rate limit
-  // keeps the name it was given at start: a new key of the same account shares its budget.
+  // is the account's (certn.account), whatever the key.
   void set_api_key(std::string key) { api_.set_api_key(std::move(key)); }
   // Null when constructed without a registry.
   certn::api_metrics* metrics() { return metrics_ ? &*metrics_ : nullptr; }

@@ -22,8 +22,11 @@ namespace archiver::service {
 
 namespace {
 
+// The unit points serve at these three: a missing one becomes an empty value.
 constexpr std::array<const char*, 3> secret_files = {"webhook-secrets", "certn-api-key",
                                                      "database-url"};
+// Copied only when present (S3 is optional), and a copy whose source is gone is removed.
+constexpr std::array<const char*, 2> optional_files = {"s3-access-key-id", "s3-secret-access-key"};
 constexpr std::size_t max_secret_bytes = 64 * 1024;
 
 std::string errno_text() { return std::strerror(errno); }
@@ -112,6 +115,20 @@ int copy_secrets(const std::string& from, const std::string& to) {
     std::string why;
     if (!read_secret(from + "/" + name, content, why) ||
         !write_secret(to, name, content, owner, why)) {
+      std::cerr << "certn-archiver: copy-secrets: " << why << "\n";
+      return 1;
+    }
+  }
+  for (const char* name : optional_files) {
+    const std::string source = from + "/" + name;
+    struct stat info {};
+    if (::stat(source.c_str(), &info) != 0 && errno == ENOENT) {
+      ::unlink((to + "/" + name).c_str());
+      continue;
+    }
+    std::string content;
+    std::string why;
+    if (!read_secret(source, content, why) || !write_secret(to, name, content, owner, why)) {
       std::cerr << "certn-archiver: copy-secrets: " << why << "\n";
       return 1;
     }

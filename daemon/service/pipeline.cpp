@@ -128,6 +128,12 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
                    ? certn::days_until_key_expires(*api_key_created_, ops::real_clock().wall_now())
                    : std::numeric_limits<double>::quiet_NaN();
       });
+  registry.gauge_callback(
+      "certn_archiver_reconcile_interval_seconds",
+      "workers.reconcile_interval_seconds: how often reconcile runs (0: never).",
+      [interval = cfg.workers.reconcile_interval] {
+        return static_cast<double>(interval.count());
+      });
   registry.gauge_callback("certn_archiver_certn_auth_refused",
                           "1 while Certn refuses the API key (401, or a 403 saying so), else 0.",
                           [this] { return workflows_.certn_auth_failing() ? 1.0 : 0.0; });

@@ -54,7 +54,8 @@ int doctor_config_error(const std::string& message, const doctor_request& reques
 // `certn-archiver copy-secrets --from DIR --to DIR`, for the systemd unit (as root, at start and
 // on reload): copies webhook-secrets, certn-api-key and database-url from `from` into `to` (the
 // service's RuntimeDirectory), owned by `to`'s owner, mode 0400, each replaced atomically; a
-// missing file becomes an empty value. Returns 0, or 1 naming the file that failed.
+// missing file becomes an empty value. s3-access-key-id and s3-secret-access-key are copied when
+// present. Returns 0, or 1 naming the file that failed (files before it are already replaced).
 int copy_secrets(const std::string& from, const std::string& to);
 
 // Returns 0 on success; 1 when the call failed (Certn's code and detail on stderr); 2 when the

@@ -144,10 +144,10 @@ std::optional<budget_today> read_budget_today(pqxx::transaction_base& tx, const 
   return budget_today{row[0][0].as<int>(), row[0][1].as<double>()};
 }
 
-std::string rate_limit_name(std::string_view base_url, std::string_view api_key) {
+std::string rate_limit_name(std::string_view base_url, std::string_view account) {
   std::string material(base_url);
   material += '\n';
-  material += api_key;
+  material += account;
   return "certn " + storage::sha256_hex(material).substr(0, 16);
 }
 

@@ -29,8 +29,9 @@ struct budget_today {
 };
 std::optional<budget_today> read_budget_today(pqxx::transaction_base& tx, const std::string& name);
 
-// The row of one Certn account: "certn " + the first 16 hex digits of sha256(base URL, API key),
-// so that the key itself is never stored.
-std::string rate_limit_name(std::string_view base_url, std::string_view api_key);
+// The row of one Certn account: "certn " + the first 16 hex digits of sha256(base URL, account),
+// `account` being certn.account ("" by default). Not the API key: keys are rotated every year
+// and an account may have several, which must all share the account's limit and budget.
+std::string rate_limit_name(std::string_view base_url, std::string_view account);
 
 }  // namespace archiver::service

@@ -200,7 +200,7 @@ int status(const config::config& cfg, bool json) {
     std::optional<budget_line> budget;
     if (!cfg.certn.api_key.empty()) {
       const auto today =
-          read_budget_today(tx, rate_limit_name(cfg.certn.base_url, cfg.certn.api_key));
+          read_budget_today(tx, rate_limit_name(cfg.certn.base_url, cfg.certn.account));
       budget_line line;
       line.per_day = cfg.certn.requests_per_day;
       line.reserve = line.per_day - certn::budget_cap(

@@ -8,7 +8,14 @@ metered_store::metered_store(object_store& inner, ops::registry& registry)
           "certn_archiver_storage_operations_total",
           "Object store operations by operation (put, read, remove, list, protect) and outcome "
           "(ok, not_found, failed).",
-          {"operation", "outcome"})) {}
+          {"operation", "outcome"})) {
+  // Every series from the start, at 0, so that an alert's increase() sees the first failure.
+  for (const char* operation : {"put", "read", "remove", "list", "protect"}) {
+    for (const char* outcome : {"ok", "not_found", "failed"}) {
+      operations_.inc({operation, outcome}, 0);
+    }
+  }
+}
 
 void metered_store::count(const char* operation, const std::optional<store_failure>& failure,
                           bool not_found) {

@@ -516,7 +516,9 @@ TEST_CASE("workers wake for a job enqueued for later when it is due, not at thei
   due_soon("while-asleep");
   asio::post(rt.io, [&] { rt.workers.due_in(1s); });
   CHECK(eventually([&] { return runs == 2; }, 5s));
-  CHECK(db.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == "2");
+  // The outcome is recorded after the handler returns: awaited, not read at once.
+  CHECK(eventually(
+      [&] { return db.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == "2"; }, 5s));
 }
 
 TEST_CASE("workers: database errors by the retry table, refused data dead at once") {

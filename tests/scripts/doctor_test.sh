@@ -16,7 +16,8 @@ doctor() {
   rc=0
   "$binary" doctor "$@" >"$scratch/doctor.out" 2>"$scratch/doctor.err" || rc=$?
 }
-line_of() { grep -E "^[a-z]+ +$1 " "$scratch/doctor.out" || true; }
+# The check's column is padded with at least two spaces: "database" is not "database schema".
+line_of() { grep -E "^[a-z]+ +$1  " "$scratch/doctor.out" || true; }
 expect_line() {  # STATUS CHECK TEXT
   local found
   found=$(line_of "$2")
@@ -70,7 +71,9 @@ pass "a database without the schema: fail, run migrate"
 
 role="doctor_ro_${db_name}"
 q "CREATE ROLE $role LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO $role"
-on_exit "psql -w -q '$TEST_PG_DSN' -c 'DROP OWNED BY $role' -c 'DROP ROLE IF EXISTS $role' >/dev/null 2>&1 || true"
+# The role's grants live in the test's database: dropped there, then the role (before the
+# database itself goes).
+on_exit "psql -w -q '$db_dsn' -c 'DROP OWNED BY $role' -c 'DROP ROLE $role' >/dev/null"
 readonly_url=$(sed -E "s#//[^@/]*@#//$role@#" <<<"$db_dsn")
 CERTN_ARCHIVER_DATABASE_URL=$readonly_url doctor
 [[ $rc -eq 1 ]] || fail "read-only role: exit $rc"

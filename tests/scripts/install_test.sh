@@ -18,4 +18,13 @@ grep -q "^ExecStart=$prefix/bin/certn-archiver " "$prefix/lib/systemd/system/cer
   echo "FAIL: ExecStart: $(grep ExecStart "$prefix/lib/systemd/system/certn-archiver.service")"
   exit 1
 }
+grep -q "^ExecStart=$prefix/bin/certn-archiver --config $prefix/etc/certn-archiver/certn-archiver.toml serve" \
+  "$prefix/lib/systemd/system/certn-archiver.service" || { echo "FAIL: the unit names another config"; exit 1; }
+# A second install keeps the operator's edited configuration.
+echo "# edited by the operator" >>"$prefix/etc/certn-archiver/certn-archiver.toml"
+cmake --install "$build_dir" --prefix "$prefix" >/dev/null
+grep -q "^# edited by the operator" "$prefix/etc/certn-archiver/certn-archiver.toml" ||
+  { echo "FAIL: a reinstall replaced the edited configuration"; exit 1; }
+[[ -f $prefix/etc/certn-archiver/certn-archiver.toml.example ]] || { echo "FAIL: no .example beside it"; exit 1; }
+echo "ok: a reinstall keeps the edited configuration"
 "$prefix/bin/certn-archiver" version

@@ -21,8 +21,9 @@ version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build_dir/CMakeCache.tx
 packages=$scratch/packages
 (cd "$build_dir" && cpack -G DEB -B "$packages" >"$scratch/cpack.log" 2>&1) ||
   fail "cpack: $(tail -20 "$scratch/cpack.log")"
-main_deb=$packages/certn-archiver_${version}_amd64.deb
-sim_deb=$packages/certn-archiver-sim_${version}_amd64.deb
+arch=$(dpkg --print-architecture)
+main_deb=$packages/certn-archiver_${version}_${arch}.deb
+sim_deb=$packages/certn-archiver-sim_${version}_${arch}.deb
 [[ -f $main_deb && -f $sim_deb ]] || fail "packages missing: $(ls "$packages")"
 pass "cpack built $(basename "$main_deb") and $(basename "$sim_deb")"
 
@@ -95,6 +96,15 @@ for name in webhook-secrets certn-api-key database-url; do
     fail "$name owned by $(stat -c %U "$runtime/$name"), not the service's user"
 done
 grep -q "webhook-secrets is missing: an empty value" "$scratch/copy.log" || fail "no word of the missing file"
+[[ ! -e $runtime/s3-access-key-id ]] || fail "an optional secret copied though absent"
+printf 'AKIDEXAMPLE\n' >"$etc_dir/s3-access-key-id"
+chmod 600 "$etc_dir/s3-access-key-id"
+copy_secrets
+[[ $(cat "$runtime/s3-access-key-id") == AKIDEXAMPLE && $(stat -c %a "$runtime/s3-access-key-id") == 400 ]] ||
+  fail "s3-access-key-id not copied"
+rm "$etc_dir/s3-access-key-id"
+copy_secrets
+[[ ! -e $runtime/s3-access-key-id ]] || fail "a copy outlived its source"
 packaged=(env -i PATH=/usr/bin:/bin
   CERTN_ARCHIVER_WEBHOOK_SECRETS_FILE="$runtime/webhook-secrets"
   CERTN_ARCHIVER_CERTN_API_KEY_FILE="$runtime/certn-api-key"

@@ -21,7 +21,10 @@ api_key_file = "$scratch/certn-api-key"
 $1
 TOML
 }
-write_config 'api_key_created = "2026-01-01"'
+first_created=$(date -u -d '-300 days' +%F)
+next_created=$(date -u -d '-2 days' +%F)
+next_expires=$(date -u -d '+363 days' +%F)
+write_config "api_key_created = \"$first_created\""
 export CERTN_ARCHIVER_CONFIG=$scratch/config.toml
 start_serve
 start_sim --no-webhooks --file-size 1000
@@ -35,7 +38,10 @@ reload_and_wait() {  # WHAT-TO-SEE-IN-THE-LOG
   wait_until 15 "reload $reloads: '$1' in the log" \
     "[[ \$(grep -c 'SIGHUP:' '$scratch/serve.log') -ge $reloads ]] && grep -q -- '$1' '$scratch/serve.log'"
 }
-phase() { echo "$1" >"$scratch/phase"; }
+phase() {  # written whole, then renamed: the poster never reads a half-written file
+  echo "$1" >"$scratch/phase.new"
+  mv "$scratch/phase.new" "$scratch/phase"
+}
 posted() { grep -c "^$1 $2 $3\$" "$scratch/posts.log" || true; }
 
 phase old
@@ -71,22 +77,22 @@ pass "webhook secret rotated under load: $(sort "$scratch/posts.log" | uniq -c |
 wait_until 30 "Certn refusing the first key" \
   '[[ $(curl -sf "http://127.0.0.1:$port/metrics" | awk "/^certn_archiver_certn_auth_refused / {print \$2}") == 1 ]]'
 printf 'sim-key\n' >"$scratch/certn-api-key"
-write_config 'api_key_created = "2026-11-20"'
+write_config "api_key_created = \"$next_created\""
 reload_and_wait "applied certn.api_key, certn.api_key_created"
 grep -q "job(s) that the refused API key held back run now" "$scratch/serve.log" ||
   wait_until 10 "held jobs brought forward" "grep -q 'held back run now' '$scratch/serve.log'"
-grep -q "certn.api_key_created = 2026-11-20) expires on 2027-11-20" "$scratch/serve.log" ||
+grep -q "certn.api_key_created = $next_created) expires on $next_expires" "$scratch/serve.log" ||
   fail "the new creation date was not logged"
 wait_archived 4 60
 expect_no_dead_job
 pass "a new API key from its file, applied by SIGHUP: the held jobs ran at once and the case is archived"
 
 # A key only a restart applies is named; a configuration that does not validate is refused.
-write_config 'api_key_created = "2026-11-20"
-live_reserve_percent = 30'
+write_config "api_key_created = \"$next_created\"
+live_reserve_percent = 30"
 reload_and_wait "applies only at the next restart: certn.live_reserve_percent"
-write_config 'api_key_created = "2026-11-20"
-live_reserve_percent = 95'
+write_config "api_key_created = \"$next_created\"
+live_reserve_percent = 95"
 reload_and_wait "configuration refused, the running one is kept: certn.live_reserve_percent"
 signature=$(printf '%s' '{"id":"evt-after-refusal","event_type":"CASE_STATUS_CHANGED","object_id":"x","object_type":"CASE"}' |
   openssl dgst -sha256 -hmac new-webhook-secret -hex | sed 's/^.* //')

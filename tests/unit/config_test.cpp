@@ -768,7 +768,7 @@ TEST_CASE("the example shows every key, and each has an environment variable") {
     CAPTURE(key);
     const std::string name = key.substr(key.rfind('.') + 1);
     CHECK(contains(text, "\n" + name + " = ") != contains(text, "# " + name + " = "));
-    CHECK(contains(text, "# " + name + "_file = \"${CREDENTIALS_DIRECTORY}/"));
+    CHECK(contains(text, "# " + name + "_file = \"/run/certn-archiver/"));
   }
 }
 
