@@ -1,14 +1,19 @@
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <memory>
 #include <sstream>
 
+#include "certn/model.hpp"
 #include "encoding/encoding.hpp"
+#include "retry/table.hpp"
 #include "service/certn_clients.hpp"
 #include "service/cli_database.hpp"
 #include "service/service.hpp"
@@ -75,6 +80,32 @@ class file_sink final : public http::body_sink {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> hash_;
 };
 
+// A 429 is waited out, not failed: as long as Certn's Retry-After says (else 5 s, at most 5
+// minutes), said on stderr, then the same call again; up to max_rate_limited_retries times. A
+// refused request was not processed, so repeating even an order is safe.
+constexpr int max_rate_limited_retries = 5;
+
+template <class T>
+awaitable<certn::call_result<T>> patiently(
+    const std::function<awaitable<certn::call_result<T>>()>& call) {
+  for (int retries = 0;; ++retries) {
+    certn::call_result<T> result = co_await call();
+    if (result.value || result.failure->kind != retry::failure_class::rate_limited ||
+        retries == max_rate_limited_retries) {
+      co_return result;
+    }
+    const std::optional<std::chrono::seconds> asked = result.failure->retry_after;
+    const std::chrono::seconds wait =
+        std::clamp(asked.value_or(std::chrono::seconds(5)), std::chrono::seconds(1),
+                   std::chrono::seconds(300));
+    std::cerr << "certn-archiver: Certn answered 429 (rate limited); waiting " << wait.count()
+              << " s" << (asked ? " as its Retry-After asks" : "") << ", then trying again ("
+              << retries + 1 << " of " << max_rate_limited_retries << ")\n";
+    asio::steady_timer timer(co_await asio::this_coro::executor, wait);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+}
+
 template <class T>
 int report(const certn::call_result<T>& result) {
   if (!result.value) {
@@ -86,15 +117,20 @@ int report(const certn::call_result<T>& result) {
 }
 
 awaitable<int> list(certn::api_client& api, const cases_request& request) {
+  int number = request.page;
+  const std::function<awaitable<certn::call_result<certn::case_page>>()> list_page = [&] {
+    return api.list_cases(request.filter, number, request.page_size);
+  };
   if (!request.all_pages) {
-    co_return report(co_await api.list_cases(request.filter, request.page, request.page_size));
+    co_return report(co_await patiently(list_page));
   }
-  // Pages are printed as they come, so memory stays flat however many cases there are.
-  certn::case_pages pages(api, request.filter, request.page_size);
+  // Pages are printed as they come, so memory stays flat however many cases there are; they are
+  // numbered here, not followed by `next` (a URL from an answer could point anywhere).
+  number = 1;
   bool first = true;
   std::cout << "[";
-  while (!pages.done()) {
-    const auto page = co_await pages.next();
+  for (bool more = true; more; ++number) {
+    const auto page = co_await patiently(list_page);
     if (!page.value) {
       std::cout << "]\n" << std::flush;
       print_failure(*page.failure);
@@ -104,13 +140,17 @@ awaitable<int> list(certn::api_client& api, const cases_request& request) {
       std::cout << (first ? "\n" : ",\n") << record.raw_json;
       first = false;
     }
+    more = certn::has_more_pages(*page.value, request.page_size);
   }
   std::cout << "\n]\n";
   co_return exit_ok;
 }
 
 awaitable<int> report_file(certn::api_client& api, const cases_request& request) {
-  const auto file = co_await api.get_report_file(request.id);
+  const std::function<awaitable<certn::call_result<certn::report_file>>()> get = [&] {
+    return api.get_report_file(request.id);
+  };
+  const auto file = co_await patiently(get);
   if (!file.value || request.download_path.empty()) {
     co_return report(file);
   }
@@ -160,22 +200,35 @@ awaitable<int> run(certn::api_client& api, const cases_request& request) {
     co_return co_await list(api, request);
   }
   if (e == "get") {
-    co_return report(co_await api.get_case(request.id));
+    const std::function<awaitable<certn::call_result<certn::case_record>>()> call = [&] {
+      return api.get_case(request.id);
+    };
+    co_return report(co_await patiently(call));
   }
   if (e == "cancel") {
-    co_return report(co_await api.cancel_case(request.id));
+    const std::function<awaitable<certn::call_result<std::optional<certn::case_record>>>()> call =
+        [&] { return api.cancel_case(request.id); };
+    co_return report(co_await patiently(call));
   }
   if (e == "generate-report") {
-    co_return report(co_await api.generate_report(request.id, request.language));
+    const std::function<awaitable<certn::call_result<std::string>>()> call = [&] {
+      return api.generate_report(request.id, request.language);
+    };
+    co_return report(co_await patiently(call));
   }
   if (e == "report-file") {
     co_return co_await report_file(api, request);
   }
   if (e == "supplementary-files") {
-    co_return report(co_await api.get_supplementary_files(request.id));
+    const std::function<awaitable<certn::call_result<certn::supplementary_files>>()> call = [&] {
+      return api.get_supplementary_files(request.id);
+    };
+    co_return report(co_await patiently(call));
   }
   if (e == "supplementary-information") {
-    co_return report(co_await api.get_supplementary_information(request.id));
+    const std::function<awaitable<certn::call_result<certn::supplementary_information>>()> call =
+        [&] { return api.get_supplementary_information(request.id); };
+    co_return report(co_await patiently(call));
   }
   if (e == "order") {
     const auto body = read_order(request.order_json_file);
@@ -183,10 +236,16 @@ awaitable<int> run(certn::api_client& api, const cases_request& request) {
       std::cerr << "certn-archiver: cannot read " << request.order_json_file << "\n";
       co_return exit_usage;
     }
-    co_return report(co_await api.order(*body));
+    const std::function<awaitable<certn::call_result<certn::case_record>>()> call = [&] {
+      return api.order(*body);
+    };
+    co_return report(co_await patiently(call));
   }
   if (e == "order-package") {
-    co_return report(co_await api.order_package(request.package));
+    const std::function<awaitable<certn::call_result<certn::case_record>>()> call = [&] {
+      return api.order_package(request.package);
+    };
+    co_return report(co_await patiently(call));
   }
   std::cerr << "certn-archiver: unknown cases endpoint " << e << "\n";
   co_return exit_usage;

@@ -59,3 +59,22 @@ rc=0; CERTN_ARCHIVER_CERTN_API_KEY=k3y-that-must-not-leak "$binary" cases list >
 [[ $rc -eq 1 ]] && grep -q "authentication" "$scratch/err" || fail "wrong key: exit $rc, $(cat "$scratch/err")"
 ! grep -q "k3y-that-must-not-leak" "$scratch/err" || fail "the key leaked into the error"
 pass "wrong API key (exit 1, key not shown)"
+
+# A 429 is waited out: Certn's Retry-After honoured and said on stderr, then the same call again.
+set_faults '{"rate_429":1,"retry_after_rate":1,"retry_after_seconds":1}' >/dev/null
+"$binary" cases get "$done_id" >"$scratch/out" 2>"$scratch/err" &
+patient=$!
+wait_for grep -q "Certn answered 429 (rate limited); waiting 1 s as its Retry-After asks" "$scratch/err" ||
+  fail "no word of the 429: $(cat "$scratch/err")"
+set_faults '{"rate_429":0}' >/dev/null
+rc=0
+wait "$patient" || rc=$?
+[[ $rc -eq 0 && $(json 'd["id"]') == "$done_id" ]] || fail "after the 429s: exit $rc, $(cat "$scratch/err")"
+# Still refused after every retry: the 429 is the answer (exit 1, class rate_limited).
+set_faults '{"rate_429":1,"retry_after_rate":1,"retry_after_seconds":1}' >/dev/null
+rc=0
+"$binary" cases get "$done_id" >"$scratch/out" 2>"$scratch/err" || rc=$?
+set_faults '{"rate_429":0}' >/dev/null
+[[ $rc -eq 1 && $(grep -c "answered 429" "$scratch/err") -eq 5 ]] && grep -q "rate_limited" "$scratch/err" ||
+  fail "429 every time: exit $rc, $(cat "$scratch/err")"
+pass "429 waited out as Retry-After asks (5 retries at most, then exit 1)"
