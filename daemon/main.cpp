@@ -39,8 +39,9 @@ int main(int argc, char** argv) {
   app.add_option(
       "-c,--config", config_file,
       "TOML configuration file (default: $CERTN_ARCHIVER_CONFIG, else built-in defaults)");
-  app.add_option("--log-format", log_format, "Log format: text or json (overrides log.format)")
-      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-format", log_format,
+                 "Log format: text, json or journal (overrides log.format)")
+      ->check(CLI::IsMember({"text", "json", "journal"}));
 
   CLI::App* serve = app.add_subcommand("serve", "Receive Certn webhooks and archive cases");
   CLI::App* migrate = app.add_subcommand("migrate", "Apply missing database migrations");
@@ -276,8 +277,9 @@ int main(int argc, char** argv) {
   const std::function<config::config()> load_config = [file, load_env, log_format, for_serve] {
     config::config loaded = config::load(file, load_env);
     if (!log_format.empty()) {
-      loaded.log.format =
-          log_format == "json" ? config::log_format::json : config::log_format::text;
+      loaded.log.format = log_format == "json"      ? config::log_format::json
+                          : log_format == "journal" ? config::log_format::journal
+                                                    : config::log_format::text;
     }
     if (for_serve) {
       config::require_serve_settings(loaded);

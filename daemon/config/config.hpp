@@ -206,7 +206,8 @@ struct workers_settings {
   std::chrono::seconds priority_max_wait{300};
 };
 
-enum class log_format { text, json };
+// journal: straight to systemd-journald, with the record's ids as fields of their own.
+enum class log_format { text, json, journal };
 
 struct log_settings {
   std::string level = "info";  // trace|debug|info|warn|error|critical|off

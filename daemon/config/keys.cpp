@@ -22,6 +22,7 @@ constexpr std::pair<signature_scheme, std::string_view> scheme_names[] = {
 constexpr std::pair<log_format, std::string_view> format_names[] = {
     {log_format::text, "text"},
     {log_format::json, "json"},
+    {log_format::journal, "journal"},
 };
 
 template <typename Enum, std::size_t N>

@@ -160,27 +160,31 @@ void workers::after_recorded(const pending_outcome& run, recording what) {
   const double elapsed = std::chrono::duration<double>(time_.steady_now() - run.started).count();
   metrics_.runs.inc({job.kind, outcome_label(decided.what, recorded)});
   metrics_.duration.observe({job.kind}, elapsed);
+  // The job's ids as fields of the record too (JSON keys, journald fields), not only in its text.
+  const std::string id = std::to_string(job.id);
+  const auto log = [&](spdlog::level::level_enum level, const std::string& message) {
+    ops::log_with(level, {{"job_id", id}, {"job_kind", job.kind}, {"job_key", job.key}}, message);
+  };
+  const std::string head = fmt::format("job {} {}({})", job.id, job.kind, job.key);
   if (what == recording::given_up) {
     // Logged by the caller with the database's error.
   } else if (what == recording::stale) {
     metrics_.stale_outcomes.inc({job.kind});
-    spdlog::warn(
-        "job {} {}({}): lease lost (cancelled, rescued or claimed again); result "
-        "discarded",
-        job.id, job.kind, job.key);
+    log(spdlog::level::warn,
+        head + ": lease lost (cancelled, rescued or claimed again); result discarded");
   } else if (decided.what == outcome::kind::succeeded) {
-    spdlog::info("job {} {}({}) done in {:.3f} s", job.id, job.kind, job.key, elapsed);
+    log(spdlog::level::info, fmt::format("{} done in {:.3f} s", head, elapsed));
   } else if (decided.what == outcome::kind::retry && !decided.counts_as_attempt) {
     // Waiting (for a 429's window, for the case's other jobs) is expected, not a failure.
-    spdlog::debug("job {} {}({}) waits: {}; again in {:.1f} s", job.id, job.kind, job.key,
-                  decided.error, static_cast<double>(decided.delay.count()) / 1000.0);
+    log(spdlog::level::debug, fmt::format("{} waits: {}; again in {:.1f} s", head, decided.error,
+                                          static_cast<double>(decided.delay.count()) / 1000.0));
   } else if (decided.what == outcome::kind::retry && job.attempt < job.max_attempts) {
-    spdlog::warn("job {} {}({}) attempt {}/{} failed: {}; retry in {:.1f} s", job.id, job.kind,
-                 job.key, job.attempt, job.max_attempts, decided.error,
-                 static_cast<double>(decided.delay.count()) / 1000.0);
+    log(spdlog::level::warn, fmt::format("{} attempt {}/{} failed: {}; retry in {:.1f} s", head,
+                                         job.attempt, job.max_attempts, decided.error,
+                                         static_cast<double>(decided.delay.count()) / 1000.0));
   } else {
-    spdlog::error("job {} {}({}) dead after attempt {}: {}", job.id, job.kind, job.key, job.attempt,
-                  decided.error);
+    log(spdlog::level::err,
+        fmt::format("{} dead after attempt {}: {}", head, job.attempt, decided.error));
   }
   if (running_.erase(job.lease_token) > 0 && job.priority != ops::priority::live) {
     --running_below_live_;

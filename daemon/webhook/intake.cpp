@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "encoding/encoding.hpp"
+#include "ops/logging.hpp"
 #include "webhook/event.hpp"
 #include "webhook/signature.hpp"
 #include "webhook/store.hpp"
@@ -171,8 +172,17 @@ awaitable<http::response> intake::receive_event(const http::request& req) {
     co_return finish(type_label(received.event_type), "duplicate", http::status::ok,
                      "duplicate\n");
   }
-  spdlog::info("webhook event {} ({} {} {}) stored{}", received.id, received.event_type,
-               received.object_type, received.object_id, job ? ", job " + job->kind : "");
+  ops::log_with(
+      spdlog::level::info,
+      {{"event_id", received.id},
+       {"event_type", received.event_type},
+       {"case_id", !received.case_id.empty()        ? std::string_view(received.case_id)
+                   : received.object_type == "CASE" ? std::string_view(received.object_id)
+                                                    : std::string_view()},
+       {"object_type", received.object_type},
+       {"object_id", received.object_id}},
+      fmt::format("webhook event {} ({} {} {}) stored{}", received.id, received.event_type,
+                  received.object_type, received.object_id, job ? ", job " + job->kind : ""));
   if (job && job->delay.count() > 0 && job_due_later_) {
     job_due_later_(job->delay);
   }

@@ -517,6 +517,30 @@ TEST_CASE("a JSON log line is valid JSON whatever the message holds") {
   }
 }
 
+TEST_CASE("a record's fields: more keys of its JSON line, journald fields, not in its text") {
+  const std::string line = ops::format_log_line(
+      log_format::json, "info", "job 42 sync_case(c-1) done",
+      {{"job_id", "42"}, {"job_kind", "sync_case"}, {"job_key", "c-\"1\""}, {"case_id", ""}});
+  const auto members = flat_json_parser(line).parse();
+  REQUIRE_MESSAGE(members.has_value(), line);
+  CHECK(members->at("job_id") == "42");
+  CHECK(members->at("job_kind") == "sync_case");
+  CHECK(members->at("job_key") == "c-\"1\"");
+  CHECK(members->count("case_id") == 0);  // empty: left out
+  CHECK(members->at("msg") == "job 42 sync_case(c-1) done");
+
+  const std::string text =
+      ops::format_log_line(log_format::text, "info", "job 42 done", {{"job_id", "42"}});
+  CHECK(text.ends_with(" info job 42 done"));
+
+  const std::vector<std::string> fields = ops::journal_fields(
+      spdlog::level::warn, "line one\nline two", {{"job_id", "42"}, {"event_id", ""}});
+  CHECK(fields == std::vector<std::string>{"MESSAGE=line one\nline two", "PRIORITY=4",
+                                           "SYSLOG_IDENTIFIER=certn-archiver", "JOB_ID=42"});
+  CHECK(ops::journal_fields(spdlog::level::err, "x", {})[1] == "PRIORITY=3");
+  CHECK(ops::journal_fields(spdlog::level::info, "x", {})[1] == "PRIORITY=6");
+}
+
 TEST_CASE("a text log line is one line with control characters escaped") {
   const std::string line = ops::format_log_line(log_format::text, "warn", "a\nb\x01 \"q\"");
   CHECK(line.find('\n') == std::string::npos);
