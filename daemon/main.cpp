@@ -218,6 +218,8 @@ int main(int argc, char** argv) {
   CLI::App* verify = app.add_subcommand(
       "verify", "Re-read stored objects and compare their sha256 and size with the database");
   verify->add_option("--case", verify_case, "Only the objects of this case");
+  bool verify_json = false;
+  verify->add_flag("--json", verify_json, "One JSON object (counts and each problem) at the end");
 
   bool lock_probe_json = false;
   CLI::App* lock_probe = app.add_subcommand(
@@ -349,7 +351,7 @@ int main(int argc, char** argv) {
       return service::jobs(cfg, jobs_request);
     }
     if (verify->parsed()) {
-      return service::verify(cfg, verify_case);
+      return service::verify(cfg, verify_case, verify_json);
     }
     if (backfill->parsed()) {
       return service::backfill(cfg, backfill_request);

@@ -1,7 +1,7 @@
 #include <cctype>
-#include <cstdio>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <iostream>
 #include <pqxx/pqxx>
 #include <string>
@@ -15,6 +15,7 @@
 #include "queue/queue.hpp"
 #include "service/certn_clients.hpp"
 #include "service/cli_database.hpp"
+#include "service/progress.hpp"
 #include "service/service.hpp"
 
 namespace archiver::service {
@@ -157,6 +158,7 @@ awaitable<int> run(certn::api_client& api, db::pool& database, const backfill_re
   filter.overall_status = request.statuses;
   certn::case_pages pages(api, filter, page_size);
   bool estimated = false;
+  progress shown("backfill: cases listed and enqueued");
   while (!pages.done()) {
     const auto page = co_await pages.next();
     if (!page.value) {
@@ -171,6 +173,7 @@ awaitable<int> run(certn::api_client& api, db::pool& database, const backfill_re
     if (!estimated && page.value->count) {
       // The listing's total, before the first job is queued.
       print_estimate(static_cast<std::int64_t>(*page.value->count), budget);
+      shown.set_total(*page.value->count);
       estimated = true;
     }
     std::vector<std::string> case_ids;
@@ -182,8 +185,7 @@ awaitable<int> run(certn::api_client& api, db::pool& database, const backfill_re
     counts.seen += static_cast<std::int64_t>(case_ids.size());
     counts.enqueued += enqueued;
     counts.already_pending += static_cast<std::int64_t>(case_ids.size()) - enqueued;
-    std::cerr << "backfill: " << counts.seen << " case(s) listed, " << counts.enqueued
-              << " enqueued\n";
+    shown.update(static_cast<std::uint64_t>(counts.seen));
   }
   if (!estimated) {
     print_estimate(counts.seen, budget);

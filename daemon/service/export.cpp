@@ -19,6 +19,7 @@
 #include "records/bag.hpp"
 #include "service/cli_database.hpp"
 #include "service/pipeline.hpp"
+#include "service/progress.hpp"
 #include "service/service.hpp"
 #include "storage/digest.hpp"
 
@@ -94,7 +95,10 @@ struct copy_outcome {
 awaitable<void> copy_objects(storage::object_store& store,
                              const std::vector<records::artifact_version>& artifacts,
                              const fs::path& bag, copy_outcome& out) {
+  progress shown("export: objects copied", artifacts.size());
+  std::uint64_t copied = 0;
   for (const records::artifact_version& artifact : artifacts) {
+    shown.update(copied++);
     const std::string path = records::payload_path(artifact.key);
     const fs::path target = bag / path;
     fs::create_directories(target.parent_path());

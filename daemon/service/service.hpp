@@ -118,9 +118,11 @@ struct backfill_request {
 int backfill(const config::config& cfg, const backfill_request& request);
 
 // `certn-archiver verify [--case ID]`: reads back every recorded object (or one case's) and
-// compares its sha256 and size with the database; prints each mismatch. Returns 0 when all match,
-// 1 on any mismatch, missing or unreadable object, or when the database cannot be read.
-int verify(const config::config& cfg, const std::string& case_id);
+// compares its sha256 and size with the database; prints each mismatch as found, then a summary,
+// or (json) one JSON object at the end: store, objects, ok, ok_bytes, problems [{key, problem,
+// detail}]. Progress on a terminal. Returns 0 when all match, 1 on any mismatch, missing or
+// unreadable object, or when the database cannot be read.
+int verify(const config::config& cfg, const std::string& case_id, bool json = false);
 
 // `certn-archiver lock-probe [--json]`: whether the S3 store enforces Object Lock, found by trying
 // (storage::s3_store::probe_object_lock): one line per finding, then the verdict. Returns 0 when

@@ -3,11 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <optional>
 #include <pqxx/pqxx>
 
+#include "encoding/json.hpp"
 #include "records/audit.hpp"
 #include "service/cli_database.hpp"
 #include "service/pipeline.hpp"
+#include "service/progress.hpp"
 #include "service/service.hpp"
 
 namespace archiver::service {
@@ -20,40 +23,58 @@ struct recorded_object {
   std::uint64_t size = 0;
 };
 
+struct problem {
+  std::string key;
+  std::string what;    // MISSING, UNREADABLE, MISMATCH
+  std::string detail;  // empty for MISSING
+};
+
 struct tally {
   std::uint64_t objects = 0;
   std::uint64_t bytes = 0;
   std::uint64_t mismatched = 0;
   std::uint64_t missing = 0;
   std::uint64_t unreadable = 0;
+  std::vector<problem> problems;
 };
 
 awaitable<void> verify_all(storage::object_store& store,
-                           const std::vector<recorded_object>& objects, tally& out) {
+                           const std::vector<recorded_object>& objects, bool json, tally& out) {
+  progress shown("verify: objects", objects.size());
   for (const recorded_object& object : objects) {
     const storage::read_result read = co_await store.read_digest(object.key);
     ++out.objects;
+    shown.update(out.objects);
+    std::optional<problem> found;
     if (read.not_found) {
       ++out.missing;
-      std::printf("MISSING   %s\n", object.key.c_str());
+      found = problem{object.key, "MISSING", ""};
     } else if (read.failure) {
       ++out.unreadable;
-      std::printf("UNREADABLE %s: %s\n", object.key.c_str(), read.failure->message.c_str());
+      found = problem{object.key, "UNREADABLE", read.failure->message};
     } else if (read.digest.sha256_hex != object.sha256 || read.digest.size != object.size) {
       ++out.mismatched;
-      std::printf("MISMATCH  %s: recorded sha256 %s (%llu bytes), stored %s (%llu bytes)\n",
-                  object.key.c_str(), object.sha256.c_str(),
-                  static_cast<unsigned long long>(object.size), read.digest.sha256_hex.c_str(),
-                  static_cast<unsigned long long>(read.digest.size));
+      found = problem{object.key, "MISMATCH",
+                      "recorded sha256 " + object.sha256 + " (" + std::to_string(object.size) +
+                          " bytes), stored " + read.digest.sha256_hex + " (" +
+                          std::to_string(read.digest.size) + " bytes)"};
     } else {
       out.bytes += read.digest.size;
+    }
+    if (found && !json) {
+      // As found, not at the end: a long run shows its problems early.
+      std::printf("%-9s %s%s%s\n", found->what.c_str(), found->key.c_str(),
+                  found->detail.empty() ? "" : ": ", found->detail.c_str());
+    }
+    if (found) {
+      out.problems.push_back(std::move(*found));
     }
   }
 }
 
 }  // namespace
 
-int verify(const config::config& cfg, const std::string& case_id) {
+int verify(const config::config& cfg, const std::string& case_id, bool json) {
   std::vector<recorded_object> objects;
   const int read = with_database(cfg, [&](pqxx::connection& conn) {
     pqxx::read_transaction tx(conn);
@@ -91,7 +112,7 @@ int verify(const config::config& cfg, const std::string& case_id) {
   }
   tally result;
   std::exception_ptr failure;
-  asio::co_spawn(io, verify_all(*store, objects, result), [&](std::exception_ptr error) {
+  asio::co_spawn(io, verify_all(*store, objects, json, result), [&](std::exception_ptr error) {
     failure = error;
     io.stop();  // pooled idle connections (S3) would keep run() going
   });
@@ -115,7 +136,28 @@ int verify(const config::config& cfg, const std::string& case_id) {
                 static_cast<unsigned long long>(result.mismatched),
                 static_cast<unsigned long long>(result.missing),
                 static_cast<unsigned long long>(result.unreadable));
-  std::printf("%s\n", summary);
+  if (json) {
+    encoding::json_writer out;
+    out.begin_object()
+        .key("store")
+        .value(store->describe())
+        .key("objects")
+        .number(static_cast<std::int64_t>(result.objects))
+        .key("ok")
+        .number(static_cast<std::int64_t>(result.objects - bad))
+        .key("ok_bytes")
+        .number(static_cast<std::int64_t>(result.bytes))
+        .key("problems")
+        .begin_array();
+    for (const problem& p : result.problems) {
+      out.begin_object().key("key").value(p.key).key("problem").value(p.what);
+      out.key("detail").value(p.detail).end_object();
+    }
+    out.end_array().end_object();
+    std::printf("%s\n", out.str().c_str());
+  } else {
+    std::printf("%s\n", summary);
+  }
   // The verification itself is a record of custody: who checked what, when, and what was found.
   const int audited = with_database(cfg, [&](pqxx::connection& conn) {
     pqxx::work tx(conn);

@@ -51,7 +51,12 @@ aws s3 cp --only-show-errors "$scratch/tampered" "s3://testbucket/$victim"
 rc=0
 out=$("$binary" verify 2>&1) || rc=$?
 [[ $rc -eq 1 ]] && grep -q "MISMATCH  $victim" <<<"$out" || fail "verify did not catch $victim (exit $rc): $out"
-pass "verify: all objects match; a tampered object is named and exits 1"
+rc=0
+out=$("$binary" verify --json 2>/dev/null) || rc=$?
+[[ $rc -eq 1 ]] && jq -e --arg key "$victim" '.problems == [.problems[0]] and .problems[0].key == $key
+    and .problems[0].problem == "MISMATCH" and .ok == .objects - 1' <<<"$out" >/dev/null ||
+  fail "verify --json (exit $rc): $out"
+pass "verify: all objects match; a tampered object is named and exits 1, in text and JSON"
 
 stop_serve
 pass "SIGTERM: drained, exit 0"

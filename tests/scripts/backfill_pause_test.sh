@@ -25,8 +25,14 @@ out=$("$binary" backfill --since "$(date -u -d '1 day ago' +%F)" 2>"$scratch/bac
 [[ $out == "backfill: 4 cases seen, 4 sync_case jobs enqueued, 0 already pending" ]] || fail "backfill said: $out"
 grep -q "^backfill: 4 case(s): at most 20 Certn calls (5 a closed case, 1 an open one), about 0.0 day(s) at certn.requests_per_day = 1000000 less the 20 % live reserve" "$scratch/backfill.err" ||
   fail "no estimate: $(cat "$scratch/backfill.err")"
-grep -q "^backfill: 4 case(s) listed, 4 enqueued$" "$scratch/backfill.err" || fail "no progress line: $(cat "$scratch/backfill.err")"
-pass "backfill prints its estimate and progress; bulk work paused"
+! grep -q $'\r' "$scratch/backfill.err" || fail "progress drawn into a file: $(cat -A "$scratch/backfill.err")"
+# On a terminal (script(1) gives it one), the progress line is drawn and cleared.
+q "DELETE FROM jobs WHERE kind = 'sync_case'" >/dev/null
+script -qec "$binary backfill --since $(date -u -d '1 day ago' +%F) 2>&1" /dev/null >"$scratch/tty.out" ||
+  fail "backfill on a terminal: $(cat "$scratch/tty.out")"
+grep -qF $'\r\e[Kbackfill: cases listed and enqueued 4/4 (100%)\r\e[K' "$scratch/tty.out" ||
+  fail "no progress on a terminal: $(cat -A "$scratch/tty.out")"
+pass "backfill prints its estimate, progress on a terminal only; bulk work paused"
 
 # Live work goes on; once it is done, the paused bulk jobs have still never been claimed.
 bulk_untouched() {
