@@ -12,14 +12,6 @@
 #include "records/retention.hpp"
 #include "service/service.hpp"
 
-namespace {
-
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
-
-}  // namespace
-
 int main(int argc, char** argv) {
   using namespace archiver;
 
@@ -252,7 +244,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
-    return code == 0 ? exit_ok : exit_usage;
+    return code == 0 ? service::exit_ok : service::exit_usage;
   }
 
   if (copy_secrets->parsed()) {  // needs no configuration: it runs before serve's is readable
@@ -260,7 +252,7 @@ int main(int argc, char** argv) {
   }
   if (version->parsed()) {
     std::cout << "certn-archiver " << ARCHIVER_VERSION << "\n";
-    return exit_ok;
+    return service::exit_ok;
   }
 
   const config::environment env = config::from_environ();
@@ -302,7 +294,7 @@ int main(int argc, char** argv) {
       return service::doctor_config_error(e.what(), doctor_request);
     }
     std::fprintf(stderr, "certn-archiver: configuration error: %s\n", e.what());
-    return exit_usage;
+    return service::exit_usage;
   }
 
   try {
@@ -358,7 +350,7 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
-    return exit_failure;
+    return service::exit_failure;
   }
-  return exit_usage;
+  return service::exit_usage;
 }

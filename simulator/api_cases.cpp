@@ -48,22 +48,6 @@ std::optional<std::vector<query_parameter>> parse_query(std::string_view target)
   return out;
 }
 
-std::string percent_encode(std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::optional<std::int64_t> parse_positive(std::string_view text) {
   std::int64_t n = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
@@ -82,7 +66,8 @@ std::string page_url(const context& ctx, const std::vector<query_parameter>& que
     if (p.name == "page") {
       continue;
     }
-    params += (params.empty() ? "" : "&") + percent_encode(p.name) + "=" + percent_encode(p.value);
+    params += (params.empty() ? "" : "&") + archiver::encoding::percent_encode(p.name) + "=" +
+              archiver::encoding::percent_encode(p.value);
   }
   if (page > 1) {
     params += (params.empty() ? "" : "&") + std::string("page=") + std::to_string(page);

@@ -47,28 +47,6 @@ std::string string_to_sign(std::string_view path, std::string_view date, std::st
   return out;
 }
 
-bool is_unreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
-// Percent-encodes everything but unreserved characters (and '/' when `keep_slash`).
-std::string percent_encode(std::string_view text, bool keep_slash) {
-  static constexpr char digits[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    if (is_unreserved(c) || (keep_slash && c == '/')) {
-      out.push_back(c);
-    } else {
-      const auto byte = static_cast<unsigned char>(c);
-      out.push_back('%');
-      out.push_back(digits[byte >> 4]);
-      out.push_back(digits[byte & 0xf]);
-    }
-  }
-  return out;
-}
-
 // Decodes %XX escapes; nullopt for a broken escape. Unlike encoding::percent_decode, '+' stays
 // '+': in a path it is not a space.
 std::optional<std::string> percent_decode(std::string_view text) {
@@ -161,7 +139,7 @@ std::string download_signer::presign(std::string_view base_url, std::string_view
   while (!url.empty() && url.back() == '/') {
     url.pop_back();
   }
-  url.append(downloads_prefix).append(percent_encode(path, true));
+  url.append(downloads_prefix).append(archiver::encoding::percent_encode_path(path));
   url.append("?X-Amz-Algorithm=").append(algorithm);
   url.append("&X-Amz-Date=").append(date);
   url.append("&X-Amz-Expires=").append(expires);

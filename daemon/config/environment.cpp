@@ -1,6 +1,6 @@
 // Environment overrides: each CERTN_ARCHIVER_<SECTION>_<KEY> variable (and <KEY>_FILE for a
 // secret) sets its key, parsed from text; and from_environ(), the process environment as a map.
-#include "config/detail.hpp"
+#include <unistd.h>  // environ (declared under _GNU_SOURCE, which g++ defines)
 
 #include <charconv>
 #include <cstdint>
@@ -13,21 +13,12 @@
 #include <variant>
 #include <vector>
 
-extern char** environ;
+#include "config/detail.hpp"
+#include "encoding/encoding.hpp"
 
 namespace archiver::config::detail {
 
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
 
 // Sets `f` from an environment variable's text. Integers must be the whole string; errors
 // quote the text only for keys that are not secrets (and secrets are all plain strings).
@@ -40,7 +31,7 @@ void assign_env(const field& f, const std::string& variable, const std::string& 
         if constexpr (std::is_same_v<T, std::string>) {
           *out = text;
         } else if constexpr (std::is_same_v<T, bool>) {
-          const std::string word = lower(text);
+          const std::string word = encoding::ascii_lower(text);
           if (word == "true" || word == "1" || word == "yes") {
             *out = true;
           } else if (word == "false" || word == "0" || word == "no") {

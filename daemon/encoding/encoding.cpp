@@ -29,19 +29,37 @@ int hex_digit_value(char c) {
   return -1;
 }
 
-std::string percent_encode(std::string_view text) {
+namespace {
+
+std::string percent_encode_except(std::string_view text, char also_kept) {
   static constexpr char digits[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(text.size());
   for (const char c : text) {
     const auto u = static_cast<unsigned char>(c);
     if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '-' ||
-        u == '.' || u == '_' || u == '~') {
+        u == '.' || u == '_' || u == '~' || (also_kept != '\0' && c == also_kept)) {
       out += c;
     } else {
       out += '%';
       out += digits[u >> 4];
       out += digits[u & 0x0f];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string percent_encode(std::string_view text) { return percent_encode_except(text, '\0'); }
+
+std::string percent_encode_path(std::string_view text) { return percent_encode_except(text, '/'); }
+
+std::string ascii_lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
     }
   }
   return out;

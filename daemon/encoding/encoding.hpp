@@ -19,6 +19,12 @@ int hex_digit_value(char c);
 // upper-case hex: safe in a path segment or a query value.
 std::string percent_encode(std::string_view text);
 
+// As percent_encode, but '/' stays: a path whose segments are encoded.
+std::string percent_encode_path(std::string_view text);
+
+// `text` with A-Z lowered, whatever the locale (host names, schemes, header names).
+std::string ascii_lower(std::string_view text);
+
 // Decodes %XX escapes (and '+' as a space, as in query strings); nullopt when an escape is
 // truncated or not hex.
 std::optional<std::string> percent_decode(std::string_view text);

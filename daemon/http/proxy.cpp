@@ -3,19 +3,12 @@
 #include <algorithm>
 #include <cctype>
 
+#include "encoding/encoding.hpp"
 #include "http/url.hpp"
 #include "net/asio.hpp"
 
 namespace archiver::http {
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
 
 std::string_view trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
@@ -31,7 +24,7 @@ std::string without_trailing_dot(std::string_view text) {
   if (!text.empty() && text.back() == '.') {
     text.remove_suffix(1);
   }
-  return lower(text);
+  return encoding::ascii_lower(text);
 }
 
 std::string first_set(const std::map<std::string, std::string>& env, const char* lower_name,
@@ -71,7 +64,7 @@ std::optional<no_proxy_entry> parse_entry(std::string_view text) {
     if (close == std::string_view::npos) {
       return std::nullopt;
     }
-    entry.host = lower(text.substr(1, close - 1));
+    entry.host = encoding::ascii_lower(text.substr(1, close - 1));
     const std::string_view rest = text.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') {
@@ -80,12 +73,12 @@ std::optional<no_proxy_entry> parse_entry(std::string_view text) {
       port_text = rest.substr(1);
     }
   } else if (std::count(text.begin(), text.end(), ':') > 1) {
-    entry.host = lower(text);  // a bare IPv6 literal cannot carry a port
+    entry.host = encoding::ascii_lower(text);  // a bare IPv6 literal cannot carry a port
   } else if (const auto colon = text.find(':'); colon != std::string_view::npos) {
-    entry.host = lower(text.substr(0, colon));
+    entry.host = encoding::ascii_lower(text.substr(0, colon));
     port_text = text.substr(colon + 1);
   } else {
-    entry.host = lower(text);
+    entry.host = encoding::ascii_lower(text);
   }
   if (!port_text.empty() || (!text.empty() && text.back() == ':')) {
     entry.port = parse_port(port_text);
@@ -207,7 +200,7 @@ std::optional<proxy_endpoint> parse_proxy_url(std::string_view text, std::string
   };
   text = trim(text);
   if (const auto scheme_end = text.find("://"); scheme_end != std::string_view::npos) {
-    const std::string scheme = lower(text.substr(0, scheme_end));
+    const std::string scheme = encoding::ascii_lower(text.substr(0, scheme_end));
     if (scheme != "http") {
       return fail("proxy URL scheme '" + scheme + "' is not supported (only http://)");
     }

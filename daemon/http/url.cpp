@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "encoding/encoding.hpp"
+
 namespace archiver::http {
 namespace {
 
@@ -13,14 +15,6 @@ std::optional<url> fail(std::string* error, std::string message) {
     *error = std::move(message);
   }
   return std::nullopt;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
 }
 
 bool is_ipv6_literal(const std::string& text) {
@@ -50,7 +44,7 @@ std::optional<url> parse_url(std::string_view text, std::string* error) {
     return fail(error, "URL has no scheme (expected http:// or https://)");
   }
   url out;
-  out.scheme = lower(text.substr(0, scheme_end));
+  out.scheme = encoding::ascii_lower(text.substr(0, scheme_end));
   if (out.scheme == "http") {
     out.port = 80;
   } else if (out.scheme == "https") {
@@ -77,7 +71,7 @@ std::optional<url> parse_url(std::string_view text, std::string* error) {
     if (close == std::string_view::npos) {
       return fail(error, "IPv6 literal is missing its closing ']'");
     }
-    out.host = lower(authority.substr(1, close - 1));
+    out.host = encoding::ascii_lower(authority.substr(1, close - 1));
     if (!is_ipv6_literal(out.host)) {
       return fail(error, "'" + out.host + "' is not a valid IPv6 address");
     }
@@ -91,7 +85,7 @@ std::optional<url> parse_url(std::string_view text, std::string* error) {
     }
   } else {
     const auto colon = authority.find(':');
-    out.host = lower(authority.substr(0, colon));
+    out.host = encoding::ascii_lower(authority.substr(0, colon));
     if (colon != std::string_view::npos) {
       has_port = true;
       port_text = authority.substr(colon + 1);

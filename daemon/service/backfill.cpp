@@ -22,9 +22,6 @@ namespace archiver::service {
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
 constexpr int page_size = 100;  // the Cases API's maximum
 
 // Reads exactly `count` digits at `pos` into `value`.

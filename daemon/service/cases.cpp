@@ -22,10 +22,6 @@ namespace archiver::service {
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
-
 void print_failure(const certn::call_failure& failure) {
   std::cerr << "certn-archiver: " << failure.message << " [" << certn::to_string(failure.kind)
             << "]\n";

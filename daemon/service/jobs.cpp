@@ -15,10 +15,6 @@ namespace archiver::service {
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
-
 // Errors can be long (a remote's answer): one line, cut to fit a table.
 std::string short_error(const std::optional<std::string>& error) {
   if (!error) {

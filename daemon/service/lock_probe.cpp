@@ -9,14 +9,6 @@
 
 namespace archiver::service {
 
-namespace {
-
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
-
-}  // namespace
-
 int lock_probe(const config::config& cfg, bool json) {
   if (cfg.storage.backend != "s3") {
     std::cerr << "certn-archiver: lock-probe: storage.backend is " << cfg.storage.backend

@@ -43,10 +43,6 @@ using namespace probe_detail;
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
-
 // ---- The calls ----------------------------------------------------------------------------------
 
 // Going on cannot tell more: the key is refused everywhere, or Certn cannot be reached.

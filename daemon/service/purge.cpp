@@ -20,10 +20,6 @@ namespace archiver::service {
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
-
 // Two-person approval: records the request (--execute without --approve), or approves the one
 // in progress and lets the purge go on (--approve --execute). A dry run only shows the request.
 // Returns whether the purge goes on; otherwise exit_code says how the command ends. `order`

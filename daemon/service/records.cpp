@@ -25,9 +25,6 @@ namespace archiver::service {
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-
 // The audit digests serve wrote to the archive (records::audit_digest), oldest first; a digest
 // that cannot be read or parsed is a problem, named by its key.
 struct archived_digests {

@@ -11,6 +11,11 @@
 
 namespace archiver::service {
 
+// Every command's exit status, as `--help` lists them: 0 done, 1 failed, 2 bad usage.
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;
+inline constexpr int exit_usage = 2;
+
 // Runs until SIGTERM or SIGINT, then drains and returns 0. Start-up failures (database
 // unreachable, schema behind, address in use) are logged and return 1. On SIGHUP it re-reads the
 // TLS certificate and, through `reload` (which loads and checks the configuration again, or

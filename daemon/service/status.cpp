@@ -19,8 +19,6 @@ namespace archiver::service {
 
 namespace {
 
-constexpr int exit_ok = 0;
-
 std::string human_bytes(std::int64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double value = static_cast<double>(bytes);

@@ -49,10 +49,6 @@ read_result read_failure(store_failure failure, bool not_found = false) {
   return out;
 }
 
-[[noreturn]] void throw_errno(int error, const std::string& what, const fs::path& path) {
-  throw std::system_error(error, std::generic_category(), what + " " + path.string());
-}
-
 class file_descriptor {
  public:
   explicit file_descriptor(int fd) : fd_(fd) {}

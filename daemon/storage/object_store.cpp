@@ -13,12 +13,11 @@
 
 namespace archiver::storage {
 
-namespace {
-
-[[noreturn]] void throw_errno(int error, const std::string& what,
-                              const std::filesystem::path& path) {
+void throw_errno(int error, const std::string& what, const std::filesystem::path& path) {
   throw std::system_error(error, std::generic_category(), what + " " + path.string());
 }
+
+namespace {
 
 // mkdir -p with 0750 for every directory made here, whatever the umask.
 void make_directories(const std::filesystem::path& directory) {

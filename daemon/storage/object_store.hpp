@@ -21,6 +21,10 @@
 
 namespace archiver::storage {
 
+// Throws std::system_error for `error` (an errno value) with "<what> <path>" as its message.
+[[noreturn]] void throw_errno(int error, const std::string& what,
+                              const std::filesystem::path& path);
+
 // A new local file being written, chunk by chunk (it is an http::body_sink, so a download can go
 // straight into it), with sha256, MD5 and size computed as the bytes flow. Removed on destruction
 // unless a store moved it to its final place. Not thread-safe; write() runs on the caller's thread

@@ -134,18 +134,11 @@ std::string canonical_value(std::string_view value) {
   return out;
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 // Lowercase name -> values joined with ',' in their order, names sorted.
 std::map<std::string, std::string> canonical_headers(const request& req) {
   std::map<std::string, std::string> headers;
   for (const auto& [name, value] : req.headers) {
-    auto [it, inserted] = headers.try_emplace(lower(name), canonical_value(value));
+    auto [it, inserted] = headers.try_emplace(encoding::ascii_lower(name), canonical_value(value));
     if (!inserted) {
       it->second += "," + canonical_value(value);
     }

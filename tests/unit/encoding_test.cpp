@@ -16,6 +16,19 @@ TEST_CASE("percent-encoding keeps unreserved characters and escapes every other 
   CHECK(percent_encode("") == "");
 }
 
+TEST_CASE("a path keeps its slashes; everything else is encoded as in a query value") {
+  CHECK(percent_encode_path("cases/a b/report.pdf") == "cases/a%20b/report.pdf");
+  CHECK(percent_encode_path("/x?y#z/") == "/x%3Fy%23z/");
+  CHECK(percent_encode_path("") == "");
+}
+
+TEST_CASE("ascii_lower lowers A-Z only, whatever the byte") {
+  CHECK(ascii_lower("Example.COM") == "example.com");
+  CHECK(ascii_lower("X-Amz-Date: 1Z") == "x-amz-date: 1z");
+  CHECK(ascii_lower("\xC3\x89t\xC3\xA9") == "\xC3\x89t\xC3\xA9");  // bytes >= 0x80 stay
+  CHECK(ascii_lower("") == "");
+}
+
 TEST_CASE("percent-decoding reverses percent-encoding and refuses broken escapes") {
   const std::string all = [] {
     std::string bytes;
