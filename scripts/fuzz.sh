@@ -28,7 +28,8 @@ fi
 echo "==> building the fuzz targets in $build"
 mkdir -p "$build"
 if ! cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DARCHIVER_FUZZ=ON \
-  -DARCHIVER_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" \
+  -DARCHIVER_TESTS=OFF -DCMAKE_UNITY_BUILD=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" \
   >"$build/configure.log" 2>&1; then
   cat "$build/configure.log" >&2
   echo "fuzz: cmake failed" >&2
