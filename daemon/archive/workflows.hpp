@@ -31,6 +31,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <pqxx/transaction>
 #include <string>
 
 #include "archive/layout.hpp"
@@ -153,5 +154,12 @@ inline constexpr const char* protect_case_kind = "protect_case";
 inline constexpr const char* reconcile_key = "periodic";
 // A one-off reconcile (an event named a check we do not know): at most one pending at a time.
 inline constexpr const char* targeted_reconcile_key = "targeted";
+
+// Dates up to `limit` closed cases that have no retention date yet
+// (records::set_missing_retention: they closed before records.retention existed, or before an
+// upgrade) and, when `protect_objects`, queues protect_case for each whose date lies ahead
+// (their objects were written without it). Returns how many it dated. Called by serve's purge loop.
+int date_closed_cases(pqxx::work& tx, const records::retention_policy& policy, int limit,
+                      bool protect_objects, int max_attempts);
 
 }  // namespace archiver::archive

@@ -5,6 +5,8 @@
 
 #include "archive/repository.hpp"
 #include "archive/workflows_detail.hpp"
+#include "db/sql_array.hpp"
+#include "records/purge.hpp"
 
 namespace archiver::archive {
 
@@ -40,6 +42,27 @@ awaitable<job_result> workflows::protect_case(const queue::claimed_job& job_run)
     }
   }
   co_return job_result::done();
+}
+
+int date_closed_cases(pqxx::work& tx, const records::retention_policy& policy, int limit,
+                      bool protect_objects, int max_attempts) {
+  const std::vector<std::string> dated = records::set_missing_retention(tx, policy, limit);
+  if (protect_objects && !dated.empty()) {
+    // Only a date still ahead changes the objects' lock: a passed one makes the case due for the
+    // purge (which a pending protect_case would hold back), and "forever" has no date to set.
+    const pqxx::result ahead = tx.exec_params(
+        "SELECT id FROM cases WHERE id = ANY($1::text[]) AND retain_until > now() "
+        "AND retain_until <> 'infinity'",
+        db::array_literal(dated));
+    std::vector<queue::job_spec> jobs;
+    for (const auto& row : ahead) {
+      // Background work, as reconcile's follow-ups: these cases closed long ago.
+      jobs.push_back({protect_case_kind, row[0].as<std::string>(), "{}", max_attempts,
+                      std::chrono::seconds(0), ops::priority::sync});
+    }
+    queue::enqueue_many(tx, jobs);
+  }
+  return static_cast<int>(dated.size());
 }
 
 }  // namespace archiver::archive

@@ -38,15 +38,20 @@ bool set_retention(pqxx::transaction_base& tx, std::string_view case_id,
   return true;
 }
 
-int set_missing_retention(pqxx::transaction_base& tx, const retention_policy& policy, int limit) {
+std::vector<std::string> set_missing_retention(pqxx::transaction_base& tx,
+                                               const retention_policy& policy, int limit) {
   const pqxx::result missing = tx.exec_params(
       "SELECT id FROM cases WHERE closed_at IS NOT NULL AND retain_until IS NULL "
       "AND purged_at IS NULL ORDER BY closed_at LIMIT $1",
       limit);
+  std::vector<std::string> dated;
   for (const auto& row : missing) {
-    set_retention(tx, row[0].as<std::string>(), policy);
+    std::string case_id = row[0].as<std::string>();
+    if (set_retention(tx, case_id, policy)) {
+      dated.push_back(std::move(case_id));
+    }
   }
-  return static_cast<int>(missing.size());
+  return dated;
 }
 
 purge_verdict decide_purge(const purge_facts& facts, bool erasure) {

@@ -26,8 +26,9 @@ bool set_retention(pqxx::transaction_base& tx, std::string_view case_id,
                    const retention_policy& policy);
 
 // The same for up to `limit` closed cases without a date (closed before records.retention
-// existed, or before an upgrade); returns how many.
-int set_missing_retention(pqxx::transaction_base& tx, const retention_policy& policy, int limit);
+// existed, or before an upgrade), oldest closed first; returns their ids.
+std::vector<std::string> set_missing_retention(pqxx::transaction_base& tx,
+                                               const retention_policy& policy, int limit);
 
 // What the database says about a case, for decide_purge.
 struct purge_facts {

@@ -95,6 +95,8 @@ pipeline::pipeline(asio::io_context& io, const config::config& cfg, pipeline_dat
                worker_metrics_, ops::real_clock()),
       records_(cfg.records),
       retention_(records::parse_retention(cfg.records.retention)),
+      protect_objects_(config::locks_objects(cfg.storage)),
+      max_attempts_(cfg.workers.max_attempts),
       layout_(cfg.storage.prefix),
       purged_(registry.counter("certn_archiver_records_purged_total",
                                "What the purge disposed of: cases, objects and bytes.", {"what"})),
@@ -264,7 +266,8 @@ awaitable<void> pipeline::purge_loop() {
       for (int batch = dating_batch; batch == dating_batch && !stopping_;) {
         std::function<int(pqxx::connection&)> date_them = [this](pqxx::connection& conn) {
           pqxx::work tx(conn);
-          const int done = records::set_missing_retention(tx, retention_, dating_batch);
+          const int done = archive::date_closed_cases(tx, retention_, dating_batch,
+                                                      protect_objects_, max_attempts_);
           tx.commit();
           return done;
         };

@@ -89,6 +89,8 @@ class pipeline {
   // loop outlives start(), and callers' configurations need not.
   const config::records_settings records_;
   const records::retention_policy retention_;
+  const bool protect_objects_;  // storage.s3.object_lock_mode: dated cases get protect_case
+  const int max_attempts_;
   awaitable<void> purge_loop();
   // Writes the audit trail's head to the archive when it changed (records::audit_digest).
   awaitable<void> audit_digest_loop();

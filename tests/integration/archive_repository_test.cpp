@@ -1,11 +1,11 @@
 // The archive's SQL (archive/repository) against a real PostgreSQL: each statement's effect on
 // the rows the workflows and policy rely on.
-#include "archive/repository.hpp"
-
 #include <doctest/doctest.h>
 
 #include <pqxx/pqxx>
 
+#include "archive/repository.hpp"
+#include "archive/workflows.hpp"
 #include "support/harness.hpp"
 
 using namespace archiver;
@@ -306,4 +306,46 @@ TEST_CASE("protection_of: the case's retention date, rounded up, and its legal h
   tx.exec(
       "UPDATE artifacts SET purged_at = now(), purge_rule = 'test' WHERE object_key = 'k/gone'");
   CHECK(repository::live_object_keys(tx, "c1") == std::vector<std::string>{"k/a", "k/b"});
+}
+
+TEST_CASE("date_closed_cases: undated closed cases get a date; protect_case where S3 locks") {
+  scratch_database db;
+  pqxx::connection conn(db.dsn());
+  const records::retention_policy policy =
+      records::parse_retention({"COMPLETE=6y"});  // else forever
+  {
+    pqxx::work tx(conn);
+    repository::save_case(tx, "c-closed", case_with("c-closed", "COMPLETE"), "{}", true, fetched);
+    repository::save_case(tx, "c-old", case_with("c-old", "COMPLETE"), "{}", true, fetched);
+    repository::save_case(tx, "c-kept", case_with("c-kept", "CANCELLED"), "{}", true, fetched);
+    repository::save_case(tx, "c-open", case_with("c-open", "IN_PROGRESS"), "{}", false, fetched);
+    tx.exec("UPDATE cases SET closed_at = now() - interval '7 years' WHERE id = 'c-old'");
+    tx.commit();
+  }
+  const auto date_them = [&](bool protect_objects) {
+    pqxx::work tx(conn);
+    const int dated = archive::date_closed_cases(tx, policy, 10, protect_objects, 5);
+    tx.commit();
+    return dated;
+  };
+  const std::string dates =
+      "SELECT string_agg(id || ' ' || CASE WHEN retain_until IS NULL THEN 'none' "
+      "WHEN retain_until = 'infinity' THEN 'forever' WHEN retain_until > now() + interval "
+      "'5 years' THEN 'ahead' WHEN retain_until < now() THEN 'passed' END, ',' ORDER BY id) "
+      "FROM cases";
+  const std::string protect_jobs =
+      "SELECT COALESCE(string_agg(key || ' ' || payload::text || ' ' || max_attempts, ','), '') "
+      "FROM jobs WHERE kind = 'protect_case'";
+
+  CHECK(date_them(false) == 3);  // a filesystem archive, or S3 without Object Lock
+  CHECK(db.scalar(dates) == "c-closed ahead,c-kept forever,c-old passed,c-open none");
+  CHECK(db.scalar(protect_jobs).empty());
+
+  pqxx::nontransaction(conn).exec("UPDATE cases SET retain_until = NULL, retention_rule = NULL");
+  CHECK(date_them(true) == 3);
+  CHECK(db.scalar(dates) == "c-closed ahead,c-kept forever,c-old passed,c-open none");
+  // Only a date ahead changes a lock; a passed one is the purge's, which a job would hold back.
+  CHECK(db.scalar(protect_jobs) == "c-closed {} 5");
+  CHECK(date_them(true) == 0);  // dated once: nothing more to queue
+  CHECK(db.scalar(protect_jobs) == "c-closed {} 5");
 }
