@@ -404,9 +404,16 @@ object_file() {
 # verify_objects [--tmp-allowed]: every artifact stored with its recorded size and sha256, and
 # (unless --tmp-allowed) no temporary file left on the filesystem backend.
 verify_objects() {
-  local key sha size file n=0
+  local key sha size file n=0 copy=
+  if [[ ${CERTN_ARCHIVER_STORAGE_BACKEND:-filesystem} == s3 ]]; then
+    # The whole prefix read back by one awscli run (each run costs a second of CPU).
+    copy=$scratch/bucket
+    rm -rf "$copy"
+    aws s3 cp --only-show-errors --recursive "s3://testbucket/${CERTN_ARCHIVER_STORAGE_PREFIX:-}" \
+      "$copy/${CERTN_ARCHIVER_STORAGE_PREFIX:-}" || fail "awscli cannot read the bucket"
+  fi
   while IFS='|' read -r key sha size; do
-    file=$(object_file "$key")
+    file=${copy:-$archive}/$key
     [[ -f $file ]] || fail "missing $key"
     [[ $(stat -c %s "$file") -eq $size ]] || fail "size of $key: $(stat -c %s "$file") stored, $size recorded"
     [[ $(sha256sum "$file" | cut -d' ' -f1) == "$sha" ]] || fail "sha256 of $key"
