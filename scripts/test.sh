@@ -2,8 +2,8 @@
 # Runs every test of certn-archiver on a fresh Debian 12 machine, as root:
 # installs what it needs, builds twice (normal, and with AddressSanitizer + UBSan), starts a
 # throwaway PostgreSQL and s3rver, runs ctest on both builds and the fuzzers briefly, prints the
-# summaries, and stops what it started. The sanitizer build compiles, at the lowest CPU
-# priority, while the first build's tests run: they mostly wait on sockets and timers.
+# summaries, and stops what it started. The sanitizer build compiles while the first build's
+# tests run, at the lowest CPU priority: it takes only the CPU they leave.
 # Exits non-zero when anything fails.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
