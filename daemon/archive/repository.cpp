@@ -24,6 +24,10 @@ constexpr const char* count_open_jobs_of_case =
     "::bigint FROM jobs WHERE payload->>'case_id' = $1 AND kind <> $2 "
     "AND state IN ('queued', 'failed', 'running')";
 
+constexpr const char* count_running_jobs_of_case =
+    "SELECT count(*) FROM jobs WHERE payload->>'case_id' = $1 AND kind <> $2 "
+    "AND state = 'running'";
+
 // The same key can only be rewritten with what is there now (the store replaced it whole).
 constexpr const char* upsert_artifact =
     "INSERT INTO artifacts (case_id, kind, source_id, object_key, sha256, size_bytes, "
@@ -183,6 +187,11 @@ open_jobs open_jobs_of_case(pqxx::transaction_base& tx, const std::string& case_
                             const std::string& except_kind) {
   const pqxx::row row = tx.exec_params1(count_open_jobs_of_case, case_id, except_kind);
   return open_jobs{row[0].as<int>(), std::chrono::seconds(row[1].as<std::int64_t>())};
+}
+
+int running_jobs_of_case(pqxx::transaction_base& tx, const std::string& case_id,
+                         const std::string& except_kind) {
+  return tx.exec_params1(count_running_jobs_of_case, case_id, except_kind)[0].as<int>();
 }
 
 std::vector<manifest_entry> manifest_entries(pqxx::transaction_base& tx,

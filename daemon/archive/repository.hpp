@@ -53,6 +53,9 @@ struct open_jobs {
 };
 open_jobs open_jobs_of_case(pqxx::transaction_base& tx, const std::string& case_id,
                             const std::string& except_kind);
+// Of those, how many run now (a worker holds them), except those of `except_kind`.
+int running_jobs_of_case(pqxx::transaction_base& tx, const std::string& case_id,
+                         const std::string& except_kind);
 
 // The case's artifacts but its manifest, for manifest.json.
 std::vector<manifest_entry> manifest_entries(pqxx::transaction_base& tx,

@@ -1,6 +1,8 @@
 // protect_case: the case's retention date and legal hold applied to its objects already in the
-// store, once its other jobs are done (objects they write read the case's protection themselves).
-#include <algorithm>
+// store. Every write reads the case's protection just before it puts, so only a job running now
+// can write an object with the protection from before the change: protect_case waits for those
+// runs, not for queued or paused jobs (their next run reads the new protection), which bounds its
+// wait by the runs in progress rather than by a backfill paused for days.
 #include <pqxx/pqxx>
 
 #include "archive/repository.hpp"
@@ -16,23 +18,20 @@ using workflows_detail::from_store_failure;
 awaitable<job_result> workflows::protect_case(const queue::claimed_job& job_run) {
   const std::string& case_id = job_run.key;
   struct protect_facts {
-    repository::open_jobs other_jobs;
+    int running_jobs = 0;
     std::vector<std::string> keys;
     storage::object_protection protection;
   };
   const protect_facts facts = co_await database_.query<protect_facts>([&](pqxx::connection& conn) {
     pqxx::read_transaction tx(conn);
-    return protect_facts{repository::open_jobs_of_case(tx, case_id, protect_case_kind),
+    return protect_facts{repository::running_jobs_of_case(tx, case_id, protect_case_kind),
                          repository::live_object_keys(tx, case_id),
                          repository::protection_of(tx, case_id)};
   });
-  if (facts.other_jobs.count > 0) {
-    // An object being written now may have read the protection before it changed: wait until
-    // every job of the case has ended, then cover what they wrote too.
-    co_return job_result::throttled(
-        "waiting for " + std::to_string(facts.other_jobs.count) +
-            " other job(s) of the case before protecting its objects",
-        std::max(settings_.manifest_wait, facts.other_jobs.first_due_in));
+  if (facts.running_jobs > 0) {
+    co_return job_result::throttled("waiting for " + std::to_string(facts.running_jobs) +
+                                        " running job(s) of the case before protecting its objects",
+                                    settings_.manifest_wait);
   }
   for (const std::string& key : facts.keys) {
     const std::optional<storage::store_failure> failed =

@@ -11,6 +11,7 @@
 #include "certn/budget.hpp"
 #include "db/migrations.hpp"
 #include "db/pool.hpp"
+#include "encoding/json.hpp"
 #include "queue/admin.hpp"
 #include "queue/queue.hpp"
 #include "service/certn_clients.hpp"
@@ -108,9 +109,13 @@ std::int64_t enqueue_page(pqxx::connection& conn, const std::vector<std::string>
   pqxx::work tx(conn);
   std::int64_t enqueued = 0;
   for (const std::string& id : case_ids) {
+    // The case id in the payload too, as every job of a case has it: write_manifest,
+    // protect_case and the purge find a case's open jobs by it.
+    encoding::json_writer payload;
+    payload.begin_object().key("case_id").value(id).key("source").value("backfill").end_object();
     const queue::job_spec job{.kind = "sync_case",
                               .key = id,
-                              .payload = R"({"source":"backfill"})",
+                              .payload = payload.str(),
                               .max_attempts = max_attempts,
                               .priority = ops::priority::bulk};
     if (queue::enqueue(tx, job) == queue::enqueue_outcome::enqueued) {

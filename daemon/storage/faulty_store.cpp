@@ -69,6 +69,11 @@ fault_counts faulty_store::counts() const {
   return counts_;
 }
 
+std::vector<protect_call> faulty_store::protect_calls() const {
+  const std::lock_guard lock(mutex_);
+  return protect_calls_;
+}
+
 faulty_store::decision faulty_store::decide(const std::string& key) {
   const std::lock_guard lock(mutex_);
   ++counts_.attempted;
@@ -168,6 +173,10 @@ awaitable<read_result> faulty_store::read_digest(const std::string& key) {
 
 awaitable<std::optional<store_failure>> faulty_store::protect(const std::string& key,
                                                               const object_protection& protection) {
+  {
+    const std::lock_guard lock(mutex_);
+    protect_calls_.push_back({key, protection});
+  }
   co_return co_await inner_.protect(key, protection);
 }
 

@@ -6,7 +6,7 @@
 // (plan.keys, all when empty) and, among the selected ones, which meet the fault (plan.nth: only
 // the Nth selected since set_plan(), or every one). A selected put waits plan.delay first. The
 // other operations (stage, read_digest, copy_to, remove, remove_stale_staging) go straight to
-// the inner store.
+// the inner store; protect is recorded first (protect_calls()).
 //
 // Ownership: the inner store is borrowed and must outlive this one. Thread-safe: the plan and the
 // counters sit behind a mutex that is never held across a suspension.
@@ -17,6 +17,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "storage/object_store.hpp"
 
@@ -41,6 +42,12 @@ struct fault_plan {
   std::chrono::milliseconds delay{0};  // every selected put waits this long (a slow disk)
 };
 
+// One protect() call, as the inner store was asked it.
+struct protect_call {
+  std::string key;
+  object_protection protection;
+};
+
 // A `keys` matcher: the key contains `part`.
 std::function<bool(const std::string& key)> key_contains(std::string part);
 
@@ -62,6 +69,8 @@ class faulty_store final : public object_store {
   void set_plan(fault_plan plan);
   void clear_plan() { set_plan({}); }
   fault_counts counts() const;
+  // Every protect() call since construction, in order (protect is recorded, never faulted).
+  std::vector<protect_call> protect_calls() const;
 
   // Forwarded to the inner store.
   std::unique_ptr<staged_file> stage(const std::string& key, std::uint64_t max_bytes) override;
@@ -100,6 +109,7 @@ class faulty_store final : public object_store {
   fault_plan plan_;
   std::uint64_t selected_ = 0;  // selected puts since set_plan()
   fault_counts counts_;
+  std::vector<protect_call> protect_calls_;
 };
 
 }  // namespace archiver::storage

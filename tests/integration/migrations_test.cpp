@@ -335,6 +335,33 @@ TEST_CASE("the jobs table holds at most one pending job per kind and key") {
   }
 }
 
+TEST_CASE("migration 14 gives the backfill syncs already queued their case id, and only them") {
+  fresh_database db;
+  pqxx::connection conn(db.dsn);
+  db::apply_migrations(conn);
+  pqxx::nontransaction(conn).exec0(
+      "INSERT INTO jobs (kind, key, payload, state) VALUES "
+      "('sync_case', 'c-backfill', '{\"source\": \"backfill\"}', 'queued'), "
+      "('sync_case', 'c-done', '{\"source\": \"backfill\"}', 'succeeded'), "
+      "('sync_case', 'c-live', '{\"case_id\": \"c-live\", \"source\": \"x\"}', 'queued'), "
+      "('reconcile', 'periodic', '{}', 'queued')");
+  // Run again over these rows as the upgrade runs it over the rows it finds.
+  const auto& all = db::embedded_migrations();
+  const auto fourteen =
+      std::find_if(all.begin(), all.end(), [](const auto& m) { return m.version == 14; });
+  REQUIRE(fourteen != all.end());
+  pqxx::nontransaction(conn).exec0(fourteen->sql);
+  const auto payload_of = [&](const std::string& key) {
+    return pqxx::nontransaction(conn)
+        .exec_params1("SELECT payload::text FROM jobs WHERE key = $1", key)[0]
+        .as<std::string>();
+  };
+  CHECK(payload_of("c-backfill") == R"({"source": "backfill", "case_id": "c-backfill"})");
+  CHECK(payload_of("c-done") == R"({"source": "backfill"})");  // finished: left as it was
+  CHECK(payload_of("c-live") == R"({"source": "x", "case_id": "c-live"})");
+  CHECK(payload_of("periodic") == "{}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The pool
 

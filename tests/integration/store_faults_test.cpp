@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -346,4 +347,74 @@ TEST_CASE("a write slower than the lease completes under the same lease") {
   CHECK(std::stod(job_field(db, "archive_supplementary",
                             "extract(epoch FROM finished_at - created_at)")) >= 6.0);
   check_objects_match_rows(db, dir.path());
+}
+
+TEST_CASE("protect_case waits for the case's running jobs only, then protects each live object") {
+  scratch_database db;
+  running_sim sim(sim_settings());
+  temp_dir dir;
+  archiving_rig rig(archiver_config(db.dsn(), sim, dir.path()), dir.path());
+
+  const std::string id = completed_case(sim);
+  enqueue_sync(db, id);
+  REQUIRE(eventually([&] { return archived(db); }, deadline));
+  REQUIRE(rig.faults().protect_calls().empty());  // nothing asked it while archiving
+
+  // A hold and a date, as `hold` and the purge run's dating leave them; one job of the case
+  // running (a worker elsewhere holds it), one queued far ahead (a paused backfill, say), and the
+  // protect_case they queue.
+  const std::string case_literal = "'" + id + "'";
+  db.scalar("UPDATE cases SET retain_until = now() + interval '400 days' WHERE id = " +
+            case_literal + " RETURNING id");
+  db.scalar("INSERT INTO legal_holds (case_id, reason, held_by) VALUES (" + case_literal +
+            ", 'litigation', 'test') RETURNING id");
+  const std::string payload = "'{\"case_id\": \"" + id + "\", \"source\": \"test\"}'";
+  const std::string running = db.scalar(
+      "INSERT INTO jobs (kind, key, payload, state, lease_owner, lease_expires, lease_token) "
+      "VALUES ('archive_supplementary', " +
+      case_literal + ", " + payload +
+      ", 'running', 'elsewhere', now() + interval '1 hour', 1) RETURNING id");
+  db.scalar("INSERT INTO jobs (kind, key, payload, run_at) VALUES ('sync_case', " + case_literal +
+            ", " + payload + ", now() + interval '1 day') RETURNING id");
+  db.scalar("INSERT INTO jobs (kind, key, payload) VALUES ('protect_case', " + case_literal +
+            ", '{}') RETURNING id");
+
+  REQUIRE(eventually(
+      [&] {
+        return job_field(db, "protect_case", "COALESCE(last_error, '')")
+            .starts_with("waiting for 1 running job(s) of the case");
+      },
+      deadline));
+  // Waiting uses no attempt (0 between runs, 1 while one runs).
+  CHECK(std::stoi(job_field(db, "protect_case", "attempts")) <= 1);
+  CHECK(rig.faults().protect_calls().empty());
+
+  // The run ends: protect_case goes on, although the queued job is still to run.
+  db.scalar("UPDATE jobs SET state = 'succeeded', finished_at = now() WHERE id = " + running +
+            " RETURNING id");
+  REQUIRE(
+      eventually([&] { return job_field(db, "protect_case", "state") == "succeeded"; }, deadline));
+  const std::vector<storage::protect_call> calls = rig.faults().protect_calls();
+  std::vector<std::string> keys;
+  for (const storage::protect_call& call : calls) {
+    INFO("protected " << call.key);
+    CHECK(call.protection.legal_hold);
+    REQUIRE(call.protection.retain_until);
+    const auto days_ahead = std::chrono::floor<std::chrono::days>(*call.protection.retain_until -
+                                                                  std::chrono::system_clock::now());
+    CHECK(days_ahead.count() >= 399);
+    CHECK(days_ahead.count() <= 400);
+    keys.push_back(call.key);
+  }
+  std::sort(keys.begin(), keys.end());
+  const std::string live = db.scalar(
+      "SELECT string_agg(object_key, ',' ORDER BY object_key) FROM artifacts WHERE case_id = " +
+      case_literal + " AND purged_at IS NULL");
+  std::string asked;
+  for (const std::string& key : keys) {
+    asked += (asked.empty() ? "" : ",") + key;
+  }
+  CHECK(asked == live);
+  CHECK(keys.size() >= 4);  // report, two files, manifest at least
+  CHECK(job_field(db, "sync_case", "state") == "queued");
 }

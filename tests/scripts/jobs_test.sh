@@ -183,6 +183,8 @@ expect_out "backfill" '^backfill: 130 cases seen, 127 sync_case jobs enqueued, 3
 [[ $(backfilled) == 130 ]] || fail "backfill: $(backfilled) jobs"
 diff <(q "SELECT key FROM jobs WHERE payload->>'source' = 'backfill' ORDER BY key") "$scratch/case_ids" >/dev/null ||
   fail "the jobs' keys are not the cases' ids"
+[[ $(q "SELECT count(*) FROM jobs WHERE payload->>'source' = 'backfill' AND payload->>'case_id' = key") == 130 ]] ||
+  fail "backfill jobs without their case id in the payload: $(q "SELECT payload FROM jobs WHERE payload->>'source' = 'backfill' LIMIT 1")"
 expect_exit 0 "backfill again" "$binary" backfill --since 2000-01-01
 expect_out "backfill again" '^backfill: 130 cases seen, 0 sync_case jobs enqueued, 130 already pending$'
 [[ $(backfilled) == 130 ]] || fail "the second backfill enqueued jobs"
