@@ -5,7 +5,8 @@
 #   basics        fail, pass, $scratch (removed at exit unless KEEP_SCRATCH), free_port,
 #                 wait_for CMD..., wait_until [-i S] SECONDS WHAT CONDITION, start_notify_listener
 #   PostgreSQL    create_database [--migrate]: a database of its own on TEST_PG_DSN's server
-#                 ($db_dsn, exported as CERTN_ARCHIVER_DATABASE_URL, dropped at exit); q SQL
+#                 ($db_dsn, exported as CERTN_ARCHIVER_DATABASE_URL, dropped at exit); q SQL;
+#                 start_own_postgres first: a server of the test's own, which it may stop
 #   environment   certn_env (Certn = certn-sim at $sim), archive_env (serve against certn-sim on
 #                 the filesystem backend at $archive), s3_env (the S3 backend on $s3_endpoint)
 #   processes     start_sim / stop_sim (certn-sim), start_serve / spawn_serve / stop_serve /
@@ -168,6 +169,20 @@ create_database() {
   if [[ ${1:-} == --migrate ]]; then
     "$binary" migrate >"$scratch/migrate.log" 2>&1 || fail "migrate: $(cat "$scratch/migrate.log")"
   fi
+}
+
+# start_own_postgres: a PostgreSQL server of the test's own (scripts/pg.sh, under /tmp where the
+# postgres user can reach it), for a test that stops it: TEST_PG_DSN and TEST_PG_DIR then name it
+# and create_database makes the test's database there. Stopped and removed at exit.
+start_own_postgres() {
+  local dir
+  dir=$(mktemp -d /tmp/certn-archiver-pg.XXXXXX)
+  chmod 755 "$dir"
+  on_exit "bash '$source_dir/scripts/pg.sh' stop '$dir/pg' >/dev/null 2>&1; rm -rf '$dir'"
+  TEST_PG_DSN=$(bash "$source_dir/scripts/pg.sh" start "$dir/pg" "$(free_port)") ||
+    fail "cannot start a PostgreSQL server of the test's own in $dir"
+  export TEST_PG_DSN TEST_PG_DIR=$dir/pg
+  db_dsn="${TEST_PG_DSN%/*}/$db_name"
 }
 
 q() { psql -w -qtA -v ON_ERROR_STOP=1 "$db_dsn" -c "$1"; }

@@ -4,12 +4,9 @@
 # resume by themselves; every case ends archived, nothing dead, nothing lost; the objects on disk
 # equal the artifacts table and fresh downloads from Certn.
 source "$(dirname "$0")/fixture.sh"
-# Pauses TEST_PG_DSN's own server (scripts/pg.sh on TEST_PG_DIR): ctest runs it alone (RUN_SERIAL).
-[[ -n ${TEST_PG_DIR:-} && -f $TEST_PG_DIR/port ]] ||
-  fail "TEST_PG_DIR (the scripts/pg.sh cluster directory of TEST_PG_DSN) is not set: run through scripts/test.sh"
+# The server it stops is its own, so that the tests beside it keep theirs.
+start_own_postgres
 pg() { bash "$source_dir/scripts/pg.sh" "$@"; }
-paused=""
-on_exit '[[ -z $paused ]] || pg resume "$TEST_PG_DIR"'
 
 create_database --migrate
 archive_env
@@ -30,7 +27,6 @@ done
 wait_until -i 0.05 20 "archiving did not start" sql_check -ge 1 "SELECT count(*) FROM artifacts WHERE kind = 'supplementary_file'"
 pending=$(q "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed')")
 
-paused=1
 pg pause "$TEST_PG_DIR"
 outage_start=$SECONDS
 # The other cases close while the database is away: their webhooks meet a 503 first.
@@ -39,7 +35,6 @@ for id in "${ids[@]:4}"; do
 done
 sleep 3
 pg resume "$TEST_PG_DIR"
-paused=""
 pass "PostgreSQL stopped for $((SECONDS - outage_start)) s with $pending job(s) pending and 4 cases closing"
 
 settled() {  # per case: report, supplementary information, 2 checks x 2 files
