@@ -97,9 +97,10 @@ std::string explained(const readiness& state, bool with_detail) {
 
 // Health routes on `routes`: the admin listener's (`private_listener`: error details shown) or
 // the main, public one (fixed reasons only). Database checks wait up to `database_wait`.
+// `archiving` is read at each request (a reload may start it) and must outlive the routes.
 void add_admin_routes(http::router& routes, ops::registry& registry, db::pool& database,
-                      std::chrono::milliseconds database_wait, const pipeline* archiving,
-                      bool private_listener) {
+                      std::chrono::milliseconds database_wait,
+                      const std::unique_ptr<pipeline>& archiving, bool private_listener) {
   routes.add("/healthz", [](const http::request&) -> awaitable<http::response> {
     co_return http::text_response(http::status::ok, "ok\n");
   });
@@ -126,7 +127,7 @@ void add_admin_routes(http::router& routes, ops::registry& registry, db::pool& d
   // What else an operator needs to know, as JSON; never affects readiness.
   routes.add(
       "/statusz",
-      [&database, database_wait, archiving,
+      [&database, database_wait, &archiving,
        private_listener](const http::request&) -> awaitable<http::response> {
         const readiness state = co_await check_database(database, database_wait);
         encoding::json_writer out;
@@ -207,32 +208,37 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   main_routes.add(cfg.server.webhook_path,
                   [&intake](const http::request& req) { return intake.handle(req); });
   // Without an API key the daemon still stores every event and queues its jobs; they run once a
-  // key is configured and the daemon restarted.
+  // key is configured, by a reload (start_archiving) or a restart.
+  config::config archiving_cfg = cfg;  // what the pipeline reads, for as long as it lives
   std::unique_ptr<pipeline> archiving;
+  // A pipeline is set up at most once per process: its metrics stay registered (and its
+  // callbacks point into it) for the life of the registry.
+  bool archiving_set_up = false;
+  const auto set_up_archiving = [&] {
+    archiving_set_up = true;
+    archiving = std::make_unique<pipeline>(
+        io, archiving_cfg, pipeline_databases{*queue_database, *work_database}, registry);
+    queue::workers& local_workers = archiving->workers();
+    intake.on_job_due_later(
+        [&local_workers](std::chrono::seconds delay) { local_workers.due_in(delay); });
+  };
   if (cfg.certn.api_key.empty()) {
     spdlog::warn(
         "certn.api_key is not set: events are stored and queued, but nothing is archived "
-        "until a key is configured");
+        "until a key is configured (a reload applies it)");
   } else {
     try {
-      archiving = std::make_unique<pipeline>(
-          io, cfg, pipeline_databases{*queue_database, *work_database}, registry);
+      set_up_archiving();
     } catch (const std::exception& e) {
       spdlog::error("cannot set up archiving: {}", e.what());
       return 1;
     }
   }
 
-  if (archiving) {
-    queue::workers& local_workers = archiving->workers();
-    intake.on_job_due_later(
-        [&local_workers](std::chrono::seconds delay) { local_workers.due_in(delay); });
-  }
-
   http::router admin_routes;
   const bool separate_admin = !cfg.server.admin_listen.empty();
   add_admin_routes(separate_admin ? admin_routes : main_routes, registry, *intake_database,
-                   cfg.webhook.store_timeout, archiving.get(), separate_admin);
+                   cfg.webhook.store_timeout, archiving, separate_admin);
 
   std::vector<std::unique_ptr<http::server>> servers;
   try {
@@ -339,6 +345,57 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   // What the running daemon uses of the settings a reload may change; the others stay as they
   // were at start, so a reload names them again until a restart applies them.
   config::config running = cfg;
+
+  // A key given by a reload where serve started without one: archiving starts now, with the
+  // settings of the start and the reloaded secrets. If it cannot start, serve stops with exit
+  // status 1, as at start-up (a daemon that cannot archive must not look healthy).
+  const auto start_archiving = [&](const config::config& next,
+                                   const std::vector<std::string>& changed,
+                                   std::vector<std::string>& applied) {
+    if (archiving_set_up) {
+      return;  // set up and failed earlier in this process: the key stays pending
+    }
+    archiving_cfg = running;
+    archiving_cfg.certn.api_key = next.certn.api_key;
+    archiving_cfg.certn.api_key_created = next.certn.api_key_created;
+    archiving_cfg.storage.s3.access_key_id = next.storage.s3.access_key_id;
+    archiving_cfg.storage.s3.secret_access_key = next.storage.s3.secret_access_key;
+    try {
+      set_up_archiving();
+    } catch (const std::exception& e) {
+      spdlog::error("SIGHUP: certn.api_key is set, but archiving cannot be set up: {}", e.what());
+      return;
+    }
+    running = archiving_cfg;
+    for (const char* key : {"certn.api_key", "certn.api_key_created", "storage.s3.access_key_id",
+                            "storage.s3.secret_access_key"}) {
+      if (std::find(changed.begin(), changed.end(), key) != changed.end()) {
+        applied.emplace_back(key);
+      }
+    }
+    spdlog::info("SIGHUP: certn.api_key is set: starting archiving");
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+          std::string failure;
+          try {
+            co_await archiving->start();
+          } catch (const std::exception& e) {
+            failure = e.what();
+          }
+          if (stopping) {
+            co_return;
+          }
+          if (!failure.empty()) {
+            spdlog::error("stopping: cannot start archiving: {}", failure);
+            exit_code = 1;
+            co_await shut_down();
+            co_return;
+          }
+          spdlog::info("archiving started");
+        },
+        log_failure("starting archiving"));
+  };
   const auto reload_configuration = [&] {
     config::config next;
     try {
@@ -368,7 +425,9 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
       running.log.level = next.log.level;
       applied.emplace_back("log.level");
     }
-    if (archiving) {
+    if (!archiving && has("certn.api_key") && !next.certn.api_key.empty()) {
+      start_archiving(next, changed, applied);
+    } else if (archiving) {
       for (const std::string& key : archiving->apply_reload(next, changed)) {
         applied.push_back(key);
         if (key == "certn.api_key") {
