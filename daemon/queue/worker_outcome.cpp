@@ -161,30 +161,37 @@ void workers::after_recorded(const pending_outcome& run, recording what) {
   metrics_.runs.inc({job.kind, outcome_label(decided.what, recorded)});
   metrics_.duration.observe({job.kind}, elapsed);
   // The job's ids as fields of the record too (JSON keys, journald fields), not only in its text.
-  const std::string id = std::to_string(job.id);
-  const auto log = [&](spdlog::level::level_enum level, const std::string& message) {
-    ops::log_with(level, {{"job_id", id}, {"job_kind", job.kind}, {"job_key", job.key}}, message);
+  // The message is formatted only when its level is logged: a busy queue's "waits" lines are
+  // debug.
+  const auto log = [&](spdlog::level::level_enum level, const auto& message) {
+    if (spdlog::should_log(level)) {
+      ops::log_with(
+          level, {{"job_id", std::to_string(job.id)}, {"job_kind", job.kind}, {"job_key", job.key}},
+          fmt::format("job {} {}({}){}", job.id, job.kind, job.key, message()));
+    }
   };
-  const std::string head = fmt::format("job {} {}({})", job.id, job.kind, job.key);
+  const double delay_seconds = static_cast<double>(decided.delay.count()) / 1000.0;
   if (what == recording::given_up) {
     // Logged by the caller with the database's error.
   } else if (what == recording::stale) {
     metrics_.stale_outcomes.inc({job.kind});
-    log(spdlog::level::warn,
-        head + ": lease lost (cancelled, rescued or claimed again); result discarded");
+    log(spdlog::level::warn, [] {
+      return std::string(": lease lost (cancelled, rescued or claimed again); result discarded");
+    });
   } else if (decided.what == outcome::kind::succeeded) {
-    log(spdlog::level::info, fmt::format("{} done in {:.3f} s", head, elapsed));
+    log(spdlog::level::info, [&] { return fmt::format(" done in {:.3f} s", elapsed); });
   } else if (decided.what == outcome::kind::retry && !decided.counts_as_attempt) {
-    // Waiting (for a 429's window, for the case's other jobs) is expected, not a failure.
-    log(spdlog::level::debug, fmt::format("{} waits: {}; again in {:.1f} s", head, decided.error,
-                                          static_cast<double>(decided.delay.count()) / 1000.0));
+    // Waiting (for a 429's window, for the case's running jobs) is expected, not a failure.
+    log(spdlog::level::debug,
+        [&] { return fmt::format(" waits: {}; again in {:.1f} s", decided.error, delay_seconds); });
   } else if (decided.what == outcome::kind::retry && job.attempt < job.max_attempts) {
-    log(spdlog::level::warn, fmt::format("{} attempt {}/{} failed: {}; retry in {:.1f} s", head,
-                                         job.attempt, job.max_attempts, decided.error,
-                                         static_cast<double>(decided.delay.count()) / 1000.0));
+    log(spdlog::level::warn, [&] {
+      return fmt::format(" attempt {}/{} failed: {}; retry in {:.1f} s", job.attempt,
+                         job.max_attempts, decided.error, delay_seconds);
+    });
   } else {
     log(spdlog::level::err,
-        fmt::format("{} dead after attempt {}: {}", head, job.attempt, decided.error));
+        [&] { return fmt::format(" dead after attempt {}: {}", job.attempt, decided.error); });
   }
   if (running_.erase(job.lease_token) > 0 && job.priority != ops::priority::live) {
     --running_below_live_;

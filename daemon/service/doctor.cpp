@@ -6,13 +6,11 @@
 
 #include <iostream>
 #include <pqxx/pqxx>
-#include <random>
 #include <string>
 
 #include "config/config.hpp"
 #include "db/migrations.hpp"
 #include "db/pool.hpp"
-#include "encoding/encoding.hpp"
 #include "http/client.hpp"
 #include "ops/host.hpp"
 #include "service/certn_clients.hpp"
@@ -20,6 +18,7 @@
 #include "service/pipeline.hpp"
 #include "service/service.hpp"
 #include "storage/digest.hpp"
+#include "storage/object_store.hpp"
 #include "webhook/signature.hpp"
 
 namespace archiver::service {
@@ -30,15 +29,6 @@ using doctor::line;
 using doctor::status;
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
-std::string random_token() {
-  std::random_device device;
-  std::string bytes;
-  for (int i = 0; i < 8; ++i) {
-    bytes += static_cast<char>(device() & 0xff);
-  }
-  return encoding::to_hex(bytes);
-}
 
 line config_line(const config::config& cfg, const std::string& source) {
   try {
@@ -140,7 +130,8 @@ awaitable<line> storage_line(asio::io_context& io, const config::config& cfg) {
   }
   const std::string where = store->describe();
   const std::string key = cfg.storage.prefix + "doctor/" + ops::host_name() + "-" +
-                          std::to_string(::getpid()) + "-" + random_token() + ".probe";
+                          std::to_string(::getpid()) + "-" +
+                          storage::random_hex("the probe object's name") + ".probe";
   const std::string body = "certn-archiver doctor probe object, safe to delete\n";
   const std::string expected = storage::sha256_hex(body);
   const storage::object_protection unprotected;
@@ -204,7 +195,7 @@ awaitable<std::vector<line>> webhook_lines(asio::io_context& io, const config::c
   http::request_options get;
   get.connect_timeout = std::chrono::seconds(10);
   get.total_timeout = std::chrono::seconds(20);
-  const std::string token = random_token();
+  const std::string token = storage::random_hex("the challenge token");
   const std::string separator = url.find('?') == std::string::npos ? "?" : "&";
   const std::string challenge_url = url + separator + "challenge=" + token;
   http::string_sink echo(4096);

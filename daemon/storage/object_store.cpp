@@ -44,18 +44,18 @@ void make_directories(const std::filesystem::path& directory) {
   throw_errno(error, what, path);
 }
 
-std::string random_suffix() {
-  unsigned char bytes[8];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) {
-    throw std::runtime_error("OpenSSL: no random bytes for a staging file name");
-  }
-  return encoding::to_hex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
-}
-
 // A file name is at most 255 bytes: keep room for ".", ".<16 hex>" and ".tmp".
 constexpr std::size_t max_stem_bytes = 200;
 
 }  // namespace
+
+std::string random_hex(std::string_view purpose) {
+  unsigned char bytes[8];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    throw std::runtime_error("OpenSSL: no random bytes for " + std::string(purpose));
+  }
+  return encoding::to_hex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
+}
 
 staged_file::staged_file(const std::filesystem::path& directory, std::string_view stem,
                          std::uint64_t max_bytes)
@@ -64,7 +64,7 @@ staged_file::staged_file(const std::filesystem::path& directory, std::string_vie
   const std::string short_stem(stem.substr(0, max_stem_bytes));
   // O_EXCL with a random name: two writers of the same key never share a staging file.
   for (int attempt = 0; fd_ < 0; ++attempt) {
-    path_ = directory / ("." + short_stem + "." + random_suffix() + ".tmp");
+    path_ = directory / ("." + short_stem + "." + random_hex("a staging file name") + ".tmp");
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd_ < 0 && (errno != EEXIST || attempt == 3)) {
       throw_errno(errno, "cannot create staging file", path_);

@@ -21,6 +21,10 @@
 
 namespace archiver::storage {
 
+// 8 bytes from OpenSSL's generator as 16 lowercase hex digits: the unique part of a staging file's
+// or a probe object's name. Throws std::runtime_error naming `purpose` when it has none to give.
+std::string random_hex(std::string_view purpose);
+
 // Throws std::system_error for `error` (an errno value) with "<what> <path>" as its message.
 [[noreturn]] void throw_errno(int error, const std::string& what,
                               const std::filesystem::path& path);

@@ -1,7 +1,6 @@
 // S3 Object Lock: the headers of a new object, the start-up check of the bucket, and the probe
 // that finds whether the store enforces a lock or only accepts its headers (SeaweedFS, versitygw
 // and s3gw have shipped such bugs; s3rver ignores the headers).
-#include <openssl/rand.h>
 
 #include <stdexcept>
 
@@ -17,14 +16,6 @@ namespace {
 
 std::chrono::sys_seconds seconds_now(const ops::clock& clock) {
   return std::chrono::time_point_cast<std::chrono::seconds>(clock.wall_now());
-}
-
-std::string probe_name() {
-  unsigned char bytes[8];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) {
-    throw std::runtime_error("OpenSSL: no random bytes for the lock probe's key");
-  }
-  return encoding::to_hex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 std::string answer_text(const s3_answer& answer) {
@@ -96,7 +87,8 @@ awaitable<s3_store::lock_probe> s3_store::probe_object_lock() {
   if (!prefix.empty() && prefix.back() != '/') {
     prefix += '/';  // as archive::layout reads storage.prefix
   }
-  const std::string key = prefix + ".certn-archiver/lock-probe/" + probe_name();
+  const std::string key =
+      prefix + ".certn-archiver/lock-probe/" + random_hex("the lock probe's key");
   const std::chrono::sys_seconds until = seconds_now(self.clock_) + std::chrono::hours(1);
   const std::string body = "certn-archiver Object Lock probe\n";
   const object_digest digest = digest_of(body);
