@@ -3,6 +3,7 @@
 # answers 503 meanwhile and certn-sim's retries deliver the events once it is back; the workers
 # resume by themselves; every case ends archived, nothing dead, nothing lost; the objects on disk
 # equal the artifacts table and fresh downloads from Certn.
+# ctest-timeout: 300
 source "$(dirname "$0")/fixture.sh"
 # The server it stops is its own, so that the tests beside it keep theirs.
 start_own_postgres
@@ -24,7 +25,7 @@ for id in "${ids[@]:0:4}"; do
 done
 
 # The first cases are being archived: some files stored, jobs still to do.
-wait_until -i 0.05 20 "archiving did not start" sql_check -ge 1 "SELECT count(*) FROM artifacts WHERE kind = 'supplementary_file'"
+wait_until -i 0.05 60 "archiving did not start" sql_check -ge 1 "SELECT count(*) FROM artifacts WHERE kind = 'supplementary_file'"
 pending=$(q "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed')")
 
 pg pause "$TEST_PG_DIR"
@@ -41,7 +42,7 @@ settled() {  # per case: report, supplementary information, 2 checks x 2 files
   [[ $(archived_count) -eq $((cases * 6)) && $(pending_jobs) -eq 0 ]] &&
     [[ $(curl -sf "$sim/_sim/webhooks" | jq '[.webhooks[] | select(.outcome == "pending")] | length') -eq 0 ]]
 }
-wait_until 45 "not archived after the restart" settled
+wait_until 120 "not archived after the restart" settled
 kill -0 "$daemon_pid" 2>/dev/null || fail "serve died: $(tail -20 "$scratch/serve.log")"
 wait_for curl -sf "http://127.0.0.1:$port/readyz" || fail "serve not ready again after the outage"
 if grep -q 'job notifications: .*polling until the database is back' "$scratch/serve.log"; then

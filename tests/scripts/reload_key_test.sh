@@ -3,6 +3,7 @@
 # nothing; the key, given later in its file and applied by SIGHUP (`systemctl reload`), starts
 # archiving without a restart, and the case whose jobs waited is archived. No value is logged. If
 # archiving then cannot start, serve stops with exit status 1, as at start-up.
+# ctest-timeout: 240
 source "$(dirname "$0")/fixture.sh"
 create_database --migrate
 archive_env
@@ -18,7 +19,7 @@ archiving() { curl -sf "http://127.0.0.1:$port/statusz" | jq -r .archiving; }
 start_sim --file-size 1000
 case_id=$(create_cases '{"count":1,"files_per_check":1}')
 move_case "$case_id" COMPLETE
-wait_until 20 "the case's events stored and their job queued" \
+wait_until 60 "the case's events stored and their job queued" \
   sql_check -ge 1 "SELECT count(*) FROM jobs WHERE kind = 'sync_case' AND state = 'queued'"
 [[ $(archived_count) -eq 0 ]] || fail "archived without a key"
 pass "without a key: events stored, jobs queued, nothing archived"
@@ -26,11 +27,11 @@ pass "without a key: events stored, jobs queued, nothing archived"
 printf 'sim-key\n' >"$scratch/certn-api-key"
 printf '[certn]\napi_key_file = "%s"\n' "$scratch/certn-api-key" >"$scratch/config.toml"
 kill -HUP "$daemon_pid"
-wait_until 15 "archiving started by the reload" grep -q "archiving started" "$scratch/serve.log"
+wait_until 60 "archiving started by the reload" grep -q "archiving started" "$scratch/serve.log"
 grep -q "SIGHUP: applied certn.api_key" "$scratch/serve.log" ||
   fail "the reload did not say it applied the key: $(grep SIGHUP "$scratch/serve.log")"
 [[ $(archiving) == on ]] || fail "/statusz after the key: $(archiving)"
-wait_archived 4 60
+wait_archived 4 120
 expect_no_dead_job
 ! grep -q -- sim-key "$scratch/serve.log" || fail "the log shows the key"
 kill -0 "$daemon_pid" || fail "serve is gone"
@@ -49,7 +50,7 @@ start_serve
 printf '[certn]\napi_key_file = "%s"\n' "$scratch/certn-api-key" >"$scratch/config.toml"
 kill -HUP "$daemon_pid"
 rc=0
-timeout 20 tail --pid="$daemon_pid" -f /dev/null || fail "serve still runs 20 s after archiving failed to start"
+timeout 60 tail --pid="$daemon_pid" -f /dev/null || fail "serve still runs 60 s after archiving failed to start"
 wait "$daemon_pid" || rc=$?
 untrack "$daemon_pid"
 [[ $rc -eq 1 ]] || fail "serve exited $rc, expected 1: $(tail -5 "$scratch/serve.log")"
