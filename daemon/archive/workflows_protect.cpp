@@ -1,8 +1,9 @@
 // protect_case: the case's retention date and legal hold applied to its objects already in the
 // store. Every write reads the case's protection just before it puts, so only a job running now
 // can write an object with the protection from before the change: protect_case waits for those
-// runs, not for queued or paused jobs (their next run reads the new protection), which bounds its
-// wait by the runs in progress rather than by a backfill paused for days.
+// runs, not for queued or paused jobs (their next run reads the new protection, and a put that
+// finds its bytes already there applies it to them: object_store::put), which bounds its wait by
+// the runs in progress rather than by a backfill paused for days.
 #include <pqxx/pqxx>
 
 #include "archive/repository.hpp"

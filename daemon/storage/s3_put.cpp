@@ -88,6 +88,9 @@ awaitable<put_result> s3_store::put(const std::string& key, staged_file& file,
     result.failure = co_await self.check_present(key, digest.sha256_hex, present);
     if (result.failure || present) {
       result.already_present = present;
+      if (present) {
+        result.failure = co_await protect(key, protection);
+      }
       co_return result;
     }
     if (digest.size > self.s3_.multipart_threshold_bytes) {
@@ -124,6 +127,9 @@ awaitable<put_result> s3_store::put_bytes(const std::string& key, std::string by
   result.failure = co_await self.check_present(key, digest.sha256_hex, present);
   if (result.failure || present) {
     result.already_present = present;
+    if (present) {
+      result.failure = co_await protect(key, protection);
+    }
     co_return result;
   }
   co_return co_await self.put_single(key, digest, content_type, protection, std::move(bytes),

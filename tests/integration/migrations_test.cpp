@@ -335,15 +335,17 @@ TEST_CASE("the jobs table holds at most one pending job per kind and key") {
   }
 }
 
-TEST_CASE("migration 14 gives the backfill syncs already queued their case id, and only them") {
+TEST_CASE("migration 14 gives the backfill syncs their case id, and only them") {
   fresh_database db;
   pqxx::connection conn(db.dsn);
   db::apply_migrations(conn);
   pqxx::nontransaction(conn).exec0(
       "INSERT INTO jobs (kind, key, payload, state) VALUES "
-      "('sync_case', 'c-backfill', '{\"source\": \"backfill\"}', 'queued'), "
-      "('sync_case', 'c-done', '{\"source\": \"backfill\"}', 'succeeded'), "
+      "('sync_case', 'c-queued', '{\"source\": \"backfill\"}', 'queued'), "
+      "('sync_case', 'c-running', '{\"source\": \"backfill\"}', 'running'), "
+      "('sync_case', 'c-dead', '{\"source\": \"backfill\"}', 'dead'), "
       "('sync_case', 'c-live', '{\"case_id\": \"c-live\", \"source\": \"x\"}', 'queued'), "
+      "('check_changed', 'check-1', '{\"source_event\": \"e\"}', 'queued'), "
       "('reconcile', 'periodic', '{}', 'queued')");
   // Run again over these rows as the upgrade runs it over the rows it finds.
   const auto& all = db::embedded_migrations();
@@ -356,9 +358,12 @@ TEST_CASE("migration 14 gives the backfill syncs already queued their case id, a
         .exec_params1("SELECT payload::text FROM jobs WHERE key = $1", key)[0]
         .as<std::string>();
   };
-  CHECK(payload_of("c-backfill") == R"({"source": "backfill", "case_id": "c-backfill"})");
-  CHECK(payload_of("c-done") == R"({"source": "backfill"})");  // finished: left as it was
-  CHECK(payload_of("c-live") == R"({"source": "x", "case_id": "c-live"})");
+  for (const std::string key : {"c-queued", "c-running", "c-dead"}) {
+    CAPTURE(key);
+    CHECK(payload_of(key) == R"({"source": "backfill", "case_id": ")" + key + R"("})");
+  }
+  CHECK(payload_of("c-live") == R"({"source": "x", "case_id": "c-live"})");  // had one
+  CHECK(payload_of("check-1") == R"({"source_event": "e"})");  // names a check, not a case
   CHECK(payload_of("periodic") == "{}");
 }
 

@@ -478,6 +478,22 @@ TEST_CASE_FIXTURE(fixture, "protects an object already written: retention read f
   CHECK_FALSE(run(io, store.protect(key, dated)));
   CHECK(proxy.seen(read_retention) == 1);
   CHECK(proxy.seen(set_hold) == 1);
+
+  // The same bytes put again under Object Lock (a run that wrote them and failed before recording
+  // them may have read an older protection): not rewritten, but protected as asked.
+  proxy.count("PUT /" + bucket() + "/" + prefix + "cases/c-11/report.pdf HTTP");
+  const put_result again = run(io, locking.put_bytes(key, "%PDF-1.4", "application/pdf", dated));
+  CHECK(again.already_present);
+  REQUIRE(again.failure);
+  CHECK(again.failure->message.find("s3 get retention " + key + ": HTTP 501 NotImplemented") == 0);
+  CHECK(proxy.seen(read_retention) == 2);
+  CHECK(proxy.seen("PUT /" + bucket() + "/" + prefix + "cases/c-11/report.pdf HTTP") == 0);
+  // Without Object Lock, an object already there is left as it is.
+  const put_result plain_again =
+      run(io, store.put_bytes(key, "%PDF-1.4", "application/pdf", dated));
+  REQUIRE_MESSAGE(!plain_again.failure, plain_again.failure->message);
+  CHECK(plain_again.already_present);
+  CHECK(proxy.seen(read_retention) == 2);
 }
 
 TEST_CASE_FIXTURE(fixture, "lists the keys under a prefix") {
