@@ -195,6 +195,9 @@ awaitable<void> pipeline::start() {
   if (changed) {
     spdlog::info("retention policy now in force: {}", retention);
   }
+  if (stopping_) {
+    co_return;  // drained while starting (a SIGTERM during a start that a reload began)
+  }
   workers_.start();
   spdlog::info("archiving to {}", store_.describe());
   if (records_.purge_interval_seconds > 0) {

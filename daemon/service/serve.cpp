@@ -289,6 +289,8 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   asio::co_spawn(
       io,
       [&]() -> awaitable<void> {
+        // Read before the first suspension: a reload meanwhile may set up and start its own.
+        pipeline* const archiving_at_start = archiving.get();
         ops::notify_status("checking database");
         const readiness state =
             co_await check_database(*intake_database, cfg.webhook.store_timeout);
@@ -298,12 +300,12 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
           io.stop();
           co_return;
         }
-        if (archiving) {
+        if (archiving_at_start != nullptr) {
           // Before the listeners: a daemon that cannot archive must not look healthy. Exiting
           // lets the service manager restart it (the database may have gone since the check).
           std::string failure;
           try {
-            co_await archiving->start();
+            co_await archiving_at_start->start();
           } catch (const std::exception& e) {
             failure = e.what();
           }
@@ -348,7 +350,8 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
 
   // A key given by a reload where serve started without one: archiving starts now, with the
   // settings of the start and the reloaded secrets. If it cannot start, serve stops with exit
-  // status 1, as at start-up (a daemon that cannot archive must not look healthy).
+  // status 1, as at start-up (a daemon that cannot archive must not look healthy). A start-up
+  // still checking the database does not start it again (it looked before: archiving_at_start).
   const auto start_archiving = [&](const config::config& next,
                                    const std::vector<std::string>& changed,
                                    std::vector<std::string>& applied) {
@@ -363,7 +366,13 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
     try {
       set_up_archiving();
     } catch (const std::exception& e) {
-      spdlog::error("SIGHUP: certn.api_key is set, but archiving cannot be set up: {}", e.what());
+      // As at start-up: exit for the service manager to restart it. Not a drain: metrics the
+      // half-built pipeline registered may point into it.
+      spdlog::error("stopping: certn.api_key is set, but archiving cannot be set up: {}", e.what());
+      exit_code = 1;
+      stopping = true;
+      ops::notify_stopping();
+      io.stop();
       return;
     }
     running = archiving_cfg;
