@@ -174,13 +174,19 @@ create_database() {
 # start_own_postgres: a PostgreSQL server of the test's own (scripts/pg.sh, under /tmp where the
 # postgres user can reach it), for a test that stops it: TEST_PG_DSN and TEST_PG_DIR then name it
 # and create_database makes the test's database there. Stopped and removed at exit.
+# Its port lies below the kernel's ephemeral range, where free_port never looks: while the test
+# has it stopped, no other test's free_port can take it.
 start_own_postgres() {
-  local dir
+  local dir pg_port tries
   dir=$(mktemp -d /tmp/certn-archiver-pg.XXXXXX)
   chmod 755 "$dir"
-  on_exit "bash '$source_dir/scripts/pg.sh' stop '$dir/pg' >/dev/null 2>&1; rm -rf '$dir'"
-  TEST_PG_DSN=$(bash "$source_dir/scripts/pg.sh" start "$dir/pg" "$(free_port)") ||
-    fail "cannot start a PostgreSQL server of the test's own in $dir"
+  on_exit "$(printf 'bash %q stop %q >/dev/null 2>&1; rm -rf %q' "$source_dir/scripts/pg.sh" "$dir/pg" "$dir")"
+  for tries in 1 2 3 4 5; do
+    pg_port=$((20000 + RANDOM % 12000))
+    [[ -z $(ss -ltnH "sport = :$pg_port") ]] && break
+  done
+  TEST_PG_DSN=$(bash "$source_dir/scripts/pg.sh" start "$dir/pg" "$pg_port") ||
+    fail "cannot start a PostgreSQL server of the test's own in $dir (port $pg_port, tries $tries)"
   export TEST_PG_DSN TEST_PG_DIR=$dir/pg
   db_dsn="${TEST_PG_DSN%/*}/$db_name"
 }
