@@ -116,9 +116,10 @@ class object_store {
   virtual std::unique_ptr<staged_file> stage(const std::string& key, std::uint64_t max_bytes) = 0;
 
   // Stores the finished `file` at `key`, replacing what is there unless it already holds the same
-  // sha256 (then nothing is written and already_present is set, and the object gets `protection`
-  // as protect() gives it: a run that wrote it and failed before recording it may have read an
-  // older one). Runs on the caller's executor; blocking work goes to the store's own threads.
+  // sha256 (then nothing is written and already_present is set, and the object gets what
+  // `protection` adds to its own, as protect() gives it but never lifting a hold: a run that wrote
+  // it and failed before recording it may have read an older protection). Runs on the caller's
+  // executor; blocking work goes to the store's own threads.
   virtual awaitable<put_result> put(const std::string& key, staged_file& file,
                                     const std::string& content_type,
                                     const object_protection& protection) = 0;

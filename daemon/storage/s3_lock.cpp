@@ -170,6 +170,11 @@ awaitable<s3_store::lock_probe> s3_store::probe_object_lock() {
 
 awaitable<std::optional<store_failure>> s3_store::protect(const std::string& key,
                                                           const object_protection& protection) {
+  co_return co_await apply_protection(key, protection, false);
+}
+
+awaitable<std::optional<store_failure>> s3_store::apply_protection(
+    const std::string& key, const object_protection& protection, bool added_only) {
   impl& self = *impl_;
   const std::string mode = self.s3_.object_lock_mode;
   if (mode.empty()) {
@@ -205,6 +210,9 @@ awaitable<std::optional<store_failure>> s3_store::protect(const std::string& key
         co_return failure_of("put retention", key, extended);
       }
     }
+  }
+  if (added_only && !protection.legal_hold) {
+    co_return std::nullopt;
   }
   const s3_call hold =
       settings_call(key, "legal-hold=", s3_xml::legal_hold_body(protection.legal_hold));

@@ -89,7 +89,7 @@ awaitable<put_result> s3_store::put(const std::string& key, staged_file& file,
     if (result.failure || present) {
       result.already_present = present;
       if (present) {
-        result.failure = co_await protect(key, protection);
+        result.failure = co_await apply_protection(key, protection, true);
       }
       co_return result;
     }
@@ -128,7 +128,7 @@ awaitable<put_result> s3_store::put_bytes(const std::string& key, std::string by
   if (result.failure || present) {
     result.already_present = present;
     if (present) {
-      result.failure = co_await protect(key, protection);
+      result.failure = co_await apply_protection(key, protection, true);
     }
     co_return result;
   }

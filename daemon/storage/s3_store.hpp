@@ -76,6 +76,12 @@ class s3_store final : public object_store {
  private:
   // read_digest and copy_to: GETs the object, copying it to `destination` when given.
   awaitable<read_result> read(const std::string& key, const std::filesystem::path* destination);
+  // protect, and for an object a put found already there (added_only): the retention extended
+  // and a hold placed, never one lifted, since that put's run may have read the protection from
+  // before a release (a run that lost its lease, say); only protect_case lifts a hold.
+  awaitable<std::optional<store_failure>> apply_protection(const std::string& key,
+                                                           const object_protection& protection,
+                                                           bool added_only);
 
   struct impl;
   std::unique_ptr<impl> impl_;

@@ -488,6 +488,18 @@ TEST_CASE_FIXTURE(fixture, "protects an object already written: retention read f
   CHECK(again.failure->message.find("s3 get retention " + key + ": HTTP 501 NotImplemented") == 0);
   CHECK(proxy.seen(read_retention) == 2);
   CHECK(proxy.seen("PUT /" + bucket() + "/" + prefix + "cases/c-11/report.pdf HTTP") == 0);
+  // Only what adds to the object's protection: a hold placed, never one lifted (the run that
+  // puts may have read the protection from before a release; protect_case lifts holds).
+  const put_result unheld = run(io, locking.put_bytes(key, "%PDF-1.4", "application/pdf", {}));
+  REQUIRE_MESSAGE(!unheld.failure, unheld.failure->message);
+  CHECK(unheld.already_present);
+  CHECK(proxy.seen(set_hold) == 1);
+  const put_result held_again =
+      run(io, locking.put_bytes(key, "%PDF-1.4", "application/pdf", {std::nullopt, true}));
+  REQUIRE(held_again.failure);
+  CHECK(held_again.failure->message.find("s3 put legal hold " + key + ": HTTP 405") == 0);
+  CHECK(proxy.seen(set_hold) == 2);
+  CHECK(proxy.seen(hold_body) == 1);  // the one above asked ON
   // Without Object Lock, an object already there is left as it is.
   const put_result plain_again =
       run(io, store.put_bytes(key, "%PDF-1.4", "application/pdf", dated));
