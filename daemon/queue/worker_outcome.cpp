@@ -181,7 +181,7 @@ void workers::after_recorded(const pending_outcome& run, recording what) {
   } else if (decided.what == outcome::kind::succeeded) {
     log(spdlog::level::info, [&] { return fmt::format(" done in {:.3f} s", elapsed); });
   } else if (decided.what == outcome::kind::retry && !decided.counts_as_attempt) {
-    // Waiting (for a 429's window, for the case's running jobs) is expected, not a failure.
+    // Waiting (for a 429's window, for the case's other jobs) is expected, not a failure.
     log(spdlog::level::debug,
         [&] { return fmt::format(" waits: {}; again in {:.1f} s", decided.error, delay_seconds); });
   } else if (decided.what == outcome::kind::retry && job.attempt < job.max_attempts) {
