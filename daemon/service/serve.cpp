@@ -316,6 +316,9 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
             co_return;
           }
         }
+        if (stopping) {
+          co_return;  // a SIGTERM (or a reload that could not set up archiving) while starting
+        }
         for (auto& listener : servers) {
           listener->start();
         }
