@@ -86,13 +86,14 @@ metrics::metrics(ops::registry& registry)
           "one knows (read from the database at start-up); 0 before the first.")) {}
 
 workflows::workflows(db::pool& database, certn::api_client& api, storage::object_store& store,
-                     settings config, metrics& counters)
+                     settings config, metrics& counters, const ops::clock& time)
     : database_(database),
       api_(api),
       store_(store),
       settings_(std::move(config)),
       layout_(settings_.prefix),
-      metrics_(counters) {}
+      metrics_(counters),
+      time_(time) {}
 
 void workflows::register_with(queue::workers& workers) {
   const auto bind = [this](auto member) {

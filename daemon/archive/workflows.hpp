@@ -39,6 +39,7 @@
 #include "certn/api.hpp"
 #include "config/config.hpp"
 #include "db/pool.hpp"
+#include "ops/clock.hpp"
 #include "ops/metrics.hpp"
 #include "ops/recent_count.hpp"
 #include "queue/worker.hpp"
@@ -89,7 +90,7 @@ class workflows {
  public:
   // Nothing is owned; all must outlive the workers that run these jobs.
   workflows(db::pool& database, certn::api_client& api, storage::object_store& store,
-            settings config, metrics& counters);
+            settings config, metrics& counters, const ops::clock& time = ops::real_clock());
 
   void register_with(queue::workers& workers);
 
@@ -140,6 +141,7 @@ class workflows {
   settings settings_;
   layout layout_;
   metrics& metrics_;
+  const ops::clock& time_;
   std::atomic<bool> auth_failing_{false};
 };
 

@@ -14,9 +14,11 @@ awaitable<job_result> workflows::archive_supplementary(const queue::claimed_job&
   // What could not be archived this run; the job ends with the first of these once everything
   // else is done, so one unusable answer never costs the rest.
   std::optional<job_result> deferred;
-  const auto defer = [&deferred](job_result result) {
+  ops::clock::steady_time deferred_at;
+  const auto defer = [this, &deferred, &deferred_at](job_result result) {
     if (!deferred) {
       deferred = std::move(result);
+      deferred_at = time_.steady_now();
     }
   };
 
@@ -101,7 +103,13 @@ awaitable<job_result> workflows::archive_supplementary(const queue::claimed_job&
                               ": download URLs kept expiring after fresh listings"));
     }
   }
-  co_return deferred.value_or(job_result::done());
+  if (!deferred) {
+    co_return job_result::done();
+  }
+  // A Retry-After counts from the answer that carried it, not from the end of this run (which
+  // may have waited for its next turn, then downloaded every file).
+  co_return deferred->aged_by(
+      std::chrono::duration_cast<std::chrono::seconds>(time_.steady_now() - deferred_at));
 }
 
 }  // namespace archiver::archive

@@ -157,8 +157,9 @@ rate_limiter::clock::duration rate_limiter::budget_wait_of(ops::priority priorit
       budget_used_,
       std::chrono::duration_cast<clock::duration>(left_in_utc_day(time_.wall_now())),
       last_bulk_turn_ ? now - *last_bulk_turn_ : clock::duration(std::chrono::hours(24 * 365))};
-  return std::max(budget_wait(priority, budget_, facts),
-                  throttled_until_[static_cast<std::size_t>(ops::index_of(priority))] - now);
+  return std::max({budget_wait(priority, budget_, facts),
+                   throttled_until_[static_cast<std::size_t>(ops::index_of(priority))] - now,
+                   retry_after_until_ - now});
 }
 
 void rate_limiter::charge(ops::priority priority, clock::time_point now) {
@@ -265,6 +266,10 @@ void rate_limiter::hold_locally_until(clock::time_point until) {
 
 void rate_limiter::hold_until(clock::time_point until) {
   hold_locally_until(until);
+  {
+    std::lock_guard lock(mutex_);
+    retry_after_until_ = std::max(retry_after_until_, until);
+  }
   if (shared_.hold) {
     shared_.hold(std::max(clock::duration::zero(), until - time_.steady_now()));
   }

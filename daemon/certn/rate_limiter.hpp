@@ -79,7 +79,8 @@ class rate_limiter {
   };
   awaitable<turn> acquire(ops::priority priority = ops::priority::live,
                           clock::duration give_up_after = std::chrono::seconds(30));
-  // How long the day's budget and the 429 throttle hold `priority` back from `now` (zero: not).
+  // How long the day's budget, the 429 throttle and Certn's Retry-After hold `priority` back
+  // from `now` (zero: not).
   clock::duration held_back(ops::priority priority, clock::time_point now);
 
   // Sets the day's budget (default: none). REQUIRES: before the first turn.
@@ -98,7 +99,9 @@ class rate_limiter {
   // A call of class `priority` went through: its class's throttle starts again from nothing.
   void relieve(ops::priority priority);
 
-  // No turn before `until`: Certn said so with Retry-After.
+  // No turn before `until`: Certn said so with Retry-After. Every class counts as held back
+  // until then (held_back), so that acquire gives up at once when that is beyond its
+  // `give_up_after`.
   void hold_until(clock::time_point until);
   // No turn for `pause` from now.
   void hold_for(clock::duration pause);
@@ -158,6 +161,9 @@ class rate_limiter {
   std::optional<clock::time_point> last_budget_warning_;
   std::array<clock::time_point, ops::priority_count> throttled_until_{};
   std::array<std::chrono::seconds, ops::priority_count> throttle_{};
+  // Certn's last Retry-After: every class is held back until then (as by the budget), so that a
+  // long one sends the jobs back to the queue rather than keep their workers waiting.
+  clock::time_point retry_after_until_{};
 };
 
 }  // namespace archiver::certn

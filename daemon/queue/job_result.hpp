@@ -3,6 +3,7 @@
 // Asio or database header. Plain value type.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -28,6 +29,17 @@ struct job_result {
   }
   static job_result permanent(std::string why) {
     return {kind::permanent, std::move(why), {}, true};
+  }
+
+  // This verdict `elapsed` after it was reached: a wait the remote asked for counts from its
+  // answer, so a run that worked on meanwhile (a verdict kept until the rest was done) owes
+  // only what is left of it.
+  job_result aged_by(std::chrono::seconds elapsed) const {
+    job_result out = *this;
+    if (out.retry_after) {
+      out.retry_after = std::max(std::chrono::seconds::zero(), *out.retry_after - elapsed);
+    }
+    return out;
   }
 };
 

@@ -808,6 +808,40 @@ TEST_CASE("the rate limiter books turns and Retry-After holds on the clock it wa
   CHECK(*waited == 0s);
 }
 
+TEST_CASE("a Retry-After longer than acquire's patience gives the caller back at once") {
+  archiver::ops::manual_clock manual;
+  rate_limiter limiter(60, 1, manual);
+  const auto acquired = [&limiter](priority p, rate_limiter::clock::duration give_up_after) {
+    boost::asio::io_context io;
+    std::optional<rate_limiter::turn> out;
+    boost::asio::co_spawn(io, limiter.acquire(p, give_up_after),
+                          [&](std::exception_ptr e, rate_limiter::turn t) {
+                            REQUIRE_FALSE(e);
+                            out = t;
+                          });
+    io.run();
+    REQUIRE(out);
+    return *out;
+  };
+  limiter.hold_for(60s);
+  // Every class is held back, the most urgent too: the job goes back to the queue for the rest
+  // of the hold instead of keeping its worker waiting.
+  for (const priority p : {priority::live, priority::bulk}) {
+    CAPTURE(name_of(p));
+    REQUIRE(limiter.held_back(p, manual.steady_now()) == 60s);  // else acquire would wait
+    const rate_limiter::turn turn = acquired(p, 30s);
+    CHECK_FALSE(turn.granted);
+    CHECK(turn.held_back == 60s);
+  }
+  // Within its patience the caller waits for the turn (a standing clock: no real wait) ...
+  manual.advance(40s);
+  CHECK(limiter.held_back(priority::live, manual.steady_now()) == 20s);
+  // ... and once the hold is over, nothing holds any class back.
+  manual.advance(20s);
+  CHECK(limiter.held_back(priority::bulk, manual.steady_now()) == 0s);
+  CHECK(acquired(priority::bulk, 30s).granted);
+}
+
 TEST_CASE("parses Retry-After as seconds or an HTTP date, capped at a day") {
   // 2015-10-21T07:28:00Z
   const auto now = std::chrono::sys_days{std::chrono::year{2015} / 10 / 21} + 7h + 28min;

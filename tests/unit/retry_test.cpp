@@ -285,3 +285,20 @@ TEST_CASE("to_string names every class") {
   CHECK(std::string(to_string(failure_class::rate_limited)) == "rate_limited");
   CHECK(std::string(to_string(failure_class::expired_url)) == "expired_url");
 }
+
+TEST_CASE("aged_by: a verdict kept while the run went on owes only the rest of Certn's wait") {
+  const job_result throttled = job_verdict(failure_class::rate_limited, "429", seconds(57), "");
+  // The run waited for its next turn and downloaded files for 20 s after the answer.
+  const job_result later = throttled.aged_by(seconds(20));
+  REQUIRE(later.retry_after);
+  CHECK(*later.retry_after == seconds(37));
+  CHECK_FALSE(later.counts_as_attempt);  // still only a wait, not an attempt
+  CHECK(later.error == throttled.error);
+  // Past the whole wait: nothing more is owed (the queue's own backoff still applies).
+  REQUIRE(throttled.aged_by(seconds(90)).retry_after);
+  CHECK(*throttled.aged_by(seconds(90)).retry_after == seconds(0));
+  // A verdict without a wait gains none.
+  CHECK_FALSE(job_verdict(failure_class::retryable, "500", std::nullopt, "")
+                  .aged_by(seconds(5))
+                  .retry_after);
+}
