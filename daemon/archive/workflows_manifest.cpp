@@ -1,10 +1,13 @@
 // write_manifest: the case's manifest.json, once its other jobs are done and only when changed.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <pqxx/pqxx>
 
 #include "archive/policy.hpp"
 #include "archive/repository.hpp"
 #include "archive/workflows_detail.hpp"
+#include "queue/queue.hpp"
 #include "storage/digest.hpp"
 
 namespace archiver::archive {
@@ -41,10 +44,32 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
                                           " other job(s) of the case before writing its manifest",
                                       wait);
     }
-    case manifest_step::unchanged:
-      co_return job_result::done();
+    case manifest_step::unchanged: {
+      // The record is not enough: a write whose run ended before recording it (killed, or
+      // stale: see below) left other bytes at the key. Those get this run's.
+      const storage::read_result stored = co_await store_.read_digest(key);
+      if (!stored.failure && stored.digest.sha256_hex == digest.sha256_hex) {
+        co_return job_result::done();
+      }
+      if (stored.failure && !stored.not_found) {
+        co_return from_store_failure(*stored.failure);
+      }
+      spdlog::warn("case {}: {} does not hold the manifest recorded ({}): writing it again",
+                   case_id, key, stored.not_found ? "missing" : "other bytes");
+      break;
+    }
     case manifest_step::write:
       break;
+  }
+  // The key is rewritten in place, so a run that lost its lease must not write it: a newer run
+  // may have written a newer manifest already. Asked before the put, and again where the write
+  // is recorded, since the put itself can outlast the lease.
+  const bool held_before = co_await database_.query<bool>([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);  // not read-only: holds_lease locks the row
+    return queue::holds_lease(tx, job_run.lease());
+  });
+  if (!held_before) {
+    co_return job_result::retry("lease lost before writing " + key);  // a stale outcome
   }
   const storage::object_protection protection = co_await protection_of(case_id);
   const storage::put_result put =
@@ -52,11 +77,24 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
   if (put.failure) {
     co_return from_store_failure(*put.failure);
   }
-  co_await database_.run([&](pqxx::connection& conn) {
+  const bool recorded = co_await database_.query<bool>([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
+    if (!queue::holds_lease(tx, job_run.lease())) {
+      // This put may have landed over a newer run's manifest. A fresh look compares the stored
+      // bytes (above) and writes the manifest again if they differ.
+      queue::enqueue(tx, workflows_detail::job(write_manifest_kind, case_id, job_run.payload,
+                                               settings_.max_attempts, ops::priority::archive,
+                                               settings_.manifest_wait));
+      tx.commit();
+      return false;
+    }
     repository::record_artifact(tx, case_id, "manifest", case_id, key, digest, "application/json");
     tx.commit();
+    return true;
   });
+  if (!recorded) {
+    co_return job_result::retry("lease lost while writing " + key);  // a stale outcome
+  }
   metrics_.artifacts.inc({"manifest"});
   metrics_.cases_archived_last_hour.add(1, std::chrono::steady_clock::now());
   co_return job_result::done();

@@ -281,6 +281,14 @@ std::vector<lease_ref> heartbeat(pqxx::connection& conn, const std::vector<lease
   return lost;
 }
 
+bool holds_lease(pqxx::transaction_base& tx, const lease_ref& run) {
+  return !tx.exec_params(
+                "SELECT 1 FROM jobs WHERE id = $1 AND lease_token = $2 "
+                "AND state = 'running' FOR UPDATE",
+                run.id, run.token)
+              .empty();
+}
+
 bool finish(pqxx::work& tx, const lease_ref& run, const outcome& result) {
   const std::int64_t id = run.id;
   const pqxx::result mine = tx.exec_params(

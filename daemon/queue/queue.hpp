@@ -103,6 +103,12 @@ int reserved_claims(int wanted, int concurrency, int reserved_percent, int runni
 std::vector<lease_ref> heartbeat(pqxx::connection& conn, const std::vector<lease_ref>& runs,
                                  std::chrono::seconds lease);
 
+// Whether `run` still holds its lease, its job's row locked until `tx` ends, so that no rescue,
+// cancel or new claim takes the job meanwhile: what a run writes in `tx` after a true answer is
+// the current run's. For side effects that a stale run must not record (a key rewritten in
+// place).
+bool holds_lease(pqxx::transaction_base& tx, const lease_ref& run);
+
 // How a run ended, as the worker decides it (worker_detail.hpp decide: delays and jitter).
 struct outcome {
   enum class kind { succeeded, retry, dead } what = kind::succeeded;

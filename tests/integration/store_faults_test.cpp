@@ -418,3 +418,58 @@ TEST_CASE("protect_case waits for the case's running jobs only, then protects ea
   CHECK(keys.size() >= 4);  // report, two files, manifest at least
   CHECK(job_field(db, "sync_case", "state") == "queued");
 }
+
+TEST_CASE("a manifest whose stored bytes differ from its record is written again") {
+  scratch_database db;
+  running_sim sim(sim_settings());
+  temp_dir dir;
+  archiving_rig rig(archiver_config(db.dsn(), sim, dir.path()), dir.path());
+
+  const std::string id = completed_case(sim);
+  enqueue_sync(db, id);
+  REQUIRE(eventually([&] { return archived(db); }, deadline));
+  // Other bytes at the key, as a put that was never recorded leaves them (a run killed between
+  // its put and its record, or one that lost its lease meanwhile).
+  const fs::path manifest =
+      dir.path() / db.scalar("SELECT object_key FROM artifacts WHERE kind = 'manifest'");
+  const std::string recorded = file_bytes(manifest);
+  std::ofstream(manifest, std::ios::binary | std::ios::trunc) << "{\"stale\": true}";
+  {
+    pqxx::connection conn(db.dsn());
+    pqxx::work tx(conn);
+    queue::enqueue(tx,
+                   {"write_manifest", id, R"({"case_id":")" + id + R"(","source":"test"})", 10});
+    tx.commit();
+  }
+  REQUIRE(eventually([&] { return archived(db); }, deadline));
+  CHECK(job_field(db, "write_manifest", "state") == "succeeded");
+  CHECK(file_bytes(manifest) == recorded);
+  check_objects_match_rows(db, dir.path());
+}
+
+TEST_CASE("a manifest write that lost its lease records nothing; a fresh look writes it") {
+  scratch_database db;
+  running_sim sim(sim_settings());
+  temp_dir dir;
+  archiving_rig rig(archiver_config(db.dsn(), sim, dir.path()), dir.path());
+
+  const std::string id = completed_case(sim);
+  fault_plan slow{key_contains("cases/" + id + "/manifest.json"), 0, fault::none};
+  slow.delay = 2s;
+  rig.faults().set_plan(slow);
+  enqueue_sync(db, id);
+  // The first manifest put is waiting: another replica rescues the job now, as after a lease
+  // that ran out while this one's database did not answer, and will run it only in an hour.
+  REQUIRE(eventually([&] { return rig.faults().counts().delayed >= 1; }, deadline));
+  CHECK(db.scalar("UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires = NULL, "
+                  "run_at = now() + interval '1 hour' WHERE kind = 'write_manifest' AND "
+                  "state = 'running' RETURNING state") == "failed");
+  // The late put lands; its run records nothing, and asks for a fresh look at once (the job
+  // keeps its place, not an hour away), which writes and records the manifest.
+  REQUIRE(eventually([&] { return archived(db); }, deadline));
+  CHECK(rig.faults().counts().delayed == 2);
+  CHECK(count(db,
+              "SELECT count(*) FROM audit_log WHERE action = 'artifact_written' AND detail "
+              "LIKE 'manifest %'") == 1);
+  check_objects_match_rows(db, dir.path());
+}
