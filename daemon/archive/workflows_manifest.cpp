@@ -47,15 +47,17 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
     case manifest_step::unchanged: {
       // The record is not enough: a write whose run ended before recording it (killed, or
       // stale: see below) left other bytes at the key. Those get this run's.
+      // A key that cannot be read is written too, and the put says what the store thinks (an
+      // S3 user without s3:ListBucket reads a missing key as 403, not as 404).
       const storage::read_result stored = co_await store_.read_digest(key);
       if (!stored.failure && stored.digest.sha256_hex == digest.sha256_hex) {
         co_return job_result::done();
       }
-      if (stored.failure && !stored.not_found) {
-        co_return from_store_failure(*stored.failure);
-      }
       spdlog::warn("case {}: {} does not hold the manifest recorded ({}): writing it again",
-                   case_id, key, stored.not_found ? "missing" : "other bytes");
+                   case_id, key,
+                   stored.not_found ? "missing"
+                   : stored.failure ? "unreadable: " + stored.failure->message
+                                    : std::string("other bytes"));
       break;
     }
     case manifest_step::write:
@@ -77,22 +79,37 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
   if (put.failure) {
     co_return from_store_failure(*put.failure);
   }
-  const bool recorded = co_await database_.query<bool>([&](pqxx::connection& conn) {
+  // The job's state when this run no longer held its lease; empty when the write was recorded.
+  const std::string lost_to = co_await database_.query<std::string>([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
-    if (!queue::holds_lease(tx, job_run.lease())) {
+    if (queue::holds_lease(tx, job_run.lease())) {
+      repository::record_artifact(tx, case_id, "manifest", case_id, key, digest,
+                                  "application/json");
+      tx.commit();
+      return std::string();
+    }
+    std::string state = queue::state_of(tx, job_run.id);
+    if (state.empty()) {
+      state = "gone";  // pruned: never the empty answer of a recorded write
+    }
+    if (state != "cancelled" && state != "dead") {
       // This put may have landed over a newer run's manifest. A fresh look compares the stored
-      // bytes (above) and writes the manifest again if they differ.
+      // bytes (above) and writes the manifest again if they differ. Not for a job an operator
+      // cancelled or whose attempts ran out: it stays as it is (`jobs retry` looks again).
       queue::enqueue(tx, workflows_detail::job(write_manifest_kind, case_id, job_run.payload,
                                                settings_.max_attempts, ops::priority::archive,
                                                settings_.manifest_wait));
       tx.commit();
-      return false;
     }
-    repository::record_artifact(tx, case_id, "manifest", case_id, key, digest, "application/json");
-    tx.commit();
-    return true;
+    return state;
   });
-  if (!recorded) {
+  if (!lost_to.empty()) {
+    if (lost_to == "cancelled" || lost_to == "dead") {
+      spdlog::warn(
+          "case {}: job {} is {} and its last run wrote {} after losing its lease; "
+          "`verify` may find other bytes there than recorded until the job is retried",
+          case_id, job_run.id, lost_to, key);
+    }
     co_return job_result::retry("lease lost while writing " + key);  // a stale outcome
   }
   metrics_.artifacts.inc({"manifest"});

@@ -126,13 +126,14 @@ awaitable<call_result<T>> api_client::call(std::string endpoint, std::string met
                                    std::chrono::duration<double>(turn.waited).count());
   }
   if (!turn.granted) {
-    // Not sent: the day's budget (or a 429's throttle) holds this class back. A job waits
-    // without using up an attempt, as after a 429.
+    // Not sent: the day's budget, a 429's throttle or Certn's Retry-After holds this class
+    // back. A job waits without using up an attempt, as after a 429.
     const auto hold = std::chrono::ceil<std::chrono::seconds>(turn.held_back);
     co_return failed<T>({failure_class::rate_limited, 0, std::nullopt, hold,
                          method + " " + path + ": not sent: " + priority_name +
                              " work is held back " + std::to_string(hold.count()) +
-                             " s by the day's Certn budget or a 429 (certn.requests_per_day)"});
+                             " s by the day's Certn budget (certn.requests_per_day), a 429 or "
+                             "its Retry-After"});
   }
   http::request_options options;
   options.method = method;

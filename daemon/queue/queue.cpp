@@ -289,6 +289,11 @@ bool holds_lease(pqxx::transaction_base& tx, const lease_ref& run) {
               .empty();
 }
 
+std::string state_of(pqxx::transaction_base& tx, std::int64_t id) {
+  const pqxx::result row = tx.exec_params("SELECT state FROM jobs WHERE id = $1", id);
+  return row.empty() ? std::string() : row[0][0].as<std::string>();
+}
+
 bool finish(pqxx::work& tx, const lease_ref& run, const outcome& result) {
   const std::int64_t id = run.id;
   const pqxx::result mine = tx.exec_params(

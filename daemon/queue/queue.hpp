@@ -108,6 +108,8 @@ std::vector<lease_ref> heartbeat(pqxx::connection& conn, const std::vector<lease
 // the current run's. For side effects that a stale run must not record (a key rewritten in
 // place).
 bool holds_lease(pqxx::transaction_base& tx, const lease_ref& run);
+// The state of job `id` (queued, running, ...); empty when there is no such job.
+std::string state_of(pqxx::transaction_base& tx, std::int64_t id);
 
 // How a run ended, as the worker decides it (worker_detail.hpp decide: delays and jitter).
 struct outcome {

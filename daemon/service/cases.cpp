@@ -94,9 +94,13 @@ awaitable<certn::call_result<T>> patiently(
     const std::chrono::seconds wait =
         std::clamp(asked.value_or(std::chrono::seconds(5)), std::chrono::seconds(1),
                    std::chrono::seconds(300));
-    std::cerr << "certn-archiver: Certn answered 429 (rate limited); waiting " << wait.count()
-              << " s" << (asked ? " as its Retry-After asks" : "") << ", then trying again ("
-              << retries + 1 << " of " << max_rate_limited_retries << ")\n";
+    std::cerr << "certn-archiver: "
+              << (result.failure->http_status == 429
+                      ? "Certn answered 429 (rate limited)"
+                      : "not sent: the day's budget or an earlier 429 holds calls back")
+              << "; waiting " << wait.count() << " s" << (asked ? " as its Retry-After asks" : "")
+              << ", then trying again (" << retries + 1 << " of " << max_rate_limited_retries
+              << ")\n";
     asio::steady_timer timer(co_await asio::this_coro::executor, wait);
     co_await timer.async_wait(asio::use_awaitable);
   }
