@@ -3,7 +3,8 @@
 # installs what it needs, builds twice (normal, and with AddressSanitizer + UBSan), starts a
 # throwaway PostgreSQL and s3rver, runs ctest on both builds and the fuzzers briefly, prints the
 # summaries, and stops what it started. The sanitizer build compiles while the first build's
-# tests run, at the lowest CPU priority: it takes only the CPU they leave.
+# tests run, and the fuzzers run beside the sanitizer build's tests, each at the lowest CPU
+# priority: they take only the CPU the tests leave.
 # Exits non-zero when anything fails.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,11 +20,13 @@ work=$(mktemp -d /tmp/certn-archiver-test.XXXXXX)
 chmod 755 "$work"
 pg_dir="$work/pg"
 asan_build=
+fuzz=
 cleanup() {
-  if [[ -n $asan_build ]]; then  # still compiling when the run was cut short: its whole group
-    kill -TERM -- "-$asan_build" 2>/dev/null
-    wait "$asan_build" 2>/dev/null
-  fi
+  local group
+  for group in $asan_build $fuzz; do  # still running when the run was cut short: the whole group
+    kill -TERM -- "-$group" 2>/dev/null
+    wait "$group" 2>/dev/null
+  done
   bash "$root/scripts/pg.sh" stop "$pg_dir" >/dev/null 2>&1 || true
   bash "$root/scripts/s3.sh" stop "$work/s3" >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -94,12 +97,24 @@ run_suite() {  # name build-dir
   summaries+=("$name: $summary")
 }
 
+# libFuzzer targets of the parsers (clang), briefly: replays past crashes, then 10 s each. Started
+# with the sanitizer suite, in the background at the lowest CPU priority as the sanitizer build
+# was: those tests mostly wait on sockets and timers, and the fuzzers take the CPU they leave.
+fuzz_log="$work/fuzz.log"
+fuzz=
+start_fuzzing() {
+  step "fuzzing (scripts/fuzz.sh 10) in the background"
+  setsid nice -n 19 bash "$root/scripts/fuzz.sh" 10 >"$fuzz_log" 2>&1 &
+  fuzz=$!
+}
+
 summaries=()
 run_suite release "$root/build/release"
 step "waiting for the sanitizer build"
 if wait "$asan_build"; then
   asan_build=
   tail -n 1 "$asan_log"
+  start_fuzzing
   run_suite asan "$root/build/asan"
 else
   asan_build=
@@ -109,11 +124,15 @@ else
   summaries+=("asan: the build FAILED")
 fi
 
-# libFuzzer targets of the parsers (clang), briefly: replays past crashes, then 10 s each.
-step "fuzzing (scripts/fuzz.sh 10)"
-if bash "$root/scripts/fuzz.sh" 10 2>&1 | tee "$work/fuzz.log"; then
+[[ -n $fuzz ]] || start_fuzzing  # the sanitizer build failed: fuzz now
+step "waiting for the fuzzers"
+fuzz_status=0
+wait "$fuzz" || fuzz_status=$?
+fuzz=
+cat "$fuzz_log"
+if ((fuzz_status == 0)); then
   passed=$((passed + 1))
-  summaries+=("$(grep -E '^fuzz: [0-9]+ targets' "$work/fuzz.log" | tail -1)")
+  summaries+=("$(grep -E '^fuzz: [0-9]+ targets' "$fuzz_log" | tail -1)")
 else
   failed=$((failed + 1))
   summaries+=("fuzz: FAILED (see above)")
