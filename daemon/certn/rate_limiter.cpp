@@ -231,11 +231,16 @@ awaitable<rate_limiter::turn> rate_limiter::acquire(ops::priority priority,
   }
   line_place.waiting = false;
   if (shared_.book) {
-    const std::optional<shared_booking> booking = co_await shared_.book(budget_cap(priority));
+    const std::optional<shared_booking> booking =
+        co_await shared_.book(budget_cap(priority), give_up_after);
     if (booking) {
       {
         std::lock_guard lock(mutex_);
         budget_used_ = booking->used_today;  // everyone's calls, ours included
+      }
+      if (!booking->charged && booking->wait > give_up_after) {
+        // Another process's Retry-After: nothing booked, and no worker kept waiting for it.
+        co_return turn{false, time_.steady_now() - started, booking->wait};
       }
       if (!booking->charged) {
         // Other processes spent what this one still thought was left.

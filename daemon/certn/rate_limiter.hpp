@@ -112,17 +112,19 @@ class rate_limiter {
   // `hold` passes a Retry-After on (no shared turn for that long from now). Set before the first
   // acquire(). While a shared turn is awaited, this process gives out no turn either, so that its
   // waiters stay in its own priority order instead of queueing in the shared one.
-  // `book(cap)` also charges the call to the shared day's count, unless `cap` calls (0: no cap)
-  // are charged already: then it books nothing (`charged` false). Its answer carries the calls
-  // charged in the shared day so far, ours included: the shared count decides, since this
-  // process's view of it is only as fresh as its last booking.
+  // `book(cap, max_wait)` also charges the call to the shared day's count. It books nothing
+  // (`charged` false) when `cap` calls (0: no cap) are charged already, or when the next shared
+  // turn is further than `max_wait` away (another process's Retry-After): `wait` then says how
+  // far, and the caller gives its job back to the queue as for a hold of its own. Its answer
+  // carries the calls charged in the shared day so far, ours included: the shared count decides,
+  // since this process's view of it is only as fresh as its last booking.
   struct shared_booking {
     clock::duration wait{};
     int used_today = 0;
     bool charged = true;
   };
   struct shared_limit {
-    std::function<awaitable<std::optional<shared_booking>>(int cap)> book;
+    std::function<awaitable<std::optional<shared_booking>>(int cap, clock::duration max_wait)> book;
     std::function<void(clock::duration from_now)> hold;
   };
   void share(shared_limit shared) { shared_ = std::move(shared); }

@@ -54,9 +54,10 @@ struct booked {
 
 // Books a turn: the slot starts when the last booked one ends (or now), and the caller may go
 // up to the burst tolerance before its slot; and charges the call to the day's count (a new UTC
-// day starts it again), unless `cap` calls are charged already (0: no cap). The row is locked
-// while it decides, so replicas never charge past the cap together.
-booked book(pqxx::connection& conn, const shared_state& s, int cap) {
+// day starts it again), unless `cap` calls are charged already (0: no cap), or the turn would
+// come more than `max_wait_seconds` from now. The row is locked while it decides, so replicas
+// never charge past the cap together.
+booked book(pqxx::connection& conn, const shared_state& s, int cap, double max_wait_seconds) {
   pqxx::work tx(conn, "book");
   tx.exec_params0(
       "INSERT INTO rate_limits (name, next_turn_end, day, day_used) "
@@ -65,12 +66,18 @@ booked book(pqxx::connection& conn, const shared_state& s, int cap) {
       s.name);
   const pqxx::row held = tx.exec_params1(
       "SELECT CASE WHEN day = (clock_timestamp() AT TIME ZONE 'UTC')::date THEN day_used ELSE 0 "
-      "END FROM rate_limits WHERE name = $1 FOR UPDATE",
-      s.name);
+      "END, extract(epoch FROM GREATEST(next_turn_end, clock_timestamp()) - "
+      "clock_timestamp())::float8 - $2 FROM rate_limits WHERE name = $1 FOR UPDATE",
+      s.name, s.tolerance_seconds);
   const int used = held[0].as<int>();
+  const double wait = held[1].as<double>();
   if (cap > 0 && used >= cap) {
     tx.commit();
     return {0, used, false};
+  }
+  if (wait > max_wait_seconds) {
+    tx.commit();
+    return {wait, used, false};
   }
   const pqxx::row row = tx.exec_params1(
       "UPDATE rate_limits AS r SET "
@@ -94,10 +101,12 @@ certn::rate_limiter::shared_limit shared_rate_limit(db::pool& database, asio::io
   auto state =
       std::make_shared<shared_state>(database, io, std::move(name), interval, interval * (burst - 1));
   certn::rate_limiter::shared_limit limit;
-  limit.book = [state](int cap) -> awaitable<std::optional<certn::rate_limiter::shared_booking>> {
+  limit.book = [state](int cap, clock::duration max_wait)
+      -> awaitable<std::optional<certn::rate_limiter::shared_booking>> {
     try {
+      const double max_wait_seconds = std::chrono::duration<double>(max_wait).count();
       const booked turn = co_await state->database.query<booked>(
-          [&](pqxx::connection& conn) { return book(conn, *state, cap); });
+          [&](pqxx::connection& conn) { return book(conn, *state, cap, max_wait_seconds); });
       state->succeeded();
       co_return certn::rate_limiter::shared_booking{
           std::chrono::duration_cast<clock::duration>(

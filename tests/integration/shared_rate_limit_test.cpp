@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <future>
+#include <optional>
 #include <pqxx/pqxx>
 
 #include "certn/rate_limiter.hpp"
@@ -72,6 +73,36 @@ TEST_CASE("a Retry-After seen by one replica holds the other back") {
   io.run();  // the hold is written by a coroutine of its own
   const auto waited = run_turns(io, {&b.limiter}, 1);
   CHECK(waited >= 500ms);
+}
+
+TEST_CASE("a Retry-After longer than a caller's patience gives the other replica's callers back") {
+  scratch_database db;
+  asio::io_context io;
+  replica a(io, db.dsn());
+  replica b(io, db.dsn());
+  a.limiter.hold_until(clock_type::now() + 60s);
+  io.restart();
+  io.run();  // the hold is written by a coroutine of its own
+  const std::string day_used =
+      "SELECT COALESCE(day_used, 0) FROM rate_limits WHERE name = 'certn test'";
+  const std::string used_before = db.scalar(day_used);
+  const auto started = clock_type::now();
+  std::optional<certn::rate_limiter::turn> turn;
+  asio::co_spawn(io, b.limiter.acquire(ops::priority::live, 30s),
+                 [&](std::exception_ptr error, certn::rate_limiter::turn given) {
+                   REQUIRE_FALSE(error);
+                   turn = given;
+                 });
+  io.restart();
+  io.run();
+  REQUIRE(turn);
+  // Not granted, and at once: the job goes back to the queue for the rest of the hold instead
+  // of keeping its worker a minute; nothing booked or charged for a call not sent.
+  CHECK_FALSE(turn->granted);
+  CHECK(turn->held_back > 50s);
+  CHECK(turn->held_back <= 61s);
+  CHECK(clock_type::now() - started < 20s);
+  CHECK(db.scalar(day_used) == used_before);
 }
 
 TEST_CASE("without the database each process keeps its own limit") {
