@@ -220,13 +220,14 @@ awaitable<http::response> answer(std::shared_ptr<context> ctx, const http::reque
     timer.expires_after(faults.slow_delay);
     co_await timer.async_wait(archiver::asio::use_awaitable);
   }
-  if (draw_429 < faults.rate_429) {
+  const bool targeted = faults.endpoint.empty() || faults.endpoint == endpoint_name(r.kind);
+  if (targeted && draw_429 < faults.rate_429) {
     ++ctx->stats.injected_429;
     co_return throttled(retry_after_draw < faults.retry_after_rate
                             ? std::max(1, faults.retry_after_seconds)
                             : 0);
   }
-  if (draw_500 < faults.rate_500) {
+  if (targeted && draw_500 < faults.rate_500) {
     ++ctx->stats.injected_500;
     co_return error_response(status::internal_server_error, "server_error",
                              {{"error", "A server error occurred.", std::nullopt}});

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "api.hpp"
 #include "encoding/json.hpp"
 #include "shapes.hpp"
 
@@ -241,6 +242,15 @@ http::response set_faults(context& ctx, const std::string& body_text) {
   f.requests_per_minute_per_key = static_cast<int>(
       body.integer("rate_limit_per_minute", 0, 1000000).value_or(f.requests_per_minute_per_key));
   f.expire_next_urls = body.integer("expire_next_urls", 0, 1000000).value_or(f.expire_next_urls);
+  if (body.is_null("endpoint")) {
+    f.endpoint.clear();
+  } else if (const std::optional<std::string> endpoint = body.string("endpoint")) {
+    const auto& names = api_endpoint_names();
+    if (std::find(names.begin(), names.end(), *endpoint) == names.end()) {
+      throw bad_request{"endpoint: unknown endpoint '" + *endpoint + "'"};
+    }
+    f.endpoint = *endpoint;
+  }
   json_writer out;
   out.begin_object();
   out.key("rate_429").raw(std::to_string(f.rate_429));
@@ -251,6 +261,8 @@ http::response set_faults(context& ctx, const std::string& body_text) {
   out.key("slow_ms").number(f.slow_delay.count());
   out.key("rate_limit_per_minute").number(f.requests_per_minute_per_key);
   out.key("expire_next_urls").number(f.expire_next_urls);
+  out.key("endpoint")
+      .value_or_null(f.endpoint.empty() ? std::nullopt : std::optional<std::string>(f.endpoint));
   out.end_object();
   return json_response(status::ok, out.str());
 }

@@ -27,6 +27,9 @@ struct fault_settings {
   // The next N presigned URLs handed out (by any API answer) are already expired, as if the
   // client had waited past their lifetime before using them.
   std::int64_t expire_next_urls = 0;
+  // The 429 and 500 faults hit only this endpoint (a name of api_endpoint_names(), e.g.
+  // "cases.supplementary_information"); empty: every endpoint.
+  std::string endpoint;
 };
 
 // The response shapes the API speaks (README "Response shapes"): a family of shapes, "assumed"

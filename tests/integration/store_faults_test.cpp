@@ -473,3 +473,40 @@ TEST_CASE("a manifest write that lost its lease records nothing; a fresh look wr
               "LIKE 'manifest %'") == 1);
   check_objects_match_rows(db, dir.path());
 }
+
+TEST_CASE("Certn's Retry-After counts from its answer, not from the end of the run that went on") {
+  scratch_database db;
+  // Every supplementary-information call answers 429 with a Retry-After of 20 s until the test
+  // lifts it; the other endpoints answer.
+  certn_sim::settings config = sim_settings();
+  config.faults.endpoint = "cases.supplementary_information";
+  config.faults.rate_429 = 1;
+  config.faults.retry_after_rate = 1;
+  config.faults.retry_after_seconds = 20;
+  running_sim sim(config);
+  temp_dir dir;
+  archiving_rig rig(archiver_config(db.dsn(), sim, dir.path()), dir.path());
+
+  const std::string id = completed_case(sim);
+  enqueue_sync(db, id);
+  REQUIRE(eventually(
+      [&] {
+        const testing::sim_reply stats =
+            testing::sim_request(sim.port(), beast::http::verb::get, "/_sim/stats");
+        return testing::num(testing::json(stats.body)["injected_429"]) >= 1;
+      },
+      deadline));
+  REQUIRE(
+      testing::sim_request(sim.port(), beast::http::verb::post, "/_sim/faults", R"({"rate_429":0})")
+          .status == 200);
+  REQUIRE(eventually([&] { return archived(db); }, deadline));
+  // archive_supplementary waited the 20 s for its files listing, archived the files, and then
+  // owed nothing more of that wait: its next run (which got the information) came within the
+  // backoff, not 20 s after the first run ended.
+  const double took = std::stod(
+      job_field(db, "archive_supplementary", "extract(epoch FROM finished_at - created_at)"));
+  CHECK(took >= 19.0);
+  CHECK(took < 32.0);
+  CHECK(job_field(db, "archive_supplementary", "attempts") == "1");  // the 429 used none
+  check_objects_match_rows(db, dir.path());
+}
