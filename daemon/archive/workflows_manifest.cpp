@@ -79,7 +79,8 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
   if (put.failure) {
     co_return from_store_failure(*put.failure);
   }
-  // The job's state when this run no longer held its lease; empty when the write was recorded.
+  // The job's state when this run no longer held its lease (with " for good" when nothing will
+  // look at the manifest again); empty when the write was recorded.
   const std::string lost_to = co_await database_.query<std::string>([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
     if (queue::holds_lease(tx, job_run.lease())) {
@@ -92,23 +93,26 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
     if (state.empty()) {
       state = "gone";  // pruned: never the empty answer of a recorded write
     }
-    if (state != "cancelled" && state != "dead") {
-      // This put may have landed over a newer run's manifest. A fresh look compares the stored
-      // bytes (above) and writes the manifest again if they differ. Not for a job an operator
-      // cancelled or whose attempts ran out: it stays as it is (`jobs retry` looks again).
-      queue::enqueue(tx, workflows_detail::job(write_manifest_kind, case_id, job_run.payload,
-                                               settings_.max_attempts, ops::priority::archive,
-                                               settings_.manifest_wait));
-      tx.commit();
+    // This put may have landed over a newer run's manifest. A fresh look compares the stored
+    // bytes (above) and writes the manifest again if they differ. Not for a job an operator
+    // cancelled, or whose attempts ran out, when no later job of the case's manifest exists
+    // (the queue also cancels a job it merges into its successor): it stays as it is, and
+    // `jobs retry` looks again.
+    if ((state == "cancelled" || state == "dead") && !queue::has_later_job(tx, job_run.id)) {
+      return state + " for good";
     }
+    queue::enqueue(tx, workflows_detail::job(write_manifest_kind, case_id, job_run.payload,
+                                             settings_.max_attempts, ops::priority::archive,
+                                             settings_.manifest_wait));
+    tx.commit();
     return state;
   });
   if (!lost_to.empty()) {
-    if (lost_to == "cancelled" || lost_to == "dead") {
+    if (lost_to.ends_with(" for good")) {
       spdlog::warn(
           "case {}: job {} is {} and its last run wrote {} after losing its lease; "
           "`verify` may find other bytes there than recorded until the job is retried",
-          case_id, job_run.id, lost_to, key);
+          case_id, job_run.id, lost_to.substr(0, lost_to.size() - 9), key);
     }
     co_return job_result::retry("lease lost while writing " + key);  // a stale outcome
   }

@@ -294,6 +294,14 @@ std::string state_of(pqxx::transaction_base& tx, std::int64_t id) {
   return row.empty() ? std::string() : row[0][0].as<std::string>();
 }
 
+bool has_later_job(pqxx::transaction_base& tx, std::int64_t id) {
+  return !tx.exec_params(
+                "SELECT 1 FROM jobs j, jobs later WHERE j.id = $1 AND later.kind = j.kind "
+                "AND later.key = j.key AND later.id > j.id LIMIT 1",
+                id)
+              .empty();
+}
+
 bool finish(pqxx::work& tx, const lease_ref& run, const outcome& result) {
   const std::int64_t id = run.id;
   const pqxx::result mine = tx.exec_params(

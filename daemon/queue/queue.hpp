@@ -110,6 +110,9 @@ std::vector<lease_ref> heartbeat(pqxx::connection& conn, const std::vector<lease
 bool holds_lease(pqxx::transaction_base& tx, const lease_ref& run);
 // The state of job `id` (queued, running, ...); empty when there is no such job.
 std::string state_of(pqxx::transaction_base& tx, std::int64_t id);
+// Whether a job of `id`'s kind and key was enqueued after it: a successor it was merged into
+// (which leaves it `cancelled`), or a later job.
+bool has_later_job(pqxx::transaction_base& tx, std::int64_t id);
 
 // How a run ended, as the worker decides it (worker_detail.hpp decide: delays and jitter).
 struct outcome {
