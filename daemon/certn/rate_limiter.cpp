@@ -240,7 +240,10 @@ awaitable<rate_limiter::turn> rate_limiter::acquire(ops::priority priority,
       }
       if (!booking->charged && booking->wait > give_up_after) {
         // Another process's Retry-After: nothing booked, and no worker kept waiting for it.
-        co_return turn{false, time_.steady_now() - started, booking->wait};
+        // Held here too, so that the next callers give up without asking the database.
+        const clock::time_point now = time_.steady_now();
+        hold_here_until(now + booking->wait);
+        co_return turn{false, now - started, booking->wait};
       }
       if (!booking->charged) {
         // Other processes spent what this one still thought was left.
@@ -269,12 +272,14 @@ void rate_limiter::hold_locally_until(clock::time_point until) {
   next_turn_end_ = std::max(next_turn_end_, until + burst_tolerance_);
 }
 
-void rate_limiter::hold_until(clock::time_point until) {
+void rate_limiter::hold_here_until(clock::time_point until) {
   hold_locally_until(until);
-  {
-    std::lock_guard lock(mutex_);
-    retry_after_until_ = std::max(retry_after_until_, until);
-  }
+  std::lock_guard lock(mutex_);
+  retry_after_until_ = std::max(retry_after_until_, until);
+}
+
+void rate_limiter::hold_until(clock::time_point until) {
+  hold_here_until(until);
   if (shared_.hold) {
     shared_.hold(std::max(clock::duration::zero(), until - time_.steady_now()));
   }

@@ -113,9 +113,9 @@ class rate_limiter {
   // acquire(). While a shared turn is awaited, this process gives out no turn either, so that its
   // waiters stay in its own priority order instead of queueing in the shared one.
   // `book(cap, max_wait)` also charges the call to the shared day's count. It books nothing
-  // (`charged` false) when `cap` calls (0: no cap) are charged already, or when the next shared
-  // turn is further than `max_wait` away (another process's Retry-After): `wait` then says how
-  // far, and the caller gives its job back to the queue as for a hold of its own. Its answer
+  // (`charged` false) when `cap` calls (0: no cap) are charged already, or when a Retry-After
+  // passed on by `hold` lasts longer than `max_wait`: `wait` then says how long, and the caller
+  // gives its job back to the queue as for a hold of its own. Its answer
   // carries the calls charged in the shared day so far, ours included: the shared count decides,
   // since this process's view of it is only as fresh as its last booking.
   struct shared_booking {
@@ -135,6 +135,8 @@ class rate_limiter {
     bool granted = false;
   };
   void hold_locally_until(clock::time_point until);
+  // A Retry-After in this process alone: no turn, and every class held back, until `until`.
+  void hold_here_until(clock::time_point until);
   // The calls of the day after which `priority` gets no more (0: no budget).
   int budget_cap(ops::priority priority) const;
   // REQUIRES: mutex_ held.

@@ -54,9 +54,9 @@ struct booked {
 
 // Books a turn: the slot starts when the last booked one ends (or now), and the caller may go
 // up to the burst tolerance before its slot; and charges the call to the day's count (a new UTC
-// day starts it again), unless `cap` calls are charged already (0: no cap), or the turn would
-// come more than `max_wait_seconds` from now. The row is locked while it decides, so replicas
-// never charge past the cap together.
+// day starts it again), unless `cap` calls are charged already (0: no cap), or a Retry-After
+// holds every turn for more than `max_wait_seconds` from now. The row is locked while it
+// decides, so replicas never charge past the cap together.
 booked book(pqxx::connection& conn, const shared_state& s, int cap, double max_wait_seconds) {
   pqxx::work tx(conn, "book");
   tx.exec_params0(
@@ -66,18 +66,18 @@ booked book(pqxx::connection& conn, const shared_state& s, int cap, double max_w
       s.name);
   const pqxx::row held = tx.exec_params1(
       "SELECT CASE WHEN day = (clock_timestamp() AT TIME ZONE 'UTC')::date THEN day_used ELSE 0 "
-      "END, extract(epoch FROM GREATEST(next_turn_end, clock_timestamp()) - "
-      "clock_timestamp())::float8 - $2 FROM rate_limits WHERE name = $1 FOR UPDATE",
-      s.name, s.tolerance_seconds);
+      "END, COALESCE(extract(epoch FROM held_until - clock_timestamp())::float8, 0) "
+      "FROM rate_limits WHERE name = $1 FOR UPDATE",
+      s.name);
   const int used = held[0].as<int>();
-  const double wait = held[1].as<double>();
+  const double hold = held[1].as<double>();
   if (cap > 0 && used >= cap) {
     tx.commit();
     return {0, used, false};
   }
-  if (wait > max_wait_seconds) {
+  if (hold > max_wait_seconds) {
     tx.commit();
-    return {wait, used, false};
+    return {hold, used, false};
   }
   const pqxx::row row = tx.exec_params1(
       "UPDATE rate_limits AS r SET "
@@ -125,10 +125,13 @@ certn::rate_limiter::shared_limit shared_rate_limit(db::pool& database, asio::io
           try {
             co_await state->database.run([&](pqxx::connection& conn) {
               pqxx::nontransaction(conn).exec_params0(
-                  "INSERT INTO rate_limits AS r (name, next_turn_end) "
-                  "VALUES ($1, clock_timestamp() + make_interval(secs => $2::float8 + $3::float8)) "
+                  "INSERT INTO rate_limits AS r (name, next_turn_end, held_until) "
+                  "VALUES ($1, clock_timestamp() + make_interval(secs => $2::float8 + $3::float8), "
+                  "  clock_timestamp() + make_interval(secs => $2::float8)) "
                   "ON CONFLICT (name) DO UPDATE SET next_turn_end = GREATEST(r.next_turn_end, "
-                  "  clock_timestamp() + make_interval(secs => $2::float8 + $3::float8))",
+                  "  clock_timestamp() + make_interval(secs => $2::float8 + $3::float8)), "
+                  "  held_until = GREATEST(r.held_until, "
+                  "  clock_timestamp() + make_interval(secs => $2::float8))",
                   state->name, std::max(0.0, from_now), state->tolerance_seconds);
             });
             state->succeeded();
