@@ -230,6 +230,15 @@ http::response change_case(context& ctx, case_record& c, std::string_view action
 
 http::response set_faults(context& ctx, const std::string& body_text) {
   body_reader body(body_text);
+  // Checked before anything changes, so that a refused request changes nothing.
+  const std::optional<std::string> endpoint =
+      body.is_null("endpoint") ? std::optional<std::string>("") : body.string("endpoint");
+  if (endpoint && !endpoint->empty()) {
+    const auto& names = api_endpoint_names();
+    if (std::find(names.begin(), names.end(), *endpoint) == names.end()) {
+      throw bad_request{"endpoint: unknown endpoint '" + *endpoint + "'"};
+    }
+  }
   fault_settings& f = ctx.config.faults;
   f.rate_429 = body.number("rate_429", 0, 1).value_or(f.rate_429);
   f.retry_after_rate = body.number("retry_after_rate", 0, 1).value_or(f.retry_after_rate);
@@ -242,14 +251,8 @@ http::response set_faults(context& ctx, const std::string& body_text) {
   f.requests_per_minute_per_key = static_cast<int>(
       body.integer("rate_limit_per_minute", 0, 1000000).value_or(f.requests_per_minute_per_key));
   f.expire_next_urls = body.integer("expire_next_urls", 0, 1000000).value_or(f.expire_next_urls);
-  if (body.is_null("endpoint")) {
-    f.endpoint.clear();
-  } else if (const std::optional<std::string> endpoint = body.string("endpoint")) {
-    const auto& names = api_endpoint_names();
-    if (std::find(names.begin(), names.end(), *endpoint) == names.end()) {
-      throw bad_request{"endpoint: unknown endpoint '" + *endpoint + "'"};
-    }
-    f.endpoint = *endpoint;
+  if (endpoint) {
+    f.endpoint = *endpoint;  // "" (null): every endpoint
   }
   json_writer out;
   out.begin_object();
