@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 packages=(
-  build-essential cmake pkg-config ninja-build
+  build-essential cmake pkg-config ninja-build lld
   postgresql postgresql-contrib
   libboost-dev libboost-system-dev libsimdjson-dev libspdlog-dev libfmt-dev libpqxx-dev
   doctest-dev libssl-dev libsystemd-dev libtomlplusplus-dev libcli11-dev libzip-dev
