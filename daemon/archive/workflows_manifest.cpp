@@ -76,25 +76,26 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
   const storage::object_protection protection = co_await protection_of(case_id);
   const storage::put_result put =
       co_await store_.put_bytes(key, std::move(body), "application/json", protection);
-  if (put.failure) {
-    co_return from_store_failure(*put.failure);
-  }
   // The job's state when this run no longer held its lease (with " for good" when nothing will
-  // look at the manifest again); empty when the write was recorded.
+  // look at the manifest again); empty while it holds it, the write then recorded if it
+  // succeeded. Asked after a failed put too: a put that failed here may still land (an S3 PUT
+  // that timed out on our side).
   const std::string lost_to = co_await database_.query<std::string>([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
     if (queue::holds_lease(tx, job_run.lease())) {
-      repository::record_artifact(tx, case_id, "manifest", case_id, key, digest,
-                                  "application/json");
-      tx.commit();
+      if (!put.failure) {
+        repository::record_artifact(tx, case_id, "manifest", case_id, key, digest,
+                                    "application/json");
+        tx.commit();
+      }
       return std::string();
     }
     std::string state = queue::state_of(tx, job_run.id);
     if (state.empty()) {
       state = "gone";  // pruned: never the empty answer of a recorded write
     }
-    // This put may have landed over a newer run's manifest. A fresh look compares the stored
-    // bytes (above) and writes the manifest again if they differ. Not for a job an operator
+    // This put may have landed (or may land) over a newer run's manifest. A fresh look compares the
+    // stored bytes (above) and writes the manifest again if they differ. Not for a job an operator
     // cancelled, or whose attempts ran out, when no later job of the case's manifest exists
     // (the queue also cancels a job it merges into its successor): it stays as it is, and
     // `jobs retry` looks again.
@@ -110,11 +111,14 @@ awaitable<job_result> workflows::write_manifest(const queue::claimed_job& job_ru
   if (!lost_to.empty()) {
     if (lost_to.ends_with(" for good")) {
       spdlog::warn(
-          "case {}: job {} is {} and its last run wrote {} after losing its lease; "
+          "case {}: job {} is {} and its last run sent {} to the store after losing its lease; "
           "`verify` may find other bytes there than recorded until the job is retried",
           case_id, job_run.id, lost_to.substr(0, lost_to.size() - 9), key);
     }
     co_return job_result::retry("lease lost while writing " + key);  // a stale outcome
+  }
+  if (put.failure) {
+    co_return from_store_failure(*put.failure);
   }
   metrics_.artifacts.inc({"manifest"});
   metrics_.cases_archived_last_hour.add(1, std::chrono::steady_clock::now());

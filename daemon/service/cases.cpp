@@ -94,13 +94,15 @@ awaitable<certn::call_result<T>> patiently(
     const std::chrono::seconds wait =
         std::clamp(asked.value_or(std::chrono::seconds(5)), std::chrono::seconds(1),
                    std::chrono::seconds(300));
+    const bool answered_429 = result.failure->http_status == 429;
+    const char* why_this_long = asked != wait  ? ""  // none asked, or more than 5 minutes
+                                : answered_429 ? " as its Retry-After asks"
+                                               : " until the hold ends";
     std::cerr << "certn-archiver: "
-              << (result.failure->http_status == 429
-                      ? "Certn answered 429 (rate limited)"
-                      : "not sent: the day's budget or an earlier 429 holds calls back")
-              << "; waiting " << wait.count() << " s" << (asked ? " as its Retry-After asks" : "")
-              << ", then trying again (" << retries + 1 << " of " << max_rate_limited_retries
-              << ")\n";
+              << (answered_429 ? "Certn answered 429 (rate limited)"
+                               : "not sent: the day's budget or an earlier 429 holds calls back")
+              << "; waiting " << wait.count() << " s" << why_this_long << ", then trying again ("
+              << retries + 1 << " of " << max_rate_limited_retries << ")\n";
     asio::steady_timer timer(co_await asio::this_coro::executor, wait);
     co_await timer.async_wait(asio::use_awaitable);
   }

@@ -447,26 +447,28 @@ TEST_CASE("a manifest whose stored bytes differ from its record is written again
   check_objects_match_rows(db, dir.path());
 }
 
-TEST_CASE("a manifest write that lost its lease records nothing; a fresh look writes it") {
+namespace {
+
+// A completed case whose first manifest put waits 2 s and then meets `late_put`: meanwhile its run
+// loses its lease, as when its database did not answer for longer than the lease, and the job is
+// rescued (its next run an hour away), or merged into a pending successor when `merged`.
+void check_stale_manifest_run(fault late_put, bool merged) {
   scratch_database db;
   running_sim sim(sim_settings());
   temp_dir dir;
   archiving_rig rig(archiver_config(db.dsn(), sim, dir.path()), dir.path());
 
   const std::string id = completed_case(sim);
-  fault_plan slow{key_contains("cases/" + id + "/manifest.json"), 0, fault::none};
+  fault_plan slow{key_contains("cases/" + id + "/manifest.json"), 1, late_put};
   slow.delay = 2s;
   rig.faults().set_plan(slow);
   enqueue_sync(db, id);
-  // The first manifest put is waiting: the run loses its lease now, as when its database did
-  // not answer for longer than the lease, and the job's next run is an hour away.
   REQUIRE(eventually([&] { return rig.faults().counts().delayed >= 1; }, deadline));
-  SUBCASE("rescued by another replica") {
+  if (!merged) {
     CHECK(db.scalar("UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires = NULL, "
                     "run_at = now() + interval '1 hour' WHERE kind = 'write_manifest' AND "
                     "state = 'running' RETURNING state") == "failed");
-  }
-  SUBCASE("rescued and merged into a pending successor (which cancels the job)") {
+  } else {
     db.scalar("INSERT INTO jobs (kind, key, payload, run_at) VALUES ('write_manifest', '" + id +
               "', '{}', now() + interval '1 hour') RETURNING id");
     CHECK(db.scalar("UPDATE jobs SET state = 'cancelled', lease_owner = NULL, "
@@ -474,14 +476,30 @@ TEST_CASE("a manifest write that lost its lease records nothing; a fresh look wr
                     "WHERE kind = 'write_manifest' AND state = 'running' RETURNING state") ==
           "cancelled");
   }
-  // The late put lands; its run records nothing, and asks for a fresh look at once (the job
+  // The late put ends; its run records nothing, and asks for a fresh look at once (the job
   // keeps its place, not an hour away), which writes and records the manifest.
   REQUIRE(eventually([&] { return archived(db); }, deadline));
   CHECK(rig.faults().counts().delayed == 2);
+  CHECK(rig.faults().counts().injected == (late_put == fault::none ? 0 : 1));
   CHECK(count(db,
               "SELECT count(*) FROM audit_log WHERE action = 'artifact_written' AND detail "
               "LIKE 'manifest %'") == 1);
   check_objects_match_rows(db, dir.path());
+}
+
+}  // namespace
+
+TEST_CASE("a manifest write that lost its lease records nothing; a fresh look writes it") {
+  SUBCASE("rescued by another replica") { check_stale_manifest_run(fault::none, false); }
+  SUBCASE("rescued and merged into a pending successor (which cancels the job)") {
+    check_stale_manifest_run(fault::none, true);
+  }
+}
+
+TEST_CASE("a manifest put that failed after its run lost its lease also queues a fresh look") {
+  // A put that failed here may still land later (an S3 PUT that timed out on our side), over the
+  // manifest of a newer run.
+  check_stale_manifest_run(fault::fail_retryable, false);
 }
 
 TEST_CASE("Certn's Retry-After counts from its answer, not from the end of the run that went on") {

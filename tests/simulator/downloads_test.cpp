@@ -32,12 +32,6 @@ namespace bhttp = beast::http;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-
 const tcp::endpoint loopback_any_port(asio::ip::make_address("127.0.0.1"), 0);
 
 // The content stream as its header documents it, written out independently of the generator.
@@ -349,7 +343,7 @@ TEST_CASE("presigned URLs: signed, verified, expired, tampered, malformed") {
   }
 }
 
-TEST_CASE("generated content is deterministic, addressable by offset, and fast") {
+TEST_CASE("generated content is deterministic and addressable by offset") {
   std::string whole(1000, '\0');
   generate_content(5, 0, whole);
   CHECK(whole == reference_content(5, 0, 1000));
@@ -374,23 +368,6 @@ TEST_CASE("generated content is deterministic, addressable by offset, and fast")
     std::string other(1000, '\0');
     generate_content(6, 0, other);
     CHECK(other != whole);
-  }
-  SUBCASE("1 GiB in well under two seconds") {
-    if (sanitized) {
-      return;  // sanitizers slow it several-fold; the normal build measures it
-    }
-    std::string chunk(64 * 1024, '\0');
-    const auto started = std::chrono::steady_clock::now();
-    std::uint64_t checksum = 0;
-    for (std::uint64_t at = 0; at < (1ULL << 30); at += chunk.size()) {
-      generate_content(9, at, chunk);
-      checksum += static_cast<unsigned char>(chunk[at % chunk.size()]);
-    }
-    const auto took = std::chrono::steady_clock::now() - started;
-    MESSAGE(
-        "1 GiB generated in " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                              << " ms (" << checksum << ")");
-    CHECK(took < seconds(2));
   }
 }
 
