@@ -100,6 +100,27 @@ TEST_CASE("ambiguous framing is a 400 and the connection is closed") {
   CHECK(std::stoul(db.scalar("SELECT count(*) FROM webhook_events")) == 0);
 }
 
+TEST_CASE("a request whose parts arrive apart is read whole, and the next one after it") {
+  // Most requests arrive in one segment and are parsed from the buffer; these take the reads.
+  scratch_database db;
+  listener_harness daemon(hardened_config(db.dsn()));
+  const std::string next = "GET " + path + "?challenge=next HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::vector<std::string> pieces;
+  SUBCASE("the header split, then the body") {
+    pieces = {"POST /nowhere HTTP/1.1\r\nHo", "st: x\r\nContent-Length: 10\r\n\r\nabc",
+              "defghij" + next};
+  }
+  SUBCASE("a chunked body split inside a chunk") {
+    pieces = {"POST /nowhere HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhe",
+              "llo\r\n0\r\n\r\n" + next};
+  }
+  const raw_result res = raw_exchange_in_pieces(
+      daemon.port(), pieces, std::chrono::milliseconds(100), std::chrono::milliseconds(1500));
+  CHECK(starts_with(res.received, "HTTP/1.1 404"));
+  // The body was read to its end, no further: the request after it is answered.
+  CHECK(res.received.find("\r\n\r\nnext") != std::string::npos);
+}
+
 TEST_CASE("keep-alive serves several requests, up to the per-connection cap") {
   scratch_database db;
   config::config cfg = hardened_config(db.dsn());

@@ -179,6 +179,12 @@ reply post_signed(unsigned short port, const std::string& path, const std::strin
 
 raw_result raw_exchange(unsigned short port, const std::string& bytes,
                         std::chrono::milliseconds timeout) {
+  return raw_exchange_in_pieces(port, {bytes}, std::chrono::milliseconds(0), timeout);
+}
+
+raw_result raw_exchange_in_pieces(unsigned short port, const std::vector<std::string>& pieces,
+                                  std::chrono::milliseconds pause,
+                                  std::chrono::milliseconds timeout) {
   asio::io_context io;
   tcp::socket socket(io);
   raw_result out;
@@ -187,7 +193,13 @@ raw_result raw_exchange(unsigned short port, const std::string& bytes,
   auto run = [&]() -> awaitable<void> {
     co_await socket.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
                                   asio::use_awaitable);
-    co_await asio::async_write(socket, asio::buffer(bytes), asio::use_awaitable);
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      if (i > 0) {
+        asio::steady_timer gap(io, pause);
+        co_await gap.async_wait(asio::use_awaitable);
+      }
+      co_await asio::async_write(socket, asio::buffer(pieces[i]), asio::use_awaitable);
+    }
     char chunk[4096];
     for (;;) {
       error_code ec;

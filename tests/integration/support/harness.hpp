@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "config/config.hpp"
 #include "db/pool.hpp"
@@ -85,6 +86,10 @@ struct raw_result {
 };
 raw_result raw_exchange(unsigned short port, const std::string& bytes,
                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
+// The same, the bytes sent as `pieces`, `pause` apart (a request split across TCP segments).
+raw_result raw_exchange_in_pieces(unsigned short port, const std::vector<std::string>& pieces,
+                                  std::chrono::milliseconds pause,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 // An event body as Certn sends it.
 std::string event_body(const std::string& id, const std::string& type = "CASE_STATUS_CHANGED",
