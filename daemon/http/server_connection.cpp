@@ -148,6 +148,8 @@ awaitable<void> server::impl::serve_connection(Stream& stream, connection& state
     parser.eager(false);  // as async_read_header: the header alone first
     const auto header_done = [](const auto& p) { return p.is_header_done(); };
     if (!parse_buffered(buffer, parser, ec, header_done)) {
+      // Not expected, since the checker read the whole head; a head Beast still finds
+      // incomplete is read on rather than refused.
       co_await bhttp::async_read_header(stream, buffer, parser, with_error(ec));
     }
     if (ec) {
