@@ -430,8 +430,18 @@ verify_objects() {
     # The whole prefix read back by one awscli run (each run costs a second of CPU).
     copy=$scratch/bucket
     rm -rf "$copy"
-    aws s3 cp --only-show-errors --recursive "s3://testbucket/${CERTN_ARCHIVER_STORAGE_PREFIX:-}" \
-      "$copy/${CERTN_ARCHIVER_STORAGE_PREFIX:-}" || fail "awscli cannot read the bucket"
+    if ! aws s3 cp --only-show-errors --recursive "s3://testbucket/${CERTN_ARCHIVER_STORAGE_PREFIX:-}" \
+      "$copy/${CERTN_ARCHIVER_STORAGE_PREFIX:-}"; then
+      # s3rver stopped in the middle of a put can leave an entry that breaks its listing (an
+      # InternalError on ListObjectsV2, seen once after archive_s3_test's restart), though no S3
+      # would show an object whose PUT never completed: then every recorded key is read on its own.
+      echo "awscli could not list the bucket: reading each recorded object by its key" >&2
+      rm -rf "$copy"
+      while read -r key; do
+        aws s3 cp --only-show-errors "s3://testbucket/$key" "$copy/$key" ||
+          fail "awscli cannot read $key"
+      done < <(q "SELECT object_key FROM artifacts")
+    fi
   fi
   while IFS='|' read -r key sha size; do
     file=${copy:-$archive}/$key
