@@ -8,13 +8,16 @@
 #   3. claim latency: bench-queue (queue::workers, as the daemon runs them) on an empty jobs table
 #      and on one of FINISHED finished jobs, RUNS times each, alternately: pickup p50 (commit of
 #      one job into idle workers -> its handler's start) and the backlog rate. Goal: p50 on the big
-#      table within 2x of the empty one.
+#      table within 2x of the empty one;
+#   4. the same claims beside HELD due jobs of the bulk class, paused (a backfill an operator
+#      paused): every claim passes them over. Same goal.
 # Prints, does not assert. Usage: bash bench/queue/big-table.sh (env: FINISHED=1000000
-# HEARTBEATS=50 RUNS=3; BUILD=DIR uses certn-archiver and bench-queue built there instead of
-# building build/release)
+# HELD=300000 HEARTBEATS=50 RUNS=3; BUILD=DIR uses certn-archiver and bench-queue built there
+# instead of building build/release)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 finished=${FINISHED:-1000000}
+held=${HELD:-300000}
 heartbeats=${HEARTBEATS:-50}
 runs=${RUNS:-3}
 
@@ -72,16 +75,28 @@ echo "2. $heartbeats heartbeats of 10 running jobs: $(stats)"
 psql -w -q "$dsn" -c "CREATE DATABASE claims" >/dev/null
 claims_dsn=${dsn%/*}/claims
 field() { sed -E "s/.*\\<$1=([^ ]+).*/\\1/" <<<"$2"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Blank lines are not values (the here-strings below end with one).
+median() { sort -g | awk 'NF { v[++n] = $1 } END { print (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'; }
 declare -A p50s rates
 for run in $(seq "$runs"); do
-  for rows in 0 "$finished"; do
-    line=$("$build/bench/queue/bench-queue" "$claims_dsn" 2000 10 10 10 300 5 "$rows")
-    echo "   run $run, $rows finished jobs: $line"
-    p50s[$rows]+="$(field p50_ms "$line")"$'\n'
-    rates[$rows]+="$(field rate "$line")"$'\n'
+  for table in empty finished held; do
+    case $table in
+      empty) extra=(0 0) ;;
+      finished) extra=("$finished" 0) ;;
+      held) extra=(0 "$held") ;;
+    esac
+    line=$("$build/bench/queue/bench-queue" "$claims_dsn" 2000 10 10 10 300 5 "${extra[@]}")
+    echo "   run $run, $table: $line"
+    p50s[$table]+="$(field p50_ms "$line")"$'\n'
+    rates[$table]+="$(field rate "$line")"$'\n'
   done
 done
-empty_p50=$(median <<<"${p50s[0]}")
-big_p50=$(median <<<"${p50s[$finished]}")
-echo "3. claims, medians of $runs runs: pickup p50 $empty_p50 ms on an empty table, $big_p50 ms on $finished finished jobs ($(awk -v a="$big_p50" -v b="$empty_p50" 'BEGIN { printf "%.2f", a / b }')x, goal <= 2); backlog rate $(median <<<"${rates[0]}") against $(median <<<"${rates[$finished]}") jobs/s"
+empty_p50=$(median <<<"${p50s[empty]}")
+for table in finished held; do
+  p50=$(median <<<"${p50s[$table]}")
+  case $table in
+    finished) echo -n "3. claims, medians of $runs runs, on $finished finished jobs:" ;;
+    held) echo -n "4. claims, medians of $runs runs, beside $held due jobs of the paused bulk class:" ;;
+  esac
+  echo " pickup p50 $p50 ms against $empty_p50 ms on an empty table ($(awk -v a="$p50" -v b="$empty_p50" 'BEGIN { printf "%.2f", a / b }')x, goal <= 2); backlog rate $(median <<<"${rates[$table]}") against $(median <<<"${rates[empty]}") jobs/s"
+done

@@ -3,9 +3,12 @@
 // jobs/s from the first handler start to the last recorded outcome; then, with the workers idle,
 // enqueues PICKUPS jobs one at a time, PACE_MS apart, and measures commit -> handler start.
 // FINISHED (default 0) finished jobs are put in the table first, as months of history would be
-// (issue 15: claims must not slow down as the table grows).
-// Usage: bench-queue DSN JOBS CONCURRENCY CLAIM_BATCH POOL_THREADS PICKUPS PACE_MS [FINISHED]
-// Prints one line: jobs= seconds= rate= pickups= p50_ms= p99_ms= finished=
+// (issue 15: claims must not slow down as the table grows). HELD (default 0) due jobs of the bulk
+// class are put there too, with that class paused, as a backfill an operator paused would be: no
+// worker may take them, and every claim passes them over.
+// Usage: bench-queue DSN JOBS CONCURRENCY CLAIM_BATCH POOL_THREADS PICKUPS PACE_MS
+//        [FINISHED [HELD]]
+// Prints one line: jobs= seconds= rate= pickups= p50_ms= p99_ms= finished= held=
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -25,6 +28,7 @@
 #include "db/pool.hpp"
 #include "net/asio.hpp"
 #include "ops/metrics.hpp"
+#include "ops/priority.hpp"
 #include "queue/queue.hpp"
 #include "queue/worker.hpp"
 
@@ -47,12 +51,21 @@ int positive(const char* text, const char* what) {
   return value;
 }
 
-// A fresh, vacuumed jobs table holding `finished` succeeded jobs, so every run starts from the
-// same state.
-void reset_jobs(const std::string& dsn, int finished) {
+// A fresh, vacuumed jobs table holding `finished` succeeded jobs and `held` due jobs of the paused
+// bulk class, so every run starts from the same state.
+void reset_jobs(const std::string& dsn, int finished, int held) {
   pqxx::connection conn(dsn);
   db::apply_migrations(conn);
-  pqxx::nontransaction(conn).exec0("TRUNCATE jobs");
+  pqxx::nontransaction(conn).exec0("TRUNCATE jobs, paused_classes");
+  if (held > 0) {
+    pqxx::nontransaction(conn).exec0(
+        "INSERT INTO jobs (kind, key, priority, run_at) SELECT 'held', 'held-' || g, " +
+        std::to_string(ops::index_of(ops::priority::bulk)) +
+        ", now() - interval '1 hour' FROM generate_series(1, " + std::to_string(held) + ") g");
+    pqxx::nontransaction(conn).exec0("INSERT INTO paused_classes (priority, paused_by) VALUES (" +
+                                     std::to_string(ops::index_of(ops::priority::bulk)) +
+                                     ", 'bench-queue')");
+  }
   if (finished > 0) {
     pqxx::nontransaction(conn).exec0(
         "INSERT INTO jobs (kind, key, state, finished_at) SELECT 'done', 'done-' || g, "
@@ -129,6 +142,7 @@ double percentile(std::vector<double> sorted, double p) {
 int run(int argc, char** argv) {
   const std::string dsn = argv[1];
   const int finished = argc > 8 ? std::stoi(argv[8]) : 0;
+  const int held = argc > 9 ? std::stoi(argv[9]) : 0;
   const int jobs = positive(argv[2], "JOBS");
   const int pickups = positive(argv[6], "PICKUPS");
   const auto pace = std::chrono::milliseconds(positive(argv[7], "PACE_MS"));
@@ -143,7 +157,7 @@ int run(int argc, char** argv) {
   settings.claim_batch = positive(argv[4], "CLAIM_BATCH");
   const auto pool_threads = static_cast<std::size_t>(positive(argv[5], "POOL_THREADS"));
 
-  reset_jobs(dsn, finished);
+  reset_jobs(dsn, finished, held);
   enqueue_backlog(dsn, jobs);
 
   std::atomic<std::int64_t> first_start{0};
@@ -193,19 +207,20 @@ int run(int argc, char** argv) {
     latency_ms.push_back(
         std::max<double>(0.0, static_cast<double>(started[at] - committed[at]) / 1e6));
   }
-  std::printf("jobs=%d seconds=%.3f rate=%.0f pickups=%d p50_ms=%.2f p99_ms=%.2f finished=%d\n",
-              jobs, seconds, jobs / seconds, pickups, percentile(latency_ms, 0.50),
-              percentile(latency_ms, 0.99), finished);
+  std::printf(
+      "jobs=%d seconds=%.3f rate=%.0f pickups=%d p50_ms=%.2f p99_ms=%.2f finished=%d held=%d\n",
+      jobs, seconds, jobs / seconds, pickups, percentile(latency_ms, 0.50),
+      percentile(latency_ms, 0.99), finished, held);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 8 && argc != 9) {
+  if (argc < 8 || argc > 10) {
     std::fprintf(stderr,
                  "usage: bench-queue DSN JOBS CONCURRENCY CLAIM_BATCH POOL_THREADS PICKUPS "
-                 "PACE_MS [FINISHED]\n");
+                 "PACE_MS [FINISHED [HELD]]\n");
     return 2;
   }
   try {

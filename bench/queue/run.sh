@@ -44,7 +44,8 @@ graphile_dsn=${ours_dsn%/ours}/graphile
 psql -w -q "$ours_dsn" -c "CREATE DATABASE graphile"
 
 field() { sed -E "s/.*\\<$1=([^ ]+).*/\\1/" <<<"$2"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Blank lines are not values.
+median() { sort -g | awk 'NF { v[++n] = $1 } END { print (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'; }
 
 sides=("ours" "graphile")
 [[ $claim_batch -ne 1 ]] && sides+=("ours-batch1")

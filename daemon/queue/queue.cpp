@@ -184,6 +184,14 @@ namespace {
 
 // One claiming statement: up to `limit` due jobs, below live only (oldest first) or of any class
 // (most urgent first).
+//
+// Each class that is not paused is read on its own through jobs_due_idx (priority, run_at), in
+// run_at order, up to `limit` rows, and the statement stops there: its cost does not grow with the
+// backlog. A single scan over all classes, with NOT EXISTS against paused_classes, misled the
+// planner: it estimates the empty paused_classes at over a thousand rows, expects almost no due
+// job to be left, and so scanned and sorted the whole backlog: 0.96 s per claim with 300,000 jobs
+// due. Each class's scan locks (SKIP LOCKED) at most `limit` rows it may not take; they are free
+// again when this transaction ends, a moment later.
 void claim_into(pqxx::work& tx, const std::string& owner, int limit, std::chrono::seconds lease,
                 bool below_live_only, std::vector<claimed_job>& jobs) {
   if (limit <= 0) {
@@ -192,15 +200,22 @@ void claim_into(pqxx::work& tx, const std::string& owner, int limit, std::chrono
   const std::string sql =
       std::string(
           "WITH due AS ("
-          "  SELECT j.id FROM jobs j"
-          "  WHERE j.state IN ('queued', 'failed') AND j.run_at <= now()") +
-      (below_live_only ? " AND j.priority > 0" : "") +
-      "    AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = j.kind AND r.key = j.key"
-      "                    AND r.state = 'running')"
-      "    AND NOT EXISTS (SELECT 1 FROM paused_classes p WHERE p.priority = j.priority)"
+          "  SELECT c.id FROM ("
+          "    SELECT g.p::smallint FROM generate_series(") +
+      (below_live_only ? "1" : "0") + ", " + std::to_string(ops::priority_count - 1) +
+      ") AS g(p)"
+      "    WHERE NOT EXISTS (SELECT 1 FROM paused_classes pc WHERE pc.priority = g.p)"
+      "  ) AS class(p)"
+      "  CROSS JOIN LATERAL ("
+      "    SELECT j.id, j.run_at FROM jobs j"
+      "    WHERE j.state IN ('queued', 'failed') AND j.priority = class.p AND j.run_at <= now()"
+      "      AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = j.kind AND r.key = j.key"
+      "                      AND r.state = 'running')"
+      "    ORDER BY j.run_at LIMIT $2 FOR UPDATE OF j SKIP LOCKED"
+      "  ) AS c"
       "  ORDER BY " +
-      (below_live_only ? "j.run_at" : "j.priority, j.run_at") +
-      "  LIMIT $2 FOR UPDATE SKIP LOCKED) "
+      (below_live_only ? "c.run_at" : "class.p, c.run_at") +
+      "  LIMIT $2) "
       "UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = $1, "
       "  lease_token = nextval('job_lease_tokens'), "
       "  lease_expires = now() + make_interval(secs => $3), updated_at = now() "

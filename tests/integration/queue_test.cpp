@@ -144,6 +144,16 @@ TEST_CASE("claims go by priority class, then run_at; a live duplicate raises a p
     CHECK(keys(queue::claim(conn, "w", 3, 60s, 3)) ==
           std::vector<std::string>{"sync-1:sync", "archive-1:archive"});
   }
+  SUBCASE("a paused class is passed over; the others keep their order") {
+    {
+      pqxx::work tx(conn);
+      tx.exec0("INSERT INTO paused_classes (priority, paused_by) VALUES (0, 'test'), (3, 'test')");
+      tx.commit();
+    }
+    CHECK(keys(queue::claim(conn, "w", 5, 60s, 1)) ==
+          std::vector<std::string>{"sync-1:sync", "archive-1:archive"});
+    CHECK(queue::claim(conn, "w", 5, 60s).empty());
+  }
 }
 
 TEST_CASE("reserved_claims keeps a share of the workers for work below live") {
