@@ -7,7 +7,8 @@
 # unpaced run at 32 clients again with the workers saturated: serve restarted with archiving on
 # (certn-sim), WORKERS jobs running, every one of them waiting on the database (another session
 # holds a lock on `cases`, which their work writes), and the intake p99 compared with the first.
-# Each measured run starts after VACUUM ANALYZE and CHECKPOINT of the previous runs' rows.
+# Each measured run starts after VACUUM ANALYZE and CHECKPOINT of the previous runs' rows, and a
+# sync of every file written before it.
 # Usage: bash bench/intake/run.sh   (env: CLIENTS="8 32" DURATION=10 WORKERS=16)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -51,9 +52,15 @@ ms() {  # wrk latency ("812.00us", "1.23ms", "1.01s") -> milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
 # Every measured run starts from the same state: the previous run's rows vacuumed and analyzed,
-# their WAL checkpointed (so that no autovacuum or checkpoint it caused lands in the next run).
+# their WAL checkpointed (so that no autovacuum or checkpoint it caused lands in the next run), and
+# nothing of the bench's own waiting in the page cache to be written. Without the sync, the
+# kernel's writeback of the event files (five of 50 MB, written just before the first run)
+# began about 30 s later, in the middle of the 32-client run; the WAL flushes then waited behind it
+# (perf sched: every process idle for 20 to 54 ms at a time) and that run's p99 went from 7-9 ms
+# to 20-40 ms.
 settle_database() {
   psql -w -q "$dsn" -c "VACUUM ANALYZE webhook_events, jobs" -c "CHECKPOINT" >/dev/null
+  sync
 }
 run_wrk() {  # bodies connections delay-ms -> sets rate p50 p99 non2xx
   local before after
@@ -132,6 +139,10 @@ export CERTN_ARCHIVER_WORKERS_CONCURRENCY=$workers CERTN_ARCHIVER_WORKERS_RECONC
 # The stuck work keeps waiting through the run (no server-side limit ends it).
 export CERTN_ARCHIVER_DATABASE_STATEMENT_TIMEOUT_MS=0 CERTN_ARCHIVER_DATABASE_LOCK_TIMEOUT_MS=0
 export CERTN_ARCHIVER_WEBHOOK_COALESCE_SECONDS=0
+# The earlier runs' jobs go: they are for cases certn-sim does not have. Left queued, they are older
+# than the stuck work, so they would be claimed first, fail at once and free their slots again:
+# the workers would be churning through a backlog, not saturated by slow jobs.
+psql_value "DELETE FROM jobs" >/dev/null
 "$binary" serve 2>"$work/serve-saturated.log" &
 serve_pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
@@ -159,7 +170,7 @@ running=$(psql_value "SELECT count(*) FROM jobs WHERE state = 'running'")
 waiting=$(psql_value "SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass AND NOT granted")
 run_wrk saturated "$most" 0
 saturated_rate=$rate saturated_p50=$p50 saturated_p99=$p99 saturated_non2xx=$non2xx
-still_running=$(psql_value "SELECT count(*) FROM jobs WHERE state = 'running' AND kind = 'sync_case'")
+still_running=$(psql_value "SELECT count(*) FROM jobs WHERE state = 'running' AND key IN ($(printf "'%s'," $ids | sed 's/,$//'))")
 kill "$lock_pid" 2>/dev/null || true
 psql_value "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 'cases'::regclass AND granted AND mode = 'AccessExclusiveLock'" >/dev/null
 
@@ -173,7 +184,7 @@ for c in "${clients[@]}"; do
 done
 cat <<TABLE
 | certn-archiver intake, paced at ~half pgbench TPS ($half/s target) | $most | $half_rate | $half_p50 | $half_p99 | |
-| certn-archiver intake, unpaced, workers saturated ($running jobs running, $waiting work connections waiting on a lock; $still_running still running at the end) | $most | $saturated_rate | $saturated_p50 | $saturated_p99 | |
+| certn-archiver intake, unpaced, workers saturated ($running jobs running, $waiting work connections waiting on a lock; $still_running of the $workers stuck jobs still running at the end) | $most | $saturated_rate | $saturated_p50 | $saturated_p99 | |
 TABLE
 for c in "${clients[@]}"; do
   ratio=$(awk -v a="${rate_at[$c]}" -v b="${tps_at[$c]}" 'BEGIN { printf "%.2f", a / b }')
