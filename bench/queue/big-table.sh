@@ -70,8 +70,8 @@ done | psql -w -qtA -v ON_ERROR_STOP=1 "$dsn" >/dev/null
 sleep 1  # the statistics collector's delay
 echo "2. $heartbeats heartbeats of 10 running jobs: $(stats)"
 
-# 3. Claim latency, empty against big. bench-queue fills its database's table itself (TRUNCATE,
-# then FINISHED rows), so it gets a database of its own.
+# 3. and 4. Claim latency, empty against big. bench-queue fills its database's table itself
+# (TRUNCATE, then FINISHED or HELD rows), so it gets a database of its own.
 psql -w -q "$dsn" -c "CREATE DATABASE claims" >/dev/null
 claims_dsn=${dsn%/*}/claims
 field() { sed -E "s/.*\\<$1=([^ ]+).*/\\1/" <<<"$2"; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <pqxx/pqxx>
 
@@ -182,47 +183,71 @@ std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner,
 
 namespace {
 
-// One claiming statement: up to `limit` due jobs, below live only (oldest first) or of any class
-// (most urgent first).
-//
-// Each class that is not paused is read on its own through jobs_due_idx (priority, run_at), in
-// run_at order, up to `limit` rows, and the statement stops there: its cost does not grow with the
-// backlog. A single scan over all classes, with NOT EXISTS against paused_classes, misled the
-// planner: it estimates the empty paused_classes at over a thousand rows, expects almost no due
-// job to be left, and so scanned and sorted the whole backlog: 0.96 s per claim with 300,000 jobs
-// due. Each class's scan locks (SKIP LOCKED) at most `limit` rows it may not take; they are free
-// again when this transaction ends, a moment later.
-void claim_into(pqxx::work& tx, const std::string& owner, int limit, std::chrono::seconds lease,
-                bool below_live_only, std::vector<claimed_job>& jobs) {
-  if (limit <= 0) {
-    return;
+// How many due jobs of each class the reserve's claim looks at for `limit` slots: enough to pass
+// over those that another claim or enqueue has locked at the moment.
+int candidates_per_class(int limit) { return 2 * limit + 16; }
+
+// The classes a claim may take from: those no operator paused. Read before the claiming
+// statements and given to them as a constant list, whose rows the planner then estimates from the
+// table's statistics. With NOT EXISTS against paused_classes inside the statement, it estimated
+// the empty paused_classes at over a thousand rows, expected almost no due job to be left, and so
+// scanned and sorted the whole backlog at each claim: 0.96 s with 300,000 jobs due.
+std::vector<std::int64_t> open_classes(pqxx::work& tx) {
+  std::vector<std::int64_t> open;
+  const pqxx::result paused = tx.exec("SELECT priority FROM paused_classes");
+  for (int p = 0; p < ops::priority_count; ++p) {
+    const bool is_paused = std::any_of(paused.begin(), paused.end(), [p](const auto& row) {
+      return row[0].template as<int>() == p;
+    });
+    if (!is_paused) {
+      open.push_back(p);
+    }
   }
-  const std::string sql =
-      std::string(
-          "WITH due AS ("
-          "  SELECT c.id FROM ("
-          "    SELECT g.p::smallint FROM generate_series(") +
-      (below_live_only ? "1" : "0") + ", " + std::to_string(ops::priority_count - 1) +
-      ") AS g(p)"
-      "    WHERE NOT EXISTS (SELECT 1 FROM paused_classes pc WHERE pc.priority = g.p)"
-      "  ) AS class(p)"
-      "  CROSS JOIN LATERAL ("
-      "    SELECT j.id, j.run_at FROM jobs j"
-      "    WHERE j.state IN ('queued', 'failed') AND j.priority = class.p AND j.run_at <= now()"
-      "      AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = j.kind AND r.key = j.key"
-      "                      AND r.state = 'running')"
-      "    ORDER BY j.run_at LIMIT $2 FOR UPDATE OF j SKIP LOCKED"
-      "  ) AS c"
-      "  ORDER BY " +
-      (below_live_only ? "c.run_at" : "class.p, c.run_at") +
-      "  LIMIT $2) "
-      "UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = $1, "
-      "  lease_token = nextval('job_lease_tokens'), "
-      "  lease_expires = now() + make_interval(secs => $3), updated_at = now() "
-      "FROM due WHERE jobs.id = due.id "
-      "RETURNING jobs.id, jobs.kind, jobs.key, jobs.payload::text, jobs.attempts, "
-      "  jobs.max_attempts, jobs.priority, jobs.lease_token";
-  const pqxx::result rows = tx.exec_params(sql, owner, limit, static_cast<double>(lease.count()));
+  return open;
+}
+
+// The most urgent due jobs of the open classes: one walk of jobs_due_idx (priority, run_at) in
+// order, which stops at `limit`.
+constexpr const char* claim_most_urgent_sql =
+    "WITH due AS ("
+    "  SELECT j.id FROM jobs j"
+    "  WHERE j.state IN ('queued', 'failed') AND j.priority = ANY ($4::smallint[])"
+    "    AND j.run_at <= now()"
+    "    AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = j.kind AND r.key = j.key"
+    "                    AND r.state = 'running')"
+    "  ORDER BY j.priority, j.run_at LIMIT $2 FOR UPDATE SKIP LOCKED) ";
+
+// The oldest due jobs of the open classes below live, whatever their class. The index is in
+// (priority, run_at) order, so each class's oldest few are read on their own (a walk of its part
+// of jobs_due_idx that stops early, however long the backlog) and merged. The lock comes last,
+// above that merge: it takes rows in claim order and stops at `limit`, so no row is locked that
+// this claim does not take (which would hide it from other replicas' claims meanwhile). A job
+// claimed or changed since the candidates were read is checked again by state and run_at.
+constexpr const char* claim_oldest_sql =
+    "WITH candidate AS ("
+    "  SELECT c.id FROM unnest($4::smallint[]) AS class(p)"
+    "  CROSS JOIN LATERAL ("
+    "    SELECT j.id FROM jobs j"
+    "    WHERE j.state IN ('queued', 'failed') AND j.priority = class.p AND j.run_at <= now()"
+    "      AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = j.kind AND r.key = j.key"
+    "                      AND r.state = 'running')"
+    "    ORDER BY j.run_at LIMIT $5"
+    "  ) AS c), "
+    "due AS ("
+    "  SELECT j.id FROM jobs j"
+    "  WHERE j.id IN (SELECT id FROM candidate)"
+    "    AND j.state IN ('queued', 'failed') AND j.run_at <= now()"
+    "  ORDER BY j.run_at LIMIT $2 FOR UPDATE SKIP LOCKED) ";
+
+constexpr const char* take_due_sql =
+    "UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = $1, "
+    "  lease_token = nextval('job_lease_tokens'), "
+    "  lease_expires = now() + make_interval(secs => $3), updated_at = now() "
+    "FROM due WHERE jobs.id = due.id "
+    "RETURNING jobs.id, jobs.kind, jobs.key, jobs.payload::text, jobs.attempts, "
+    "  jobs.max_attempts, jobs.priority, jobs.lease_token";
+
+void read_claimed(const pqxx::result& rows, std::vector<claimed_job>& jobs) {
   for (const auto& row : rows) {
     claimed_job job;
     job.id = row[0].as<std::int64_t>();
@@ -245,9 +270,25 @@ std::vector<claimed_job> claim(pqxx::work& tx, const std::string& owner, int lim
   if (limit <= 0) {
     return jobs;
   }
+  const std::vector<std::int64_t> open = open_classes(tx);
+  const auto lease_seconds = static_cast<double>(lease.count());
   // The reserve first; what it leaves (nothing below live is due) goes to the most urgent.
-  claim_into(tx, owner, std::min(below_live, limit), lease, true, jobs);
-  claim_into(tx, owner, limit - static_cast<int>(jobs.size()), lease, false, jobs);
+  std::vector<std::int64_t> open_below_live;
+  std::copy_if(open.begin(), open.end(), std::back_inserter(open_below_live),
+               [](std::int64_t p) { return p != ops::index_of(ops::priority::live); });
+  const int reserve = std::min(below_live, limit);
+  if (reserve > 0 && !open_below_live.empty()) {
+    read_claimed(
+        tx.exec_params(std::string(claim_oldest_sql) + take_due_sql, owner, reserve, lease_seconds,
+                       db::array_literal(open_below_live), candidates_per_class(reserve)),
+        jobs);
+  }
+  const int rest = limit - static_cast<int>(jobs.size());
+  if (rest > 0 && !open.empty()) {
+    read_claimed(tx.exec_params(std::string(claim_most_urgent_sql) + take_due_sql, owner, rest,
+                                lease_seconds, db::array_literal(open)),
+                 jobs);
+  }
   return jobs;
 }
 

@@ -215,6 +215,41 @@ TEST_CASE("concurrent claimers take every job exactly once") {
   CHECK(std::set<std::int64_t>(seen.begin(), seen.end()).size() == 400);
 }
 
+TEST_CASE("a claim locks only the jobs it takes: another claim meanwhile gets the rest") {
+  scratch_database db;
+  pqxx::connection first_conn(db.dsn());
+  pqxx::connection second_conn(db.dsn());
+  {
+    pqxx::work tx(first_conn);
+    for (int i = 0; i < 6; ++i) {
+      queue::enqueue(tx, {.kind = "k", .key = "live-" + std::to_string(i)});
+    }
+    for (const ops::priority p :
+         {ops::priority::archive, ops::priority::sync, ops::priority::bulk}) {
+      queue::enqueue(tx, {.kind = "k", .key = std::string(ops::name_of(p)), .priority = p});
+    }
+    tx.commit();
+  }
+  // The first claim's transaction stays open, holding its locks, while the second one claims.
+  // It takes one job below live (the reserve: the oldest, archive) and two live ones.
+  pqxx::work first(first_conn);
+  const auto taken_first = queue::claim(first, "a", 3, 60s, 1);
+  REQUIRE(taken_first.size() == 3);
+  CHECK(taken_first[0].key == "archive");
+  const auto taken_second = queue::claim(second_conn, "b", 10, 60s);
+  std::set<std::string> keys;
+  for (const auto& job : taken_first) {
+    keys.insert(job.key);
+  }
+  for (const auto& job : taken_second) {
+    keys.insert(job.key);
+  }
+  // Every job once: the second claim passed over the three the first one holds, and nothing more.
+  CHECK(taken_second.size() == 6);
+  CHECK(keys.size() == 9);
+  first.commit();
+}
+
 TEST_CASE("finish: retry waits, the last attempt and permanent errors are dead with the reason") {
   scratch_database db;
   pqxx::connection conn(db.dsn());
