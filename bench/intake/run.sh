@@ -5,8 +5,10 @@
 # same database, at 8 and at 32 concurrent clients. Prints accepted events/s, p50/p99 latency,
 # pgbench TPS and the ratio, and latency at half of pgbench's rate. Then (issue 15, item 4) the
 # unpaced run at 32 clients again with the workers saturated: serve restarted with archiving on
-# (certn-sim), WORKERS jobs running, every one of them waiting on the database (another session
-# holds a lock on `cases`, which their work writes), and the intake p99 compared with the first.
+# (certn-sim), the earlier runs' jobs put off by a day (their cases are not at certn-sim), WORKERS
+# jobs running, every one of them waiting on the database (another session holds a lock on
+# `cases`, which their work writes), and the intake p99 compared with the first; the table says
+# how many of the stuck jobs still ran at the end.
 # Each measured run starts after VACUUM ANALYZE and CHECKPOINT of the previous runs' rows, and a
 # sync of every file written before it.
 # Usage: bash bench/intake/run.sh   (env: CLIENTS="8 32" DURATION=10 WORKERS=16)
@@ -57,7 +59,7 @@ ms() {  # wrk latency ("812.00us", "1.23ms", "1.01s") -> milliseconds
 # kernel's writeback of the event files (five of 50 MB, written just before the first run)
 # began about 30 s later, in the middle of the 32-client run; the WAL flushes then waited behind it
 # (perf sched: every process idle for 20 to 54 ms at a time) and that run's p99 went from 7-9 ms
-# to 20-40 ms.
+# to 18-41 ms.
 settle_database() {
   psql -w -q "$dsn" -c "VACUUM ANALYZE webhook_events, jobs" -c "CHECKPOINT" >/dev/null
   sync

@@ -184,7 +184,9 @@ std::vector<claimed_job> claim(pqxx::connection& conn, const std::string& owner,
 namespace {
 
 // How many due jobs of each class the reserve's claim looks at for `limit` slots: enough to pass
-// over those that another claim or enqueue has locked at the moment.
+// over those that other claims (each locking at most its own limit) or enqueues hold at the
+// moment. Should more be held, the reserve takes fewer this time and the rest of the claim goes to
+// the most urgent work; the next claim tries again.
 int candidates_per_class(int limit) { return 2 * limit + 16; }
 
 // The classes a claim may take from: those no operator paused. Read before the claiming
@@ -196,9 +198,8 @@ std::vector<std::int64_t> open_classes(pqxx::work& tx) {
   std::vector<std::int64_t> open;
   const pqxx::result paused = tx.exec("SELECT priority FROM paused_classes");
   for (int p = 0; p < ops::priority_count; ++p) {
-    const bool is_paused = std::any_of(paused.begin(), paused.end(), [p](const auto& row) {
-      return row[0].template as<int>() == p;
-    });
+    const bool is_paused = std::any_of(paused.begin(), paused.end(),
+                                       [p](const pqxx::row& row) { return row[0].as<int>() == p; });
     if (!is_paused) {
       open.push_back(p);
     }
@@ -220,9 +221,10 @@ constexpr const char* claim_most_urgent_sql =
 // The oldest due jobs of the open classes below live, whatever their class. The index is in
 // (priority, run_at) order, so each class's oldest few are read on their own (a walk of its part
 // of jobs_due_idx that stops early, however long the backlog) and merged. The lock comes last,
-// above that merge: it takes rows in claim order and stops at `limit`, so no row is locked that
-// this claim does not take (which would hide it from other replicas' claims meanwhile). A job
-// claimed or changed since the candidates were read is checked again by state and run_at.
+// above that merge: it takes rows in claim order and stops at `limit`, rather than locking every
+// class's candidates and hiding them from other replicas' claims meanwhile. A job claimed or
+// changed since the candidates were read is checked again as it is locked: state, run_at and
+// class (an enqueue may have raised it to live).
 constexpr const char* claim_oldest_sql =
     "WITH candidate AS ("
     "  SELECT c.id FROM unnest($4::smallint[]) AS class(p)"
@@ -236,7 +238,8 @@ constexpr const char* claim_oldest_sql =
     "due AS ("
     "  SELECT j.id FROM jobs j"
     "  WHERE j.id IN (SELECT id FROM candidate)"
-    "    AND j.state IN ('queued', 'failed') AND j.run_at <= now()"
+    "    AND j.state IN ('queued', 'failed') AND j.priority = ANY ($4::smallint[])"
+    "    AND j.run_at <= now()"
     "  ORDER BY j.run_at LIMIT $2 FOR UPDATE SKIP LOCKED) ";
 
 constexpr const char* take_due_sql =

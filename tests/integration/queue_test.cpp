@@ -154,6 +154,23 @@ TEST_CASE("claims go by priority class, then run_at; a live duplicate raises a p
           std::vector<std::string>{"sync-1:sync", "archive-1:archive"});
     CHECK(queue::claim(conn, "w", 5, 60s).empty());
   }
+  SUBCASE("with every class below live paused, the reserve's share goes to live work") {
+    {
+      pqxx::work tx(conn);
+      tx.exec0(
+          "INSERT INTO paused_classes (priority, paused_by) VALUES (1, 't'), (2, 't'), (3, 't')");
+      tx.commit();
+    }
+    CHECK(keys(queue::claim(conn, "w", 5, 60s, 2)) ==
+          std::vector<std::string>{"bulk-2:live", "live-1:live"});
+    {
+      pqxx::work tx(conn);
+      tx.exec0("INSERT INTO paused_classes (priority, paused_by) VALUES (0, 't')");
+      tx.commit();
+    }
+    enqueue("live-2", ops::priority::live);
+    CHECK(queue::claim(conn, "w", 5, 60s, 2).empty());
+  }
 }
 
 TEST_CASE("reserved_claims keeps a share of the workers for work below live") {
@@ -219,16 +236,17 @@ TEST_CASE("a claim locks only the jobs it takes: another claim meanwhile gets th
   scratch_database db;
   pqxx::connection first_conn(db.dsn());
   pqxx::connection second_conn(db.dsn());
-  {
+  // One transaction each, so that each job has a run_at of its own: archive is the oldest.
+  const auto enqueue = [&](const std::string& key, ops::priority p) {
     pqxx::work tx(first_conn);
-    for (int i = 0; i < 6; ++i) {
-      queue::enqueue(tx, {.kind = "k", .key = "live-" + std::to_string(i)});
-    }
-    for (const ops::priority p :
-         {ops::priority::archive, ops::priority::sync, ops::priority::bulk}) {
-      queue::enqueue(tx, {.kind = "k", .key = std::string(ops::name_of(p)), .priority = p});
-    }
+    queue::enqueue(tx, {.kind = "k", .key = key, .priority = p});
     tx.commit();
+  };
+  for (const ops::priority p : {ops::priority::archive, ops::priority::sync, ops::priority::bulk}) {
+    enqueue(std::string(ops::name_of(p)), p);
+  }
+  for (int i = 0; i < 6; ++i) {
+    enqueue("live-" + std::to_string(i), ops::priority::live);
   }
   // The first claim's transaction stays open, holding its locks, while the second one claims.
   // It takes one job below live (the reserve: the oldest, archive) and two live ones.
