@@ -140,7 +140,8 @@ export CERTN_ARCHIVER_CERTN_REQUESTS_PER_DAY=0 CERTN_ARCHIVER_STORAGE_PATH=$work
 export CERTN_ARCHIVER_WORKERS_CONCURRENCY=$workers CERTN_ARCHIVER_WORKERS_RECONCILE_INTERVAL_SECONDS=0
 # The stuck work keeps waiting through the run (no server-side limit ends it).
 export CERTN_ARCHIVER_DATABASE_STATEMENT_TIMEOUT_MS=0 CERTN_ARCHIVER_DATABASE_LOCK_TIMEOUT_MS=0
-export CERTN_ARCHIVER_WEBHOOK_COALESCE_SECONDS=0
+# webhook.coalesce_seconds keeps its default, as in the first run: with 0 every event's job would
+# be due at once, and each commit group would send a NOTIFY, whose commits PostgreSQL serializes.
 # The earlier runs' jobs are put off by a day: they are for cases certn-sim does not have. Left due,
 # they are older than the stuck work, so they would be claimed first, fail at once and free their
 # slots again: the workers would be churning through a backlog, not saturated by slow jobs. They
